@@ -1,0 +1,254 @@
+//! One actor per active loan: a thin shell around the saga. It loads the loan when activated,
+//! feeds each delivered input to the saga, commits the transition (state, events, emitted
+//! messages, and the consumed message) as one unit, and only then adopts the new state and
+//! hands the emitted messages to the postman. It stops when idle; the next message re-activates it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use tracing::Instrument;
+
+use super::directory::LoanDirectory;
+use super::plan::{plan_step, Plan};
+use super::registry::ActorStats;
+use super::supervision::{backoff, catch_panic, dead_letter_unit};
+use super::Services;
+use crate::domain::LoanId;
+use crate::mailbox::{Deliver, Envelope, MessageBody};
+use crate::persistence::{queries, CommitOutcome, Consume, LoanRecord, StoreError};
+
+pub struct LoanActor {
+    id: LoanId,
+    generation: u64,
+    stats: Arc<ActorStats>,
+    services: Services,
+    directory: LoanDirectory,
+    record: Option<LoanRecord>,
+    /// The loan does not exist: every message for it is dead-lettered.
+    missing: bool,
+    idle_timer: Option<SpawnHandle>,
+}
+
+impl LoanActor {
+    pub(crate) fn new(
+        id: LoanId,
+        generation: u64,
+        stats: Arc<ActorStats>,
+        services: Services,
+        directory: LoanDirectory,
+        preload: Option<LoanRecord>,
+    ) -> Self {
+        Self { id, generation, stats, services, directory, record: preload, missing: false, idle_timer: None }
+    }
+
+    fn load(&mut self, ctx: &mut Context<Self>) {
+        let db = self.services.db.clone();
+        let id = self.id;
+        let span = tracing::info_span!("loan_load", loan_id = %id);
+        ctx.wait(async move { db.read(move |c| queries::loan(c, id)).await }.instrument(span).into_actor(self).map(
+            |result, act, _ctx| match result {
+                Ok(Some(row)) => match LoanRecord::from_row(row) {
+                    Ok(record) => act.adopt(record),
+                    Err(err) => {
+                        tracing::error!(error = %err, "loan unreadable");
+                        act.missing = true;
+                    }
+                },
+                Ok(None) => act.missing = true,
+                Err(err) => tracing::warn!(loan_id = %act.id, error = %err, "loading the loan failed; will retry"),
+            },
+        ));
+    }
+
+    fn adopt(&mut self, record: LoanRecord) {
+        self.stats.set_state(record.saga.status.as_str());
+        self.record = Some(record);
+    }
+
+    fn consume(&self, envelope: &Envelope) -> Consume {
+        Consume::Outbox(envelope.message_id)
+    }
+
+    /// Hand the message back to ourselves later (the mailbox survives a restart).
+    fn redeliver_later(&self, envelope: Envelope, ctx: &mut Context<Self>) {
+        let wait = backoff(envelope.attempt, Duration::from_millis(50), Duration::from_secs(5));
+        let addr = ctx.address();
+        actix::spawn(async move {
+            tokio::time::sleep(wait).await;
+            addr.do_send(Deliver(envelope));
+        });
+    }
+
+    /// Done with a message: settle it and, if nothing else waits, think about stopping.
+    fn finish(&mut self, envelope: &Envelope, ctx: &mut Context<Self>) {
+        self.services.postman.settled(envelope.message_id);
+        self.stats.finished_one();
+        self.arm_idle_timer(ctx);
+    }
+
+    fn arm_idle_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.idle_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let idle = Duration::from_millis(self.services.settings.actors.idle_timeout_ms);
+        self.idle_timer = Some(ctx.run_later(idle, |act, ctx| {
+            act.idle_timer = None;
+            if act.directory.try_passivate(act.id, act.generation) {
+                ctx.stop();
+            } else {
+                act.arm_idle_timer(ctx);
+            }
+        }));
+    }
+
+    fn give_up(&mut self, envelope: Envelope, reason: String, ctx: &mut Context<Self>) {
+        tracing::error!(loan_id = %self.id, message_id = %envelope.message_id, %reason, "dead-lettering message");
+        let unit = dead_letter_unit(&envelope, self.consume(&envelope), &reason);
+        let writer = self.services.db.writer().clone();
+        ctx.wait(async move { writer.commit(unit).await }.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(_) => act.finish(&envelope, ctx),
+            Err(err) => {
+                tracing::warn!(error = %err, "dead-lettering failed; will retry");
+                act.redeliver_later(envelope, ctx);
+            }
+        }));
+    }
+
+    fn after_commit(
+        &mut self,
+        envelope: Envelope,
+        plan: Plan,
+        result: Result<CommitOutcome, StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match result {
+            Ok(CommitOutcome::Committed { .. }) => {
+                if plan.applied {
+                    self.adopt(plan.record);
+                }
+                self.finish(&envelope, ctx);
+                self.services.postman.deliver(plan.emits);
+            }
+            Ok(CommitOutcome::Duplicate) => {
+                // Handled before (a redelivery): our state may be behind; reload it.
+                self.finish(&envelope, ctx);
+                self.load(ctx);
+            }
+            Ok(CommitOutcome::Conflict | CommitOutcome::IdempotentReplay { .. }) => {
+                // Someone else changed the loan: reload, then handle the message again.
+                self.load(ctx);
+                ctx.address().do_send(Deliver(envelope));
+            }
+            Err(err) if err.is_transient() => {
+                tracing::warn!(loan_id = %self.id, error = %err, "commit failed; retrying");
+                self.redeliver_later(envelope, ctx);
+            }
+            Err(err) => self.failed_attempt(envelope, err.to_string(), ctx),
+        }
+    }
+
+    /// A handler failure that is not the database being away: count it against the message.
+    fn failed_attempt(&mut self, envelope: Envelope, reason: String, ctx: &mut Context<Self>) {
+        if envelope.attempt >= self.services.settings.actors.max_message_attempts {
+            self.give_up(envelope, reason, ctx);
+        } else {
+            self.redeliver_later(envelope.retried(), ctx);
+        }
+    }
+}
+
+impl Actor for LoanActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.record.is_none() {
+            self.load(ctx);
+        }
+        self.arm_idle_timer(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        tracing::trace!(loan_id = %self.id, "loan actor stopped");
+    }
+}
+
+impl Supervised for LoanActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // Forget everything in memory: `started` reloads the committed state.
+        self.record = None;
+        self.missing = false;
+        self.idle_timer = None;
+        self.stats.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.set_state("restarting");
+    }
+}
+
+impl Handler<Deliver> for LoanActor {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(envelope): Deliver, ctx: &mut Context<Self>) {
+        let span = tracing::info_span!(
+            "loan_message",
+            loan_id = %self.id,
+            message = envelope.body.label(),
+            message_id = %envelope.message_id,
+            attempt = envelope.attempt
+        );
+        let _entered = span.enter();
+        let MessageBody::Saga(input) = &envelope.body else {
+            self.give_up(envelope.clone(), "not a message for a loan actor".into(), ctx);
+            return;
+        };
+        if self.missing {
+            self.give_up(envelope.clone(), "no such loan".into(), ctx);
+            return;
+        }
+        let Some(record) = &self.record else {
+            // The load failed (database away): try again shortly.
+            self.load(ctx);
+            self.redeliver_later(envelope, ctx);
+            return;
+        };
+        let faults = &self.services.settings.faults.panic_marker;
+        let planned = catch_panic(|| {
+            inject_panic_once(faults, record);
+            plan_step(record, &envelope, input, self.consume(&envelope))
+        });
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(panic) => {
+                tracing::error!(%panic, "loan actor panicked; restarting it");
+                if envelope.attempt >= self.services.settings.actors.max_message_attempts {
+                    self.give_up(envelope, format!("handler panicked: {panic}"), ctx);
+                } else {
+                    // Back into the mailbox, which outlives the restart.
+                    ctx.address().do_send(Deliver(envelope.retried()));
+                    ctx.stop();
+                }
+                return;
+            }
+        };
+        let writer = self.services.db.writer().clone();
+        let unit = plan.unit.clone();
+        ctx.wait(
+            async move { writer.commit(unit).await }
+                .instrument(span.clone())
+                .into_actor(self)
+                .map(move |result, act, ctx| act.after_commit(envelope, plan, result, ctx)),
+        );
+    }
+}
+
+/// Testing aid (`faults.panic_marker`): panic the first time a marked loan is handled.
+fn inject_panic_once(marker: &str, record: &LoanRecord) {
+    static PANICKED: OnceLock<Mutex<HashSet<LoanId>>> = OnceLock::new();
+    if marker.is_empty() || !record.application.applicant.name.as_ref().contains(marker) {
+        return;
+    }
+    let first_time = PANICKED.get_or_init(Default::default).lock().expect("fault lock").insert(record.id);
+    if first_time {
+        panic!("injected fault for loan {}", record.id);
+    }
+}

@@ -1,0 +1,91 @@
+//! The repayment schedule of an approved loan: one line per month, amortising exactly to zero.
+//!
+//! Each month's interest is rounded to cents, so a fixed payment cannot land the balance on
+//! exactly zero; the last line takes whatever is left (its payment differs by a few cents) so
+//! that the principal column always sums to the loan amount.
+
+use std::fmt::Write as _;
+
+use chrono::{Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::application::TermMonths;
+use super::money::Money;
+use super::rules::monthly_rate;
+
+/// One month of the schedule. Always `payment == interest + principal`, and `balance` is what
+/// remains owed after this payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleLine {
+    /// 1-based.
+    pub month: u16,
+    pub due_date: NaiveDate,
+    pub payment: Money,
+    pub interest: Money,
+    pub principal: Money,
+    pub balance: Money,
+}
+
+/// Builds `term` lines; line `i` (1-based) is due `i - 1` months after `first_due`.
+///
+/// Due dates are computed from `first_due` each time (not month to month) and clamped to the end
+/// of shorter months, so a loan due on the 31st is due on Feb 28/29 and again on Mar 31.
+///
+/// Interest is `round_cents(balance * r)`. Before the last month the principal is
+/// `payment - interest`, capped at the balance (an overpaying `monthly_payment` ends the loan
+/// early, leaving zero lines) and floored at zero: if `monthly_payment` does not even cover the
+/// interest, the line is interest-only rather than letting the balance grow. The last line
+/// repays the whole remaining balance.
+pub fn amortization_schedule(
+    amount: Money,
+    rate_bps: u32,
+    term: TermMonths,
+    monthly_payment: Money,
+    first_due: NaiveDate,
+) -> Vec<ScheduleLine> {
+    let r = monthly_rate(rate_bps);
+    let months = term.get();
+    let mut balance = amount.as_decimal();
+    let mut lines = Vec::with_capacity(usize::from(months));
+    for month in 1..=months {
+        let interest = Money::from_decimal_rounded(balance * r).as_decimal();
+        let principal = if month == months {
+            balance
+        } else {
+            (monthly_payment.as_decimal() - interest).max(rust_decimal::Decimal::ZERO).min(balance)
+        };
+        balance -= principal;
+        lines.push(ScheduleLine {
+            month,
+            due_date: due_date(first_due, month),
+            payment: Money::from_decimal_rounded(interest + principal),
+            interest: Money::from_decimal_rounded(interest),
+            principal: Money::from_decimal_rounded(principal),
+            balance: Money::from_decimal_rounded(balance),
+        });
+    }
+    lines
+}
+
+/// Saturates at `NaiveDate::MAX`, which only a first due date some 260,000 years ahead reaches.
+fn due_date(first_due: NaiveDate, month: u16) -> NaiveDate {
+    first_due.checked_add_months(Months::new(u32::from(month) - 1)).unwrap_or(NaiveDate::MAX)
+}
+
+/// CSV export: a header line, then one line per month, money as `1234.50`, dates as ISO 8601.
+pub fn schedule_csv(lines: &[ScheduleLine]) -> String {
+    let mut csv = String::from("month,due_date,payment,interest,principal,balance\n");
+    for line in lines {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{}",
+            line.month, line.due_date, line.payment, line.interest, line.principal, line.balance
+        );
+    }
+    csv
+}
+
+#[cfg(test)]
+#[path = "schedule_tests.rs"]
+mod tests;

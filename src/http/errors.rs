@@ -1,0 +1,148 @@
+//! Every API error, and the one place that maps them to HTTP statuses and RFC 9457 problem
+//! bodies (`application/problem+json`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::{FieldError, ValidationErrors};
+use crate::persistence::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the application is invalid")]
+    Invalid(ValidationErrors),
+    #[error("{0}")]
+    BadParameter(FieldError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        if err.is_transient() {
+            ApiError::Unavailable(err.to_string())
+        } else {
+            ApiError::Internal(err.to_string())
+        }
+    }
+}
+
+impl std::fmt::Display for FieldErrorList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))
+    }
+}
+
+struct FieldErrorList<'a>(&'a [FieldError]);
+
+#[derive(Serialize)]
+struct ProblemField<'a> {
+    field: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ProblemField<'a>>,
+}
+
+impl ApiError {
+    fn problem_type(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::MalformedJson(_) => ("/problems/malformed-json", "Malformed JSON"),
+            ApiError::Invalid(_) => ("/problems/validation", "Invalid application"),
+            ApiError::BadParameter(_) => ("/problems/bad-parameter", "Invalid parameter"),
+            ApiError::NotFound(_) => ("/problems/not-found", "Not found"),
+            ApiError::PayloadTooLarge { .. } => ("/problems/payload-too-large", "Payload too large"),
+            ApiError::IdempotencyKeyReused => ("/problems/idempotency-key-reused", "Idempotency key reused"),
+            ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
+            ApiError::RateLimited { .. } => ("/problems/rate-limited", "Too many requests"),
+            ApiError::Unavailable(_) => ("/problems/unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("/problems/internal", "Internal error"),
+        }
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::Invalid(errors) => &errors.0,
+            ApiError::BadParameter(error) => std::slice::from_ref(error),
+            _ => &[],
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (kind, title) = self.problem_type();
+        let detail = match self {
+            ApiError::Invalid(errors) => format!("{}", FieldErrorList(&errors.0)),
+            // Internals stay in the log, not in the response.
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "an internal error occurred".to_owned()
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "dependency unavailable");
+                "a dependency is unavailable; retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let problem = Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            errors: self.field_errors().iter().map(|e| ProblemField { field: &e.field, message: &e.message }).collect(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::RateLimited { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            ApiError::Unauthorized => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            _ => {}
+        }
+        response.json(problem)
+    }
+}

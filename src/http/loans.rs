@@ -1,0 +1,234 @@
+//! `/api/v1/loans`: submit, read, list, stats, history, schedule.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::errors::ApiError;
+use super::views::{EventView, LoanPage, LoanView};
+use super::AppState;
+use crate::actors::ScheduleDocument;
+use crate::domain::{schedule_csv, FieldError, LoanApplication, LoanId};
+use crate::mailbox::{Envelope, MessageBody};
+use crate::persistence::{queries, CommitOutcome, IdempotencyRecord, LoanRecord, LoanWrite, NewEventRow, UnitOfWork};
+use crate::saga::{LoanEvent, LoanSaga, LoanStatus, SagaInput};
+
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/loans")
+            .route("", web::post().to(submit))
+            .route("", web::get().to(list))
+            .route("/stats", web::get().to(stats))
+            .route("/{id}", web::get().to(get))
+            .route("/{id}/events", web::get().to(events))
+            .route("/{id}/schedule", web::get().to(schedule)),
+    );
+}
+
+/// Read the body up to the limit ourselves, so that an oversized body gets a problem response.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::BadParameter(FieldError {
+            field: "Idempotency-Key".into(),
+            message: format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"),
+        }));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+#[tracing::instrument(name = "submit_loan", skip_all, fields(loan_id = tracing::field::Empty))]
+async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let body = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let application = LoanApplication::parse(&json).map_err(ApiError::Invalid)?;
+    let request_hash = hex(&Sha256::digest(json.to_string().as_bytes()));
+
+    let now = chrono::Utc::now().naive_utc();
+    let record = LoanRecord {
+        id: LoanId::generate(),
+        application,
+        saga: LoanSaga::new(),
+        version: 1,
+        submitted_at: now,
+        updated_at: now,
+        decided_at: None,
+        notified_at: None,
+    };
+    tracing::Span::current().record("loan_id", tracing::field::display(record.id));
+    let app = &record.application;
+    let submitted = LoanEvent::LoanSubmitted {
+        amount: app.amount,
+        term_months: app.term_months.get(),
+        declared_value: app.property.declared_value,
+    };
+    let start = Envelope::new(record.id, None, MessageBody::Saga(SagaInput::Start));
+    let mut unit = UnitOfWork::new(record.id, now, None);
+    unit.idempotency = key.map(|key| IdempotencyRecord { key, request_hash: request_hash.clone() });
+    unit.loan = Some(LoanWrite::Insert(Box::new(record.to_row())));
+    unit.events = vec![NewEventRow::new(record.id, &submitted, now)];
+    unit.emits = vec![start.clone()];
+
+    match state.db.writer().commit(unit).await? {
+        CommitOutcome::Committed { .. } => {
+            let view = LoanView::from_row(record.to_row());
+            state.postman.deliver_to_new_loan(start, record);
+            Ok(created(view, false))
+        }
+        CommitOutcome::IdempotentReplay { loan_id, request_hash: earlier } => {
+            if earlier != request_hash {
+                return Err(ApiError::IdempotencyKeyReused);
+            }
+            let id = LoanId::parse(&loan_id).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let row = state.db.read(move |c| queries::loan(c, id)).await?;
+            let row = row.ok_or_else(|| ApiError::Internal(format!("idempotency key points at missing loan {id}")))?;
+            Ok(created(LoanView::from_row(row), true))
+        }
+        other => Err(ApiError::Internal(format!("unexpected outcome of a submission: {other:?}"))),
+    }
+}
+
+fn created(view: LoanView, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, format!("/api/v1/loans/{}", view.id)));
+    if replayed {
+        response.insert_header(("Idempotency-Replayed", "true"));
+    }
+    response.json(view)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An unknown or malformed id is simply not found.
+fn loan_id(raw: &str) -> Result<LoanId, ApiError> {
+    LoanId::parse(raw).map_err(|_| ApiError::NotFound(format!("loan {raw}")))
+}
+
+async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = loan_id(&path)?;
+    let row = state.db.read(move |c| queries::loan(c, id)).await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    Ok(HttpResponse::Ok().json(LoanView::from_row(row)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn bad(field: &str, message: &str) -> ApiError {
+    ApiError::BadParameter(FieldError { field: field.into(), message: message.into() })
+}
+
+async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            LoanStatus::parse(s)
+                .ok_or_else(|| bad("status", "must be one of submitted, evaluating, approved, rejected, cancelled"))?,
+        ),
+    };
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad("limit", &format!("must be an integer from 1 to {MAX_PAGE}")))?,
+    };
+    let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(raw) => Some(LoanId::parse(raw).map_err(|_| bad("cursor", "is not a cursor this API returned"))?),
+    };
+    let mut rows =
+        state.db.read(move |c| queries::list_loans(c, status.map(LoanStatus::as_str), cursor, limit + 1)).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
+    let items = rows.into_iter().map(LoanView::from_row).collect();
+    Ok(HttpResponse::Ok().json(LoanPage { items, next_cursor }))
+}
+
+async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let counts = state.db.read(queries::count_by_status).await?;
+    let mut by_status = serde_json::Map::new();
+    for status in LoanStatus::ALL {
+        by_status.insert(status.as_str().into(), 0.into());
+    }
+    let mut total = 0;
+    for (status, n) in counts {
+        total += n;
+        by_status.insert(status, n.into());
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": total, "by_status": by_status })))
+}
+
+async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = loan_id(&path)?;
+    let rows = state
+        .db
+        .read(move |c| {
+            let exists = queries::loan(c, id)?.is_some();
+            Ok(exists.then(|| queries::events_of(c, id)).transpose()?)
+        })
+        .await?;
+    let rows = rows.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(EventView::from_row).collect::<Vec<_>>()))
+}
+
+async fn schedule(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = loan_id(&path)?;
+    let (loan, document) = state.db.read(move |c| Ok((queries::loan(c, id)?, queries::document_of(c, id)?))).await?;
+    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let document = document.ok_or_else(|| {
+        ApiError::NotFound(format!("schedule of loan {id} (status {}; only approved loans have one)", loan.status))
+    })?;
+    let wants_csv = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if !wants_csv {
+        return Ok(HttpResponse::Ok().content_type("application/json").body(document.content));
+    }
+    let parsed: ScheduleDocument =
+        serde_json::from_str(&document.content).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"schedule-{id}.csv\"")))
+        .body(schedule_csv(&parsed.lines)))
+}

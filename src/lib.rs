@@ -1,0 +1,11 @@
+//! loanflow: the mortgage-application process on supervised actors, durable across crashes.
+
+pub mod actors;
+pub mod domain;
+pub mod http;
+pub mod mailbox;
+pub mod persistence;
+pub mod saga;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

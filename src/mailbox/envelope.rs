@@ -1,0 +1,138 @@
+//! Messages between actors as serialisable envelopes: the same bytes go into the outbox table
+//! and, in cluster mode, onto a RabbitMQ queue.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{LoanId, MessageId, Money};
+use crate::saga::{LoanStatus, SagaInput};
+
+/// Which kind of actor a message is for (one durable queue per kind in cluster mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Loan,
+    Credit,
+    Appraisal,
+    Notifier,
+}
+
+impl ActorKind {
+    pub const ALL: [ActorKind; 4] = [ActorKind::Loan, ActorKind::Credit, ActorKind::Appraisal, ActorKind::Notifier];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Loan => "loan",
+            ActorKind::Credit => "credit",
+            ActorKind::Appraisal => "appraisal",
+            ActorKind::Notifier => "notifier",
+        }
+    }
+}
+
+/// What a message asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum MessageBody {
+    /// To the loan actor: an input for its saga.
+    Saga(SagaInput),
+    /// To the credit actor.
+    CheckCredit { email: String },
+    /// To the credit actor: compensate a completed check.
+    ReleaseCreditCheck,
+    /// To the appraisal actor.
+    AppraiseProperty { address: String, declared_value: Money },
+    /// To the appraisal actor: compensate a completed appraisal.
+    VoidAppraisal,
+    /// To the notifier actor.
+    NotifyApplicant { status: LoanStatus, name: String, email: String },
+}
+
+impl MessageBody {
+    pub fn destination(&self) -> ActorKind {
+        match self {
+            MessageBody::Saga(_) => ActorKind::Loan,
+            MessageBody::CheckCredit { .. } | MessageBody::ReleaseCreditCheck => ActorKind::Credit,
+            MessageBody::AppraiseProperty { .. } | MessageBody::VoidAppraisal => ActorKind::Appraisal,
+            MessageBody::NotifyApplicant { .. } => ActorKind::Notifier,
+        }
+    }
+
+    /// A short label for logs, metrics and the outbox's `kind` column.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MessageBody::Saga(input) => match input {
+                SagaInput::Start => "start",
+                SagaInput::CreditChecked { .. } => "credit_checked",
+                SagaInput::CreditCheckFailed { .. } => "credit_check_failed",
+                SagaInput::PropertyAppraised { .. } => "property_appraised",
+                SagaInput::AppraisalFailed { .. } => "appraisal_failed",
+                SagaInput::CreditCheckReleased => "credit_check_released",
+                SagaInput::AppraisalVoided => "appraisal_voided",
+                SagaInput::ScheduleGenerated { .. } => "schedule_generated",
+                SagaInput::ApplicantNotified { .. } => "applicant_notified",
+            },
+            MessageBody::CheckCredit { .. } => "check_credit",
+            MessageBody::ReleaseCreditCheck => "release_credit_check",
+            MessageBody::AppraiseProperty { .. } => "appraise_property",
+            MessageBody::VoidAppraisal => "void_appraisal",
+            MessageBody::NotifyApplicant { .. } => "notify_applicant",
+        }
+    }
+}
+
+/// A message with its delivery metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub message_id: MessageId,
+    pub loan_id: LoanId,
+    /// The message whose handling emitted this one (None for a submission).
+    pub causation_id: Option<MessageId>,
+    /// Delivery attempt, starting at 1; raised each time a handler fails on it.
+    pub attempt: u32,
+    pub destination: ActorKind,
+    pub body: MessageBody,
+}
+
+impl Envelope {
+    pub fn new(loan_id: LoanId, causation_id: Option<MessageId>, body: MessageBody) -> Self {
+        Self {
+            message_id: MessageId::generate(),
+            loan_id,
+            causation_id,
+            attempt: 1,
+            destination: body.destination(),
+            body,
+        }
+    }
+
+    /// The same message, for another delivery attempt.
+    pub fn retried(&self) -> Self {
+        Self { attempt: self.attempt + 1, ..self.clone() }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an envelope always serialises")
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_through_json() {
+        let env = Envelope::new(
+            LoanId::generate(),
+            Some(MessageId::generate()),
+            MessageBody::AppraiseProperty { address: "1 Main St".into(), declared_value: Money::from_cents(12_345_67) },
+        );
+        let back = Envelope::from_json(&env.to_json()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.destination, ActorKind::Appraisal);
+        assert_eq!(back.retried().attempt, 2);
+    }
+}

@@ -1,0 +1,129 @@
+//! Storage: diesel over SQLite (embedded default) or PostgreSQL, chosen by `database.url`.
+//! Reads go through an r2d2 pool on blocking threads; writes through the group-commit writer.
+
+mod connection;
+pub mod queries;
+mod records;
+mod schema;
+mod unit_of_work;
+mod writer;
+
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub use connection::{AnyConnection, Backend};
+pub use records::{
+    CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NotificationRow, OutboxRow,
+};
+pub use unit_of_work::{CommitOutcome, Consume, IdempotencyRecord, LoanWrite, UnitOfWork};
+pub use writer::Writer;
+
+use crate::settings::DatabaseSettings;
+
+type Pool = r2d2::Pool<connection::AnyConnectionManager>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (or a connection broke): retry later; HTTP 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("database error: {0}")]
+    Query(String),
+    #[error(transparent)]
+    Corrupt(#[from] std::sync::Arc<CorruptRow>),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::WriterGone)
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(err: DieselError) -> Self {
+        match &err {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
+            | DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
+            DieselError::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                StoreError::Unavailable(err.to_string())
+            }
+            _ => StoreError::Query(err.to_string()),
+        }
+    }
+}
+
+impl From<CorruptRow> for StoreError {
+    fn from(err: CorruptRow) -> Self {
+        StoreError::Corrupt(std::sync::Arc::new(err))
+    }
+}
+
+/// The database: a read pool and the writer.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    writer: Writer,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connect, run the embedded migrations, start the writer. Blocking: call before serving.
+    pub fn open(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+        let backend = Backend::from_url(&settings.url);
+        if let Backend::Sqlite(path) = &backend {
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| anyhow::anyhow!("creating the database directory {}: {e}", dir.display()))?;
+            }
+        }
+        let mut conn =
+            backend.connect().map_err(|e| anyhow::anyhow!("connecting to the {} database: {e}", backend.name()))?;
+        connection::run_migrations(&mut conn)?;
+        drop(conn);
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
+        let writer = Writer::start(backend.clone(), settings.write_batch_max);
+        Ok(Self { pool, writer, backend })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Run a read on a blocking thread with a pooled connection, keeping the caller's span.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Query(format!("read task failed: {e}")))?
+    }
+
+    /// A trivial query: is the database answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel::connection::SimpleConnection;
+        self.read(|conn| conn.batch_execute("SELECT 1").map_err(StoreError::from)).await
+    }
+}

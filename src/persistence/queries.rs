@@ -1,0 +1,85 @@
+//! Reads, as plain functions over a connection (run them through `Database::read`).
+
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::connection::AnyConnection;
+use super::records::{DeadLetterRow, DocumentRow, EventRow, LoanRow, OutboxRow};
+use super::schema::{dead_letters, documents, loan_events, loans, outbox};
+use super::StoreError;
+use crate::domain::LoanId;
+
+pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, StoreError> {
+    Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
+}
+
+/// Newest first; `before` is the id the previous page ended with (ids are time-ordered v7).
+pub fn list_loans(
+    conn: &mut AnyConnection,
+    status: Option<&str>,
+    before: Option<LoanId>,
+    limit: i64,
+) -> Result<Vec<LoanRow>, StoreError> {
+    let mut query = loans::table.select(LoanRow::as_select()).order(loans::id.desc()).limit(limit).into_boxed();
+    if let Some(status) = status {
+        query = query.filter(loans::status.eq(status.to_owned()));
+    }
+    if let Some(before) = before {
+        query = query.filter(loans::id.lt(before.to_string()));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Number of loans per status.
+pub fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(loans::table.group_by(loans::status).select((loans::status, count_star())).load(conn)?)
+}
+
+/// A loan's history, oldest first.
+pub fn events_of(conn: &mut AnyConnection, id: LoanId) -> Result<Vec<EventRow>, StoreError> {
+    Ok(loan_events::table
+        .filter(loan_events::loan_id.eq(id.to_string()))
+        .order(loan_events::id.asc())
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+/// Every loan's events after a global event id, oldest first.
+pub fn events_after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+    Ok(loan_events::table
+        .filter(loan_events::id.gt(after))
+        .order(loan_events::id.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+pub fn document_of(conn: &mut AnyConnection, id: LoanId) -> Result<Option<DocumentRow>, StoreError> {
+    Ok(documents::table
+        .filter(documents::loan_id.eq(id.to_string()))
+        .select(DocumentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Undelivered messages, in the order they were emitted, after `after_seq`.
+pub fn outbox_after(conn: &mut AnyConnection, after_seq: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::seq.gt(after_seq))
+        .order(outbox::seq.asc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?)
+}
+
+pub fn outbox_len(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(outbox::table.count().get_result(conn)?)
+}
+
+pub fn dead_letters(conn: &mut AnyConnection, limit: i64) -> Result<Vec<DeadLetterRow>, StoreError> {
+    Ok(dead_letters::table
+        .order(dead_letters::failed_at.desc())
+        .limit(limit)
+        .select(DeadLetterRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,188 @@
+//! A unit of work: everything one step of one loan writes, committed atomically. Consuming the
+//! message that caused the step happens in the same unit, so a step is applied at most once.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::connection::AnyConnection;
+use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
+use super::schema::{dead_letters, documents, idempotency_keys, inbox, loan_events, loans, notifications, outbox};
+use crate::domain::{LoanId, MessageId};
+use crate::mailbox::Envelope;
+
+/// How the unit acknowledges the message it handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consume {
+    /// Embedded mode: the outbox row is the mailbox entry; deleting it is the ack.
+    Outbox(MessageId),
+    /// Broker mode: record the id so a redelivery is recognised.
+    Inbox(MessageId),
+}
+
+#[derive(Debug, Clone)]
+pub enum LoanWrite {
+    Insert(Box<LoanRow>),
+    /// Replace the loan's state if its version is still `expected_version`.
+    Update {
+        row: Box<LoanRow>,
+        expected_version: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitOfWork {
+    pub loan_id: LoanId,
+    pub now: NaiveDateTime,
+    pub consumes: Option<Consume>,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub loan: Option<LoanWrite>,
+    pub events: Vec<NewEventRow>,
+    pub document: Option<DocumentRow>,
+    pub notification: Option<NotificationRow>,
+    pub emits: Vec<Envelope>,
+    pub dead_letter: Option<DeadLetterRow>,
+}
+
+impl UnitOfWork {
+    pub fn new(loan_id: LoanId, now: NaiveDateTime, consumes: Option<Consume>) -> Self {
+        Self {
+            loan_id,
+            now,
+            consumes,
+            idempotency: None,
+            loan: None,
+            events: Vec::new(),
+            document: None,
+            notification: None,
+            emits: Vec::new(),
+            dead_letter: None,
+        }
+    }
+}
+
+/// What became of a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Written; the ids the events got, in order.
+    Committed { event_ids: Vec<i64> },
+    /// The consumed message was handled before (or the effect exists): nothing was written.
+    Duplicate,
+    /// The loan changed since it was read: nothing was written; reload and retry.
+    Conflict,
+    /// The idempotency key was used before: nothing was written.
+    IdempotentReplay { loan_id: String, request_hash: String },
+}
+
+/// Inside a savepoint: `Skip` rolls the unit back without failing the batch.
+#[derive(Debug)]
+pub enum ApplyError {
+    Skip(CommitOutcome),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for ApplyError {
+    fn from(err: diesel::result::Error) -> Self {
+        ApplyError::Db(err)
+    }
+}
+
+pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, ApplyError> {
+    consume(conn, unit)?;
+    if let Some(record) = &unit.idempotency {
+        claim_idempotency_key(conn, unit, record)?;
+    }
+    match &unit.loan {
+        Some(LoanWrite::Insert(row)) => {
+            diesel::insert_into(loans::table).values(row.as_ref()).execute(conn)?;
+        }
+        Some(LoanWrite::Update { row, expected_version }) => {
+            let updated = diesel::update(loans::table)
+                .filter(loans::id.eq(&row.id))
+                .filter(loans::version.eq(expected_version))
+                .set(row.as_ref())
+                .execute(conn)?;
+            if updated == 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
+        None => {}
+    }
+    let mut event_ids = Vec::with_capacity(unit.events.len());
+    for event in &unit.events {
+        let id =
+            diesel::insert_into(loan_events::table).values(event).returning(loan_events::id).get_result::<i64>(conn)?;
+        event_ids.push(id);
+    }
+    if let Some(document) = &unit.document {
+        diesel::insert_into(documents::table).values(document).execute(conn)?;
+    }
+    if let Some(notification) = &unit.notification {
+        let already: i64 =
+            notifications::table.filter(notifications::loan_id.eq(&notification.loan_id)).count().get_result(conn)?;
+        if already > 0 {
+            return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+        }
+        diesel::insert_into(notifications::table).values(notification).execute(conn)?;
+    }
+    for envelope in &unit.emits {
+        diesel::insert_into(outbox::table).values(NewOutboxRow::new(envelope, unit.now)).execute(conn)?;
+    }
+    if let Some(dead) = &unit.dead_letter {
+        diesel::insert_into(dead_letters::table).values(dead).execute(conn)?;
+    }
+    Ok(CommitOutcome::Committed { event_ids })
+}
+
+fn consume(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
+    match unit.consumes {
+        None => Ok(()),
+        Some(Consume::Outbox(id)) => {
+            let deleted = diesel::delete(outbox::table.filter(outbox::message_id.eq(id.to_string()))).execute(conn)?;
+            if deleted == 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+            }
+            Ok(())
+        }
+        Some(Consume::Inbox(id)) => {
+            let id = id.to_string();
+            let seen: i64 = inbox::table.filter(inbox::message_id.eq(&id)).count().get_result(conn)?;
+            if seen > 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+            }
+            diesel::insert_into(inbox::table)
+                .values((inbox::message_id.eq(id), inbox::handled_at.eq(unit.now)))
+                .execute(conn)?;
+            Ok(())
+        }
+    }
+}
+
+fn claim_idempotency_key(
+    conn: &mut AnyConnection,
+    unit: &UnitOfWork,
+    record: &IdempotencyRecord,
+) -> Result<(), ApplyError> {
+    let existing: Option<(String, String)> = idempotency_keys::table
+        .filter(idempotency_keys::key.eq(&record.key))
+        .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
+        .first(conn)
+        .optional()?;
+    if let Some((loan_id, request_hash)) = existing {
+        return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }));
+    }
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::key.eq(&record.key),
+            idempotency_keys::request_hash.eq(&record.request_hash),
+            idempotency_keys::loan_id.eq(unit.loan_id.to_string()),
+            idempotency_keys::created_at.eq(unit.now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! The group-commit writer: one thread owns the write connection and commits many units of work
+//! (one step of one loan each) per transaction. SQLite has one writer anyway; batching turns one
+//! fsync per step into one per batch. Each unit runs in its own savepoint, so a duplicate or a
+//! conflict in one unit never spoils the others.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use tokio::sync::oneshot;
+
+use super::connection::{AnyConnection, Backend};
+use super::unit_of_work::{apply_unit, ApplyError, CommitOutcome, UnitOfWork};
+use super::StoreError;
+
+/// Units waiting for the writer; senders wait (backpressure) once this many queue up.
+const QUEUE_BOUND: usize = 16_384;
+
+struct Job {
+    unit: UnitOfWork,
+    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+}
+
+/// Handle to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: SyncSender<Job>,
+}
+
+impl Writer {
+    /// Start the writer thread. It connects lazily and reconnects after a failure.
+    pub fn start(backend: Backend, batch_max: usize) -> Self {
+        let (jobs, rx) = mpsc::sync_channel(QUEUE_BOUND);
+        std::thread::Builder::new()
+            .name("loanflow-writer".into())
+            .spawn(move || WriterLoop { backend, batch_max, conn: None }.run(rx))
+            .expect("spawning the writer thread");
+        Self { jobs }
+    }
+
+    /// Commit one unit of work (batched with whatever else is waiting).
+    pub async fn commit(&self, unit: UnitOfWork) -> Result<CommitOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let jobs = self.jobs.clone();
+        // `send` blocks only when the queue is full: do that off the async threads.
+        match jobs.try_send(Job { unit, reply }) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| StoreError::WriterGone)?
+                    .map_err(|_| StoreError::WriterGone)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::WriterGone),
+        }
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+struct WriterLoop {
+    backend: Backend,
+    batch_max: usize,
+    conn: Option<AnyConnection>,
+}
+
+impl WriterLoop {
+    fn run(mut self, rx: Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.batch_max {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Job>) {
+        let conn = match self.connection() {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(error = %err, "database unavailable for writes");
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(err.clone())));
+                }
+                // Do not spin on a dead database.
+                std::thread::sleep(Duration::from_millis(100));
+                return;
+            }
+        };
+        let units: Vec<&UnitOfWork> = batch.iter().map(|job| &job.unit).collect();
+        let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            Ok(units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect::<Vec<_>>())
+        });
+        match result {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, units = batch.len(), "batch commit failed");
+                self.conn = None;
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(err.to_string())));
+                }
+            }
+        }
+    }
+
+    fn connection(&mut self) -> Result<&mut AnyConnection, String> {
+        if self.conn.is_none() {
+            self.conn = Some(self.backend.connect().map_err(|e| e.to_string())?);
+        }
+        Ok(self.conn.as_mut().expect("just connected"))
+    }
+}
+
+fn apply_in_savepoint(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, StoreError> {
+    match conn.transaction::<_, ApplyError, _>(|conn| apply_unit(conn, unit)) {
+        Ok(outcome) => Ok(outcome),
+        Err(ApplyError::Skip(outcome)) => Ok(outcome),
+        Err(ApplyError::Db(err)) => Err(StoreError::from(err)),
+    }
+}

@@ -1,0 +1,256 @@
+//! The transition function. Steps run in parallel; the decision waits for both; a permanent
+//! failure waits for the other step to settle, then compensates completed steps one at a time in
+//! reverse order of completion, then cancels. Every terminal loan is notified exactly once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{decide, CreditScore, LoanApplication, Money, Verdict};
+
+use super::state::{DecisionSummary, LoanSaga, LoanStatus, NotificationState, StepKind, StepState};
+use super::LoanEvent;
+
+/// What the loan actor feeds the saga: results and confirmations from the other actors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+pub enum SagaInput {
+    Start,
+    CreditChecked { score: CreditScore },
+    CreditCheckFailed { reason: String, attempts: u32 },
+    PropertyAppraised { value: Money },
+    AppraisalFailed { reason: String, attempts: u32 },
+    CreditCheckReleased,
+    AppraisalVoided,
+    ScheduleGenerated { lines: u16 },
+    ApplicantNotified { channel: String },
+}
+
+/// What the saga asks the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum SagaCommand {
+    CheckCredit,
+    AppraiseProperty,
+    ReleaseCreditCheck,
+    VoidAppraisal,
+    /// Local to the loan actor: build and store the repayment schedule.
+    GenerateSchedule,
+    NotifyApplicant {
+        status: LoanStatus,
+    },
+}
+
+/// The result of one input. `applied == false` means the input did not fit the state (a
+/// duplicate or a stale message): nothing changed and nothing is to be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub state: LoanSaga,
+    pub events: Vec<LoanEvent>,
+    pub commands: Vec<SagaCommand>,
+    pub applied: bool,
+}
+
+impl LoanSaga {
+    /// Apply one input. Pure: the same state and input always give the same transition.
+    pub fn handle(&self, app: &LoanApplication, input: &SagaInput) -> Transition {
+        let mut next = self.clone();
+        let mut out = Output::default();
+        let applied = next.apply(app, input, &mut out);
+        if !applied {
+            return Transition { state: self.clone(), events: vec![], commands: vec![], applied };
+        }
+        Transition { state: next, events: out.events, commands: out.commands, applied }
+    }
+
+    fn apply(&mut self, app: &LoanApplication, input: &SagaInput, out: &mut Output) -> bool {
+        match input {
+            SagaInput::Start => self.start(out),
+            SagaInput::CreditChecked { score } => {
+                if self.credit != StepState::Running {
+                    return false;
+                }
+                self.credit = StepState::Completed { value: *score };
+                self.completed_order.push(StepKind::CreditCheck);
+                out.events.push(LoanEvent::CreditChecked { credit_score: *score });
+                self.progress(app, out);
+                true
+            }
+            SagaInput::PropertyAppraised { value } => {
+                if self.appraisal != StepState::Running {
+                    return false;
+                }
+                self.appraisal = StepState::Completed { value: *value };
+                self.completed_order.push(StepKind::Appraisal);
+                out.events.push(LoanEvent::PropertyAppraised { appraised_value: *value });
+                self.progress(app, out);
+                true
+            }
+            SagaInput::CreditCheckFailed { reason, attempts } => {
+                if self.credit != StepState::Running {
+                    return false;
+                }
+                self.credit = StepState::Failed { reason: reason.clone() };
+                out.events.push(LoanEvent::CreditCheckFailed { reason: reason.clone(), attempts: *attempts });
+                self.progress(app, out);
+                true
+            }
+            SagaInput::AppraisalFailed { reason, attempts } => {
+                if self.appraisal != StepState::Running {
+                    return false;
+                }
+                self.appraisal = StepState::Failed { reason: reason.clone() };
+                out.events.push(LoanEvent::AppraisalFailed { reason: reason.clone(), attempts: *attempts });
+                self.progress(app, out);
+                true
+            }
+            SagaInput::CreditCheckReleased => {
+                let StepState::Compensating { value } = self.credit else { return false };
+                self.credit = StepState::Compensated { value };
+                out.events.push(LoanEvent::CreditCheckReleased {});
+                self.progress(app, out);
+                true
+            }
+            SagaInput::AppraisalVoided => {
+                let StepState::Compensating { value } = self.appraisal else { return false };
+                self.appraisal = StepState::Compensated { value };
+                out.events.push(LoanEvent::AppraisalVoided {});
+                self.progress(app, out);
+                true
+            }
+            SagaInput::ScheduleGenerated { lines } => {
+                if self.status != LoanStatus::Approved || self.schedule_generated {
+                    return false;
+                }
+                self.schedule_generated = true;
+                out.events.push(LoanEvent::ScheduleGenerated { lines: *lines });
+                self.request_notification(out);
+                true
+            }
+            SagaInput::ApplicantNotified { channel } => {
+                if self.notification != NotificationState::Requested {
+                    return false;
+                }
+                self.notification = NotificationState::Done;
+                out.events.push(LoanEvent::ApplicantNotified {
+                    channel: channel.clone(),
+                    status: self.status.as_str().to_owned(),
+                });
+                true
+            }
+        }
+    }
+
+    fn start(&mut self, out: &mut Output) -> bool {
+        if self.status != LoanStatus::Submitted {
+            return false;
+        }
+        self.status = LoanStatus::Evaluating;
+        self.credit = StepState::Running;
+        self.appraisal = StepState::Running;
+        out.commands.push(SagaCommand::CheckCredit);
+        out.commands.push(SagaCommand::AppraiseProperty);
+        true
+    }
+
+    /// After any step settles: decide, compensate, or keep waiting.
+    fn progress(&mut self, app: &LoanApplication, out: &mut Output) {
+        let failed =
+            matches!(self.credit, StepState::Failed { .. }) || matches!(self.appraisal, StepState::Failed { .. });
+        if !failed {
+            if let (StepState::Completed { value: score }, StepState::Completed { value: appraised }) =
+                (&self.credit, &self.appraisal)
+            {
+                let (score, appraised) = (*score, *appraised);
+                self.decide(app, score, appraised, out);
+            }
+            return;
+        }
+        // A failure: wait until nothing is in flight, then compensate one step at a time.
+        if self.credit.is_unsettled() || self.appraisal.is_unsettled() {
+            return;
+        }
+        match self.next_to_compensate() {
+            Some(StepKind::CreditCheck) => {
+                if let StepState::Completed { value } = self.credit {
+                    self.credit = StepState::Compensating { value };
+                    out.commands.push(SagaCommand::ReleaseCreditCheck);
+                }
+            }
+            Some(StepKind::Appraisal) => {
+                if let StepState::Completed { value } = self.appraisal {
+                    self.appraisal = StepState::Compensating { value };
+                    out.commands.push(SagaCommand::VoidAppraisal);
+                }
+            }
+            None => self.cancel(out),
+        }
+    }
+
+    /// The most recently completed step that still stands uncompensated.
+    fn next_to_compensate(&self) -> Option<StepKind> {
+        self.completed_order.iter().rev().copied().find(|kind| match kind {
+            StepKind::CreditCheck => matches!(self.credit, StepState::Completed { .. }),
+            StepKind::Appraisal => matches!(self.appraisal, StepState::Completed { .. }),
+        })
+    }
+
+    fn decide(&mut self, app: &LoanApplication, score: CreditScore, appraised: Money, out: &mut Output) {
+        let decision = decide(app, score, appraised);
+        let (approved, reasons) = match decision.verdict {
+            Verdict::Approved => (true, vec![]),
+            Verdict::Rejected(reasons) => (false, reasons),
+        };
+        let summary = DecisionSummary {
+            approved,
+            reasons: reasons.clone(),
+            rate_bps: decision.rate_bps,
+            monthly_payment: decision.monthly_payment,
+            loan_to_value: decision.loan_to_value,
+            debt_to_income: decision.debt_to_income,
+        };
+        if approved {
+            self.status = LoanStatus::Approved;
+            out.events.push(LoanEvent::LoanApproved {
+                rate_bps: summary.rate_bps,
+                monthly_payment: summary.monthly_payment,
+                loan_to_value: summary.loan_to_value,
+                debt_to_income: summary.debt_to_income,
+            });
+            out.commands.push(SagaCommand::GenerateSchedule);
+        } else {
+            self.status = LoanStatus::Rejected;
+            out.events.push(LoanEvent::LoanRejected {
+                reasons,
+                rate_bps: summary.rate_bps,
+                monthly_payment: summary.monthly_payment,
+                loan_to_value: summary.loan_to_value,
+                debt_to_income: summary.debt_to_income,
+            });
+            self.request_notification(out);
+        }
+        self.decision = Some(summary);
+    }
+
+    fn cancel(&mut self, out: &mut Output) {
+        let reason = match (&self.credit, &self.appraisal) {
+            (StepState::Failed { reason }, _) => format!("credit check failed: {reason}"),
+            (_, StepState::Failed { reason }) => format!("appraisal failed: {reason}"),
+            _ => "step failed".to_owned(),
+        };
+        self.status = LoanStatus::Cancelled;
+        out.events.push(LoanEvent::LoanCancelled { reason });
+        self.request_notification(out);
+    }
+
+    fn request_notification(&mut self, out: &mut Output) {
+        if self.notification == NotificationState::NotRequested {
+            self.notification = NotificationState::Requested;
+            out.commands.push(SagaCommand::NotifyApplicant { status: self.status });
+        }
+    }
+}
+
+#[derive(Default)]
+struct Output {
+    events: Vec<LoanEvent>,
+    commands: Vec<SagaCommand>,
+}

@@ -1,0 +1,17 @@
+//! The loan process as a pure state machine: `(state, input) -> (state, events, commands)`.
+//!
+//! No I/O and no clock here: the actor shell feeds inputs (bureau results, confirmations) and
+//! carries out the commands; the events are the loan's history exactly as the API reports it.
+//! Every input that does not fit the current state (a duplicate, a late confirmation) is ignored,
+//! which is what makes at-least-once delivery safe.
+
+mod events;
+mod machine;
+mod state;
+
+pub use events::LoanEvent;
+pub use machine::{SagaCommand, SagaInput, Transition};
+pub use state::{LoanSaga, LoanStatus, NotificationState, StepKind, StepState};
+
+#[cfg(test)]
+mod tests;

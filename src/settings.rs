@@ -1,0 +1,232 @@
+//! Typed configuration: the embedded `config/default.toml`, then `config/default.toml` in the
+//! working directory if present, then `LOANFLOW__<SECTION>__<KEY>` environment variables;
+//! then `validate()`. A bad value stops the start with a message naming the key.
+
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub broker: BrokerSettings,
+    pub bureaus: BureauSettings,
+    pub actors: ActorSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    #[serde(default)]
+    pub node: NodeSettings,
+    pub log: LogSettings,
+    pub faults: FaultSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub rate_limit_per_second: u32,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_ms: u64,
+    pub write_batch_max: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BrokerSettings {
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BureauSettings {
+    pub credit_latency_ms: u64,
+    pub appraisal_latency_ms: u64,
+    pub failure_rate: f64,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActorSettings {
+    pub idle_timeout_ms: u64,
+    pub max_message_attempts: u32,
+    pub redelivery_sweep_ms: u64,
+    pub redelivery_after_ms: u64,
+    pub arbiters: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminSettings {
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeSettings {
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FaultSettings {
+    pub panic_marker: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: `{key}` {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Settings {
+    /// Load defaults, file and environment, then validate.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::load_from(Environment::with_prefix("LOANFLOW").prefix_separator("__").separator("__"))
+    }
+
+    fn load_from(env: Environment) -> Result<Self, SettingsError> {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(EMBEDDED_DEFAULTS, FileFormat::Toml))
+            .add_source(File::with_name("config/default.toml").required(false))
+            .add_source(env.try_parsing(true).list_separator(",").with_list_parse_key("http.cors_allowed_origins"))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, message: &str| Err(SettingsError::Invalid { key, message: message.to_owned() });
+        if !(0.0..1.0).contains(&self.bureaus.failure_rate) {
+            return invalid("bureaus.failure_rate", "must be in [0, 1)");
+        }
+        if self.bureaus.max_attempts == 0 {
+            return invalid("bureaus.max_attempts", "must be at least 1");
+        }
+        if self.actors.max_message_attempts == 0 {
+            return invalid("actors.max_message_attempts", "must be at least 1");
+        }
+        if self.database.url.trim().is_empty() {
+            return invalid("database.url", "must be a file path or a postgres:// URL");
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.database.write_batch_max == 0 {
+            return invalid("database.write_batch_max", "must be at least 1");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return invalid("http.max_body_bytes", "must be at least 1024");
+        }
+        if let Some(url) = self.broker_url() {
+            if !url.starts_with("amqp://") && !url.starts_with("amqps://") {
+                return invalid("broker.url", "must be an amqp:// URL (or unset for embedded mode)");
+            }
+        }
+        Ok(())
+    }
+
+    /// The broker URL when cluster mode is on.
+    pub fn broker_url(&self) -> Option<&str> {
+        self.broker.url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    /// The admin token, when one is configured.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin.token.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// This node's id: configured, or host name plus a random suffix.
+    pub fn node_id(&self) -> String {
+        if let Some(id) = self.node.id.as_deref().filter(|id| !id.is_empty()) {
+            return id.to_owned();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "loanflow".to_owned());
+        format!("{host}-{:04x}", rand::random::<u16>())
+    }
+}
+
+impl BureauSettings {
+    pub fn credit_latency(&self) -> Duration {
+        Duration::from_millis(self.credit_latency_ms)
+    }
+    pub fn appraisal_latency(&self) -> Duration {
+        Duration::from_millis(self.appraisal_latency_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load_with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_from(
+            Environment::with_prefix("LOANFLOW").prefix_separator("__").separator("__").source(Some(map)),
+        )
+    }
+
+    #[test]
+    fn defaults_are_embedded_mode_on_sqlite() {
+        let s = load_with(&[]).unwrap();
+        assert_eq!(s.database.url, "data/loanflow.db");
+        assert!(s.broker_url().is_none());
+        assert!(s.admin_token().is_none());
+        assert_eq!(s.http.rate_limit_per_second, 0);
+    }
+
+    #[test]
+    fn environment_overrides_each_key() {
+        let s = load_with(&[
+            ("LOANFLOW__HTTP__PORT", "0"),
+            ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "50"),
+            ("LOANFLOW__BUREAUS__FAILURE_RATE", "0.25"),
+            ("LOANFLOW__ADMIN__TOKEN", "s3cret"),
+            ("LOANFLOW__NODE__ID", "node-a"),
+        ])
+        .unwrap();
+        assert_eq!(s.http.port, 0);
+        assert_eq!(s.bureaus.credit_latency_ms, 50);
+        assert_eq!(s.bureaus.failure_rate, 0.25);
+        assert_eq!(s.admin_token(), Some("s3cret"));
+        assert_eq!(s.node_id(), "node-a");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = load_with(&[("LOANFLOW__HTTP__PORT", "eighty")]).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+        let err = load_with(&[("LOANFLOW__BUREAUS__FAILURE_RATE", "1.5")]).unwrap_err().to_string();
+        assert!(err.contains("bureaus.failure_rate"), "{err}");
+        let err = load_with(&[("LOANFLOW__BROKER__URL", "http://x")]).unwrap_err().to_string();
+        assert!(err.contains("broker.url"), "{err}");
+    }
+}

@@ -1,0 +1,72 @@
+//! Building the application from settings: database, actors, HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::actors::ActorSystem;
+use crate::http::{self, AppState};
+use crate::persistence::Database;
+use crate::settings::Settings;
+
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    node_id: String,
+    _actors: ActorSystem,
+}
+
+impl Application {
+    /// Open the database, start the actors, resume unfinished loans, bind the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.broker_url().is_some() {
+            anyhow::bail!("broker.url is set, but cluster mode (RabbitMQ) is not available in this build yet");
+        }
+        let settings = Arc::new(settings);
+        let node_id = settings.node_id();
+        let db_settings = settings.database.clone();
+        let db = tokio::task::spawn_blocking(move || Database::open(&db_settings)).await??;
+        let actors = ActorSystem::start(db.clone(), settings.clone());
+        actors.resume_and_sweep().await?;
+
+        let state = web::Data::new(AppState {
+            db,
+            postman: actors.services.postman.clone(),
+            registry: actors.services.registry.clone(),
+            settings: settings.clone(),
+            node_id: node_id.clone(),
+        });
+        let workers = match settings.http.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            n => n,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(http::query_config())
+                .configure(http::configure)
+        })
+        .workers(workers)
+        .bind((settings.http.host.as_str(), settings.http.port))?;
+        let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
+        let server = server.run();
+        Ok(Self { server, address, node_id, _actors: actors })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Serve until the server stops (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
