@@ -83,3 +83,18 @@ pub fn dead_letters(conn: &mut AnyConnection, limit: i64) -> Result<Vec<DeadLett
         .select(DeadLetterRow::as_select())
         .load(conn)?)
 }
+
+/// Rows per table: operators' overview, and how tests prove a failed request wrote nothing.
+pub fn table_counts(conn: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    use super::schema::{idempotency_keys, inbox, notifications};
+    Ok(vec![
+        ("loans", loans::table.count().get_result(conn)?),
+        ("loan_events", loan_events::table.count().get_result(conn)?),
+        ("documents", documents::table.count().get_result(conn)?),
+        ("notifications", notifications::table.count().get_result(conn)?),
+        ("outbox", outbox::table.count().get_result(conn)?),
+        ("inbox", inbox::table.count().get_result(conn)?),
+        ("dead_letters", dead_letters::table.count().get_result(conn)?),
+        ("idempotency_keys", idempotency_keys::table.count().get_result(conn)?),
+    ])
+}

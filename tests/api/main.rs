@@ -1,0 +1,6 @@
+//! Integration tests: the real application on port 0, each test with its own database, every
+//! test run against SQLite and against PostgreSQL.
+
+mod helpers;
+
+mod lifecycle;
