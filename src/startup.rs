@@ -16,7 +16,7 @@ pub struct Application {
     server: Server,
     address: SocketAddr,
     node_id: String,
-    _actors: ActorSystem,
+    actors: ActorSystem,
 }
 
 impl Application {
@@ -54,11 +54,16 @@ impl Application {
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
         let server = server.run();
-        Ok(Self { server, address, node_id, _actors: actors })
+        Ok(Self { server, address, node_id, actors })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The live actors of this node.
+    pub fn registry(&self) -> std::sync::Arc<crate::actors::Registry> {
+        self.actors.services.registry.clone()
     }
 
     pub fn node_id(&self) -> &str {

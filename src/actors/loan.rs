@@ -180,7 +180,7 @@ impl Supervised for LoanActor {
         self.record = None;
         self.missing = false;
         self.idle_timer = None;
-        self.stats.restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.services.registry.record_restart(&self.stats);
         self.stats.set_state("restarting");
     }
 }

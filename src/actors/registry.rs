@@ -92,11 +92,23 @@ pub struct Registry {
     services: Mutex<Vec<Arc<ActorStats>>>,
     pub(crate) loans: Mutex<HashMap<LoanId, LoanEntry>>,
     next_generation: AtomicU64,
+    restarts_total: AtomicU64,
 }
 
 impl Registry {
     pub fn register_service(&self, stats: Arc<ActorStats>) {
         self.services.lock().expect("registry lock").push(stats);
+    }
+
+    /// An actor of this node was restarted by its supervisor.
+    pub fn record_restart(&self, stats: &ActorStats) {
+        stats.restarts.fetch_add(1, Ordering::Relaxed);
+        self.restarts_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts of every actor since start (passivated actors included).
+    pub fn restarts_total(&self) -> u64 {
+        self.restarts_total.load(Ordering::Relaxed)
     }
 
     pub fn generation(&self) -> u64 {

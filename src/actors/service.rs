@@ -46,7 +46,7 @@ impl<S: Service> Actor for ServiceActor<S> {
 
 impl<S: Service> Supervised for ServiceActor<S> {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        self.services.registry.record_restart(&self.stats);
     }
 }
 

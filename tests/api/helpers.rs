@@ -91,6 +91,7 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    pub registry: std::sync::Arc<loanflow::actors::Registry>,
     pub client: reqwest::Client,
     pub db: TestDatabase,
 }
@@ -106,8 +107,9 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
     loanflow::telemetry::init(&settings.log);
     let app = Application::build(settings).await.expect("the application builds");
     let address = format!("http://{}", app.address());
+    let registry = app.registry();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), db: database }
+    TestApp { address, registry, client: reqwest::Client::new(), db: database }
 }
 
 /// A valid application that is approved under CONTRACT.md's rules.

@@ -3,4 +3,6 @@
 
 mod helpers;
 
+mod errors;
 mod lifecycle;
+mod reads;
