@@ -136,7 +136,7 @@ impl Service for Notifier {
         let MessageBody::NotifyApplicant { status, email, .. } = &envelope.body else {
             return unexpected(&envelope);
         };
-        let (status, recipient) = (*status, Email::parse(&email).map(|e| e.masked()));
+        let (status, recipient) = (*status, Email::parse(email).map(|e| e.masked()));
         async move {
             let recipient = recipient?;
             let (mut unit, emits) =

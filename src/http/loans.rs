@@ -199,7 +199,7 @@ async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
         .db
         .read(move |c| {
             let exists = queries::loan(c, id)?.is_some();
-            Ok(exists.then(|| queries::events_of(c, id)).transpose()?)
+            exists.then(|| queries::events_of(c, id)).transpose()
         })
         .await?;
     let rows = rows.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;

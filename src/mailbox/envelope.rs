@@ -128,7 +128,7 @@ mod tests {
         let env = Envelope::new(
             LoanId::generate(),
             Some(MessageId::generate()),
-            MessageBody::AppraiseProperty { address: "1 Main St".into(), declared_value: Money::from_cents(12_345_67) },
+            MessageBody::AppraiseProperty { address: "1 Main St".into(), declared_value: Money::from_cents(1_234_567) },
         );
         let back = Envelope::from_json(&env.to_json()).unwrap();
         assert_eq!(back, env);

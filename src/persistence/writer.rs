@@ -46,10 +46,9 @@ impl Writer {
         match jobs.try_send(Job { unit, reply }) {
             Ok(()) => {}
             Err(mpsc::TrySendError::Full(job)) => {
-                tokio::task::spawn_blocking(move || jobs.send(job))
+                tokio::task::spawn_blocking(move || jobs.send(job).map_err(|_| StoreError::WriterGone))
                     .await
-                    .map_err(|_| StoreError::WriterGone)?
-                    .map_err(|_| StoreError::WriterGone)?;
+                    .map_err(|_| StoreError::WriterGone)??;
             }
             Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::WriterGone),
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{approvable_application, event_types, spawn_app, Db};
+use crate::helpers::{approvable_application, event_types, spawn_app, spawn_app_with, Db};
 
 both_backends!(an_approved_loan_is_decided_scheduled_and_notified, a_failed_appraisal_releases_the_credit_check);
 
@@ -40,4 +40,61 @@ async fn a_failed_appraisal_releases_the_credit_check(db: Db) {
     assert!(pos("CreditChecked") < pos("CreditCheckReleased"));
     assert!(pos("CreditCheckReleased") < pos("LoanCancelled"));
     assert!(pos("LoanCancelled") < pos("ApplicantNotified"));
+}
+
+both_backends!(transient_bureau_failures_are_retried, a_bureau_that_keeps_failing_fails_the_step_for_good);
+
+async fn transient_bureau_failures_are_retried(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.bureaus.failure_rate = 0.5;
+        s.bureaus.max_attempts = 40;
+        s.bureaus.retry_base_ms = 1;
+        s.bureaus.retry_max_ms = 4;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(app.submit(&approvable_application()).await);
+    }
+    for id in &ids {
+        let loan = app.wait_finished(id, Duration::from_secs(20)).await;
+        assert_eq!(loan["status"], "approved", "retries hide transient failures: {loan}");
+    }
+}
+
+async fn a_bureau_that_keeps_failing_fails_the_step_for_good(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.bureaus.failure_rate = 0.95;
+        s.bureaus.max_attempts = 2;
+        s.bureaus.retry_base_ms = 1;
+        s.bureaus.retry_max_ms = 2;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(app.submit(&approvable_application()).await);
+    }
+    let mut cancelled = 0;
+    for id in &ids {
+        let loan = app.wait_finished(id, Duration::from_secs(20)).await;
+        let events = app.events(id).await;
+        let failures: Vec<_> =
+            events.iter().filter(|e| e["type"] == "CreditCheckFailed" || e["type"] == "AppraisalFailed").collect();
+        if failures.is_empty() {
+            assert_ne!(loan["status"], "cancelled");
+            continue;
+        }
+        cancelled += 1;
+        assert_eq!(loan["status"], "cancelled", "{loan}");
+        for failure in failures {
+            assert_eq!(failure["data"]["attempts"], 2, "{failure}");
+            assert_eq!(failure["data"]["reason"], "bureau unavailable after 2 attempts");
+        }
+        // Exactly the completed steps were compensated.
+        let types = event_types(&events);
+        let has = |t: &str| types.iter().any(|x| x == t);
+        assert_eq!(has("CreditChecked"), has("CreditCheckReleased"), "{types:?}");
+        assert_eq!(has("PropertyAppraised"), has("AppraisalVoided"), "{types:?}");
+    }
+    assert!(cancelled > 0, "with 95% failures and 2 attempts some step fails for good");
 }
