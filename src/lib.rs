@@ -3,6 +3,7 @@
 pub mod actors;
 pub mod domain;
 pub mod http;
+pub mod live;
 pub mod mailbox;
 pub mod persistence;
 pub mod saga;

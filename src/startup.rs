@@ -9,6 +9,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::ActorSystem;
 use crate::http::{self, AppState};
+use crate::live::EventBus;
 use crate::persistence::Database;
 use crate::settings::Settings;
 
@@ -28,7 +29,9 @@ impl Application {
         let settings = Arc::new(settings);
         let node_id = settings.node_id();
         let db_settings = settings.database.clone();
-        let db = tokio::task::spawn_blocking(move || Database::open(&db_settings)).await??;
+        let bus = EventBus::new();
+        let writer_bus = bus.clone();
+        let db = tokio::task::spawn_blocking(move || Database::open(&db_settings, writer_bus)).await??;
         let actors = ActorSystem::start(db.clone(), settings.clone());
         actors.resume_and_sweep().await?;
 
@@ -38,6 +41,7 @@ impl Application {
             registry: actors.services.registry.clone(),
             settings: settings.clone(),
             node_id: node_id.clone(),
+            bus,
         });
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),

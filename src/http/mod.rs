@@ -12,6 +12,7 @@ use actix_web::web;
 pub use errors::ApiError;
 
 use crate::actors::Registry;
+use crate::live::EventBus;
 use crate::mailbox::Postman;
 use crate::persistence::Database;
 use crate::settings::Settings;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub settings: Arc<Settings>,
     pub node_id: String,
+    /// Committed events, live.
+    pub bus: EventBus,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

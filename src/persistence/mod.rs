@@ -19,6 +19,7 @@ pub use records::{
 pub use unit_of_work::{CommitOutcome, Consume, IdempotencyRecord, LoanWrite, UnitOfWork};
 pub use writer::Writer;
 
+use crate::live::EventBus;
 use crate::settings::DatabaseSettings;
 
 type Pool = r2d2::Pool<connection::AnyConnectionManager>;
@@ -75,7 +76,7 @@ pub struct Database {
 
 impl Database {
     /// Connect, run the embedded migrations, start the writer. Blocking: call before serving.
-    pub fn open(settings: &DatabaseSettings) -> anyhow::Result<Self> {
+    pub fn open(settings: &DatabaseSettings, bus: EventBus) -> anyhow::Result<Self> {
         let backend = Backend::from_url(&settings.url);
         if let Backend::Sqlite(path) = &backend {
             if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -92,7 +93,7 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
-        let writer = Writer::start(backend.clone(), settings.write_batch_max);
+        let writer = Writer::start(backend.clone(), settings.write_batch_max, bus);
         Ok(Self { pool, writer, backend })
     }
 

@@ -10,8 +10,9 @@ use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use super::connection::{AnyConnection, Backend};
-use super::unit_of_work::{apply_unit, ApplyError, CommitOutcome, UnitOfWork};
+use super::unit_of_work::{apply_unit, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
 use super::StoreError;
+use crate::live::{EventBus, LiveEvent};
 
 /// Units waiting for the writer; senders wait (backpressure) once this many queue up.
 const QUEUE_BOUND: usize = 16_384;
@@ -29,11 +30,11 @@ pub struct Writer {
 
 impl Writer {
     /// Start the writer thread. It connects lazily and reconnects after a failure.
-    pub fn start(backend: Backend, batch_max: usize) -> Self {
+    pub fn start(backend: Backend, batch_max: usize, bus: EventBus) -> Self {
         let (jobs, rx) = mpsc::sync_channel(QUEUE_BOUND);
         std::thread::Builder::new()
             .name("loanflow-writer".into())
-            .spawn(move || WriterLoop { backend, batch_max, conn: None }.run(rx))
+            .spawn(move || WriterLoop { backend, batch_max, conn: None, bus }.run(rx))
             .expect("spawning the writer thread");
         Self { jobs }
     }
@@ -60,6 +61,7 @@ struct WriterLoop {
     backend: Backend,
     batch_max: usize,
     conn: Option<AnyConnection>,
+    bus: EventBus,
 }
 
 impl WriterLoop {
@@ -95,7 +97,11 @@ impl WriterLoop {
         });
         match result {
             Ok(outcomes) => {
+                let publish = self.bus.has_subscribers();
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    if let (true, Ok(CommitOutcome::Committed { event_ids })) = (publish, &outcome) {
+                        publish_events(&self.bus, &job.unit, event_ids);
+                    }
                     let _ = job.reply.send(outcome);
                 }
             }
@@ -114,6 +120,24 @@ impl WriterLoop {
             self.conn = Some(self.backend.connect().map_err(|e| e.to_string())?);
         }
         Ok(self.conn.as_mut().expect("just connected"))
+    }
+}
+
+/// Committed events to the live bus, in commit order.
+fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
+    let status = match &unit.loan {
+        Some(LoanWrite::Insert(row)) | Some(LoanWrite::Update { row, .. }) => row.status.clone(),
+        None => String::new(),
+    };
+    for (row, id) in unit.events.iter().zip(event_ids) {
+        bus.publish(LiveEvent {
+            id: *id,
+            kind: row.event_type.clone(),
+            loan_id: row.loan_id.clone(),
+            status: status.clone(),
+            at: crate::http::views::rfc3339(row.at),
+            data: serde_json::from_str(&row.data).unwrap_or_default(),
+        });
     }
 }
 
