@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod conformance;
 mod errors;
 mod lifecycle;
 mod reads;
