@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// Events buffered per subscriber; a subscriber that falls further behind is told it lagged.
 const BUS_CAPACITY: usize = 8_192;
 
 /// One committed event, as streams send it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveEvent {
     /// The event's global id (the same as in `GET /api/v1/loans/{id}/events`).
     pub id: i64,
@@ -28,6 +28,9 @@ pub struct LiveEvent {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<LiveEvent>>,
+    /// Cluster mode: committed events go to every node through the broker's fanout, and come
+    /// back to each node's bus from there.
+    forward: Arc<std::sync::OnceLock<Box<dyn Fn(LiveEvent) + Send + Sync>>>,
 }
 
 impl Default for EventBus {
@@ -39,15 +42,29 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(BUS_CAPACITY);
-        Self { sender }
+        Self { sender, forward: Arc::default() }
+    }
+
+    /// Send committed events through `forward` instead of straight to local subscribers.
+    pub fn forward_to(&self, forward: impl Fn(LiveEvent) + Send + Sync + 'static) {
+        let _ = self.forward.set(Box::new(forward));
     }
 
     /// Whether anyone listens (so publishers can skip building events).
     pub fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.forward.get().is_some() || self.sender.receiver_count() > 0
     }
 
+    /// A committed event: to this node's subscribers, or (cluster mode) to every node's.
     pub fn publish(&self, event: LiveEvent) {
+        match self.forward.get() {
+            Some(forward) => forward(event),
+            None => self.publish_local(event),
+        }
+    }
+
+    /// To this node's subscribers only.
+    pub fn publish_local(&self, event: LiveEvent) {
         // An error only means nobody listens right now.
         let _ = self.sender.send(Arc::new(event));
     }

@@ -1,9 +1,28 @@
+use clap::Parser;
 use loanflow::settings::Settings;
 use loanflow::startup::Application;
 use loanflow::telemetry;
 
+/// With no subcommand, loanflow serves.
+#[derive(Parser)]
+#[command(name = "loanflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Submit generated applications to a running loanflow and report throughput, latency, CPU
+    /// per loan and disagreements with the contract.
+    Loadgen(loanflow::loadgen::Options),
+}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    if let Some(Command::Loadgen(options)) = Cli::parse().command {
+        std::process::exit(loanflow::loadgen::main(options).await);
+    }
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {

@@ -13,7 +13,6 @@ const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub http: HttpSettings,
     pub database: DatabaseSettings,
-    #[serde(default)]
     pub broker: BrokerSettings,
     pub bureaus: BureauSettings,
     pub actors: ActorSettings,
@@ -43,9 +42,22 @@ pub struct DatabaseSettings {
     pub write_batch_max: usize,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct BrokerSettings {
     pub url: Option<String>,
+    pub queue_type: QueueType,
+    pub prefetch: u16,
+    pub delivery_limit: u32,
+    pub publish_batch: usize,
+    pub confirm_timeout_ms: u64,
+    pub reconnect_max_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    Quorum,
+    Classic,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +77,7 @@ pub struct ActorSettings {
     pub redelivery_sweep_ms: u64,
     pub redelivery_after_ms: u64,
     pub arbiters: usize,
+    pub shutdown_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -93,6 +106,8 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct FaultSettings {
     pub panic_marker: String,
+    pub poison_marker: String,
+    pub publish_twice: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +157,12 @@ impl Settings {
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.broker.prefetch == 0 {
+            return invalid("broker.prefetch", "must be at least 1");
+        }
+        if self.broker.publish_batch == 0 {
+            return invalid("broker.publish_batch", "must be at least 1");
         }
         if let Some(url) = self.broker_url() {
             if !url.starts_with("amqp://") && !url.starts_with("amqps://") {

@@ -108,7 +108,12 @@ impl LoanActor {
         let unit = dead_letter_unit(&envelope, self.consume(&envelope), &reason);
         let writer = self.services.db.writer().clone();
         ctx.wait(async move { writer.commit(unit).await }.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(_) => act.finish(&envelope, ctx),
+            Ok(outcome) => {
+                if matches!(outcome, CommitOutcome::Committed { .. }) {
+                    act.services.metrics.dead_lettered(envelope.destination);
+                }
+                act.finish(&envelope, ctx)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "dead-lettering failed; will retry");
                 act.redeliver_later(envelope, ctx);
@@ -126,6 +131,7 @@ impl LoanActor {
         match result {
             Ok(CommitOutcome::Committed { .. }) => {
                 if plan.applied {
+                    self.services.metrics.observe_loan_commit(&envelope, &plan.unit, plan.record.submitted_at);
                     self.adopt(plan.record);
                 }
                 self.finish(&envelope, ctx);
@@ -211,9 +217,9 @@ impl Handler<Deliver> for LoanActor {
             self.redeliver_later(envelope, ctx);
             return;
         };
-        let faults = &self.services.settings.faults.panic_marker;
+        let faults = &self.services.settings.faults;
         let planned = catch_panic(|| {
-            inject_panic_once(faults, record);
+            inject_faults(&faults.panic_marker, &faults.poison_marker, record);
             plan_step(record, &envelope, input, self.consume(&envelope))
         });
         let plan = match planned {
@@ -241,10 +247,15 @@ impl Handler<Deliver> for LoanActor {
     }
 }
 
-/// Testing aid (`faults.panic_marker`): panic the first time a marked loan is handled.
-fn inject_panic_once(marker: &str, record: &LoanRecord) {
+/// Testing aids: `faults.panic_marker` panics the first time a marked loan is handled,
+/// `faults.poison_marker` every time (a poison message).
+fn inject_faults(panic_marker: &str, poison_marker: &str, record: &LoanRecord) {
     static PANICKED: OnceLock<Mutex<HashSet<LoanId>>> = OnceLock::new();
-    if marker.is_empty() || !record.application.applicant.name.as_ref().contains(marker) {
+    let name = record.application.applicant.name.as_ref();
+    if !poison_marker.is_empty() && name.contains(poison_marker) {
+        panic!("injected poison for loan {}", record.id);
+    }
+    if panic_marker.is_empty() || !name.contains(panic_marker) {
         return;
     }
     let first_time = PANICKED.get_or_init(Default::default).lock().expect("fault lock").insert(record.id);

@@ -21,6 +21,7 @@ pub use loan::LoanActor;
 pub use plan::{ScheduleDocument, SCHEDULE_KIND};
 pub use registry::{ActorSnapshot, ActorStats, Registry};
 pub use service::{Service, ServiceActor};
+pub use supervision::{backoff as supervision_backoff, dead_letter_unit};
 
 use crate::mailbox::{ActorKind, Postman, Routes};
 use crate::persistence::Database;
@@ -37,6 +38,7 @@ pub struct Services {
     pub postman: Postman,
     pub settings: Arc<Settings>,
     pub registry: Arc<Registry>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The started actors of this node.
@@ -60,6 +62,7 @@ impl ActorSystem {
             postman: Postman::new(),
             settings: settings.clone(),
             registry: Arc::new(Registry::default()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         let directory = LoanDirectory::new(services.clone(), handles.clone());
         let bureaus = settings.bureaus.clone();
@@ -98,6 +101,34 @@ impl ActorSystem {
             }
         });
         Ok(())
+    }
+}
+
+impl ActorSystem {
+    /// Graceful stop: no new deliveries, in-flight work finishes (or is requeued by the broker
+    /// when the connection closes), unpublished outbox rows are published. Bounded by `bound`.
+    pub async fn shutdown(&self, bound: Duration) {
+        let deadline = tokio::time::Instant::now() + bound;
+        let postman = &self.services.postman;
+        if let Some(broker) = postman.broker() {
+            broker.stop_consuming().await;
+        }
+        while postman.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if postman.broker().is_some() {
+            let db = &self.services.db;
+            while tokio::time::Instant::now() < deadline {
+                match db.read(crate::persistence::queries::unpublished_count).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let _ = postman.sweep(db, Duration::ZERO, Duration::MAX).await;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+        tracing::info!(in_flight = postman.in_flight(), "actors stopped");
     }
 }
 

@@ -85,8 +85,12 @@ async fn run_work(work: Work, envelope: Envelope, consume: Consume, services: Se
             (dead_letter_unit(&envelope, consume, &reason), vec![])
         }
     };
+    let dead_lettered = unit.dead_letter.is_some();
     match commit_until_done(services.db.writer(), unit).await {
         Ok(CommitOutcome::Committed { .. }) => {
+            if dead_lettered {
+                services.metrics.dead_lettered(envelope.destination);
+            }
             services.postman.settled(envelope.message_id);
             services.postman.deliver(emits);
         }

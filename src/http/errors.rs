@@ -22,6 +22,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("this Idempotency-Key was used with a different request body")]
     IdempotencyKeyReused,
+    #[error("{0}")]
+    Conflict(String),
     #[error("unauthorized")]
     Unauthorized,
     #[error("too many requests")]
@@ -76,6 +78,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("/problems/not-found", "Not found"),
             ApiError::PayloadTooLarge { .. } => ("/problems/payload-too-large", "Payload too large"),
             ApiError::IdempotencyKeyReused => ("/problems/idempotency-key-reused", "Idempotency key reused"),
+            ApiError::Conflict(_) => ("/problems/conflict", "Conflict"),
             ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
             ApiError::RateLimited { .. } => ("/problems/rate-limited", "Too many requests"),
             ApiError::Unavailable(_) => ("/problems/unavailable", "Service unavailable"),
@@ -98,6 +101,7 @@ impl ResponseError for ApiError {
             ApiError::MalformedJson(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -7,6 +7,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
+use super::openapi::{
+    LoanApplicationRequest, LoanStats, QueryErrors, ReadErrors, ScheduleView, SubmitErrors, Unavailable,
+};
 use super::views::{EventView, LoanPage, LoanView};
 use super::AppState;
 use crate::actors::ScheduleDocument;
@@ -61,6 +64,15 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// Submit an application; its evaluation runs in the background.
+#[utoipa::path(post, path = "/api/v1/loans", tag = "loans",
+    request_body(content = LoanApplicationRequest, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$",
+        description = "Replays the first answer for a repeated key")),
+    responses((status = 201, description = "Accepted (or replayed)", body = LoanView, headers(
+        ("Location" = String, description = "The loan's URL"),
+        ("Idempotency-Replayed" = String, description = "`true` when this is the answer to an earlier request"),
+    )), SubmitErrors))]
 #[tracing::instrument(name = "submit_loan", skip_all, fields(loan_id = tracing::field::Empty))]
 async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
@@ -131,6 +143,9 @@ fn loan_id(raw: &str) -> Result<LoanId, ApiError> {
     LoanId::parse(raw).map_err(|_| ApiError::NotFound(format!("loan {raw}")))
 }
 
+/// One loan.
+#[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
+    responses((status = 200, description = "The loan", body = LoanView), ReadErrors))]
 async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = loan_id(&path)?;
     let row = state.db.read(move |c| queries::loan(c, id)).await?;
@@ -149,6 +164,12 @@ fn bad(field: &str, message: &str) -> ApiError {
     ApiError::BadParameter(FieldError { field: field.into(), message: message.into() })
 }
 
+/// Loans, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
+    ("status" = Option<LoanStatus>, Query, description = "Only loans with this status"),
+    ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+    ("cursor" = Option<String>, Query, format = Uuid, description = "`next_cursor` of the previous page"),
+), responses((status = 200, description = "A page of loans", body = LoanPage), QueryErrors))]
 async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
@@ -179,6 +200,9 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     Ok(HttpResponse::Ok().json(LoanPage { items, next_cursor }))
 }
 
+/// How many loans there are, by status.
+#[utoipa::path(get, path = "/api/v1/loans/stats", tag = "loans",
+    responses((status = 200, description = "Counts", body = LoanStats), Unavailable))]
 async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let counts = state.db.read(queries::count_by_status).await?;
     let mut by_status = serde_json::Map::new();
@@ -193,6 +217,9 @@ async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "total": total, "by_status": by_status })))
 }
 
+/// A loan's history, oldest first; ids increase across all loans.
+#[utoipa::path(get, path = "/api/v1/loans/{id}/events", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
+    responses((status = 200, description = "The history", body = Vec<EventView>), ReadErrors))]
 async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = loan_id(&path)?;
     let rows = state
@@ -206,6 +233,12 @@ async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
     Ok(HttpResponse::Ok().json(rows.into_iter().map(EventView::from_row).collect::<Vec<_>>()))
 }
 
+/// The repayment schedule of an approved loan, as JSON or (`Accept: text/csv`) CSV.
+#[utoipa::path(get, path = "/api/v1/loans/{id}/schedule", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)"),
+    ("Accept" = Option<String>, Header, description = "`text/csv` for CSV, anything else for JSON"),
+), responses((status = 200, description = "The schedule", content(
+    (ScheduleView = "application/json"), (String = "text/csv"),
+)), ReadErrors))]
 async fn schedule(
     req: HttpRequest,
     path: web::Path<String>,

@@ -1,8 +1,15 @@
 //! The HTTP edge: routes, the one error mapping, health.
 
+mod admin;
+mod dashboard;
 mod errors;
 mod health;
 mod loans;
+pub mod middleware;
+pub mod openapi;
+mod ops;
+mod rate_limit;
+mod streams;
 pub mod views;
 
 use std::sync::Arc;
@@ -10,6 +17,8 @@ use std::sync::Arc;
 use actix_web::web;
 
 pub use errors::ApiError;
+pub use ops::openapi;
+pub use rate_limit::RateLimiter;
 
 use crate::actors::Registry;
 use crate::live::EventBus;
@@ -26,11 +35,19 @@ pub struct AppState {
     pub node_id: String,
     /// Committed events, live.
     pub bus: EventBus,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Submissions per client (`http.rate_limit_per_second`).
+    pub rate_limiter: RateLimiter,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
+    streams::routes(cfg);
+    dashboard::routes(cfg);
     loans::routes(cfg);
     health::routes(cfg);
+    admin::routes(cfg);
+    ops::routes(cfg);
 }
 
 /// Malformed query strings and paths get a problem body too.

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{Email, Money, RejectionReason};
 use crate::persistence::{EventRow, LoanRow};
@@ -12,7 +13,7 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
     DateTime::<Utc>::from_naive_utc_and_offset(t, Utc).to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicantView {
     pub name: String,
     /// Masked: the API never echoes an email address in clear.
@@ -21,13 +22,13 @@ pub struct ApplicantView {
     pub monthly_debts: Money,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PropertyView {
     pub address: String,
     pub declared_value: Money,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoanView {
     pub id: String,
     pub status: String,
@@ -85,7 +86,7 @@ impl LoanView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
     #[serde(rename = "type")]
@@ -105,7 +106,7 @@ impl EventView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoanPage {
     pub items: Vec<LoanView>,
     pub next_cursor: Option<String>,

@@ -3,6 +3,7 @@
 //! [`Postman`] hands them to local actors right after the commit and sweeps up anything a crash
 //! or a lost delivery left behind; a consumer's commit deletes the row (its ack).
 
+pub mod broker;
 mod envelope;
 mod postman;
 

@@ -1,15 +1,18 @@
-//! Delivery of committed outbox messages to the local actors, with in-flight tracking so that
-//! the redelivery sweep only re-sends what is really lost.
+//! Delivery of committed outbox messages. Embedded mode: straight to the local actors, with
+//! in-flight tracking so the sweep re-sends only what is really lost. Cluster mode: to the
+//! broker; deliveries coming back from it are routed to the local actors and acked once settled.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix::{Message, Recipient};
+use lapin::Acker;
 
+use super::broker::Broker;
 use super::{ActorKind, Envelope};
 use crate::domain::MessageId;
-use crate::persistence::{queries, Database, LoanRecord, StoreError};
+use crate::persistence::{queries, Database, LoanRecord, OutboxRow, StoreError};
 
 /// An envelope handed to an actor.
 #[derive(Debug, Message)]
@@ -30,13 +33,19 @@ pub struct Postman {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    routes: OnceLock<Routes>,
-    /// Delivered and not yet settled, with the time of delivery.
-    in_flight: Mutex<HashMap<MessageId, Instant>>,
+struct InFlight {
+    since: Instant,
+    /// Cluster mode: the delivery to ack once the message is settled.
+    acker: Option<Acker>,
 }
 
-/// Rows read per page when replaying the outbox.
+struct Inner {
+    routes: OnceLock<Routes>,
+    broker: OnceLock<Broker>,
+    in_flight: Mutex<HashMap<MessageId, InFlight>>,
+}
+
+/// Rows read per page when sweeping the outbox.
 const SWEEP_PAGE: i64 = 2_000;
 
 impl Default for Postman {
@@ -47,90 +56,146 @@ impl Default for Postman {
 
 impl Postman {
     pub fn new() -> Self {
-        Self { inner: Arc::new(Inner { routes: OnceLock::new(), in_flight: Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                routes: OnceLock::new(),
+                broker: OnceLock::new(),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
-    /// Connect the postman to the actors (once, at start-up).
+    /// Connect the postman to the local actors (once, at start-up).
     pub fn set_routes(&self, routes: Routes) {
         if self.inner.routes.set(routes).is_err() {
             panic!("postman routes set twice");
         }
     }
 
-    /// Deliver committed envelopes to their actors.
+    /// Cluster mode: committed messages go through the broker.
+    pub fn set_broker(&self, broker: Broker) {
+        if self.inner.broker.set(broker).is_err() {
+            panic!("postman broker set twice");
+        }
+    }
+
+    pub fn broker(&self) -> Option<&Broker> {
+        self.inner.broker.get()
+    }
+
+    /// Send committed envelopes on their way.
     pub fn deliver(&self, envelopes: impl IntoIterator<Item = Envelope>) {
+        if let Some(broker) = self.inner.broker.get() {
+            broker.publish(envelopes.into_iter().collect());
+            return;
+        }
+        for envelope in envelopes {
+            self.route(envelope, None, None);
+        }
+    }
+
+    /// The first message of a loan just submitted, with its state, so that (in embedded mode)
+    /// its actor starts without reading it back.
+    pub fn deliver_to_new_loan(&self, envelope: Envelope, record: LoanRecord) {
+        if let Some(broker) = self.inner.broker.get() {
+            broker.publish(vec![envelope]);
+            return;
+        }
+        self.route(envelope, Some(record), None);
+    }
+
+    /// Cluster mode: a delivery from the broker for a local actor.
+    pub fn accept_from_broker(&self, envelope: Envelope, acker: Acker) {
+        self.route(envelope, None, Some(acker));
+    }
+
+    fn route(&self, envelope: Envelope, preload: Option<LoanRecord>, acker: Option<Acker>) {
         let Some(routes) = self.inner.routes.get() else {
             tracing::warn!("delivery before start-up finished; the sweep will deliver it");
             return;
         };
-        for envelope in envelopes {
-            self.inner.in_flight.lock().expect("in-flight lock").insert(envelope.message_id, Instant::now());
-            let recipient = match envelope.destination {
-                ActorKind::Loan => {
-                    (routes.loans)(envelope, None);
-                    continue;
-                }
-                ActorKind::Credit => &routes.credit,
-                ActorKind::Appraisal => &routes.appraisal,
-                ActorKind::Notifier => &routes.notifier,
-            };
-            let id = envelope.message_id;
-            if let Err(err) = recipient.try_send(Deliver(envelope)) {
-                tracing::warn!(message_id = %id, error = %err, "actor mailbox refused a message; the sweep will retry");
-                self.settled(id);
-            }
+        let id = envelope.message_id;
+        self.inner.in_flight.lock().expect("in-flight lock").insert(id, InFlight { since: Instant::now(), acker });
+        let recipient = match envelope.destination {
+            ActorKind::Loan => return (routes.loans)(envelope, preload),
+            ActorKind::Credit => &routes.credit,
+            ActorKind::Appraisal => &routes.appraisal,
+            ActorKind::Notifier => &routes.notifier,
+        };
+        if let Err(err) = recipient.try_send(Deliver(envelope)) {
+            tracing::warn!(message_id = %id, error = %err, "actor mailbox refused a message; it will be redelivered");
+            // Forget it without acking: the sweep (or the broker) delivers it again.
+            self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
         }
     }
 
-    /// Deliver the first message of a loan just submitted, with its state, so that its actor
-    /// starts without reading it back.
-    pub fn deliver_to_new_loan(&self, envelope: Envelope, record: LoanRecord) {
-        let Some(routes) = self.inner.routes.get() else { return };
-        self.inner.in_flight.lock().expect("in-flight lock").insert(envelope.message_id, Instant::now());
-        (routes.loans)(envelope, Some(record));
-    }
-
-    /// The message is finished with (handled, duplicate, or dead-lettered).
+    /// The message is finished with (handled, duplicate, or dead-lettered): ack it.
     pub fn settled(&self, id: MessageId) {
-        self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
+        let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
+        if let (Some(InFlight { acker: Some(acker), .. }), Some(broker)) = (entry, self.inner.broker.get()) {
+            broker.ack(acker);
+        }
     }
 
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.lock().expect("in-flight lock").len()
     }
 
-    /// Deliver every outbox row that is not in flight (or has been for longer than
-    /// `presumed_lost`) and is older than `min_age`. At start-up (`min_age` 0) this resumes
-    /// every unfinished loan. Returns how many were delivered.
+    /// Send again what the outbox holds and nobody is handling, older than `min_age`.
+    /// Embedded mode: rows not in flight here (or in flight for longer than `presumed_lost`).
+    /// Cluster mode: rows never confirmed by the broker (or confirmed longer ago than
+    /// `presumed_lost` and still unhandled). At start-up (`min_age` 0) this resumes every
+    /// unfinished loan. Returns how many were sent.
     pub async fn sweep(&self, db: &Database, min_age: Duration, presumed_lost: Duration) -> Result<usize, StoreError> {
         let mut after = 0;
-        let mut delivered = 0;
-        let cutoff = chrono::Utc::now().naive_utc() - chrono::Duration::from_std(min_age).unwrap_or_default();
+        let mut sent = 0;
+        let now = chrono::Utc::now().naive_utc();
+        let age = |d: Duration| {
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(chrono::NaiveDateTime::MIN)
+        };
+        let (cutoff, lost_cutoff) = (age(min_age), age(presumed_lost));
         loop {
             let rows = db.read(move |c| queries::outbox_after(c, after, SWEEP_PAGE)).await?;
             let Some(last) = rows.last() else { break };
             after = last.seq;
             let page_len = rows.len();
-            let lost: Vec<Envelope> = {
-                let in_flight = self.inner.in_flight.lock().expect("in-flight lock");
-                rows.into_iter()
-                    .filter(|row| row.created_at <= cutoff)
-                    .filter_map(|row| match Envelope::from_json(&row.envelope) {
-                        Ok(env) => Some(env),
-                        Err(err) => {
-                            tracing::error!(seq = row.seq, error = %err, "unreadable outbox row skipped");
-                            None
-                        }
+            let due: Vec<Envelope> = match self.inner.broker.get() {
+                Some(_) => rows
+                    .into_iter()
+                    .filter(|row| match row.published_at {
+                        None => row.created_at <= cutoff,
+                        Some(published) => published <= lost_cutoff,
                     })
-                    .filter(|env| in_flight.get(&env.message_id).is_none_or(|since| since.elapsed() >= presumed_lost))
-                    .collect()
+                    .filter_map(parse)
+                    .collect(),
+                None => {
+                    let in_flight = self.inner.in_flight.lock().expect("in-flight lock");
+                    rows.into_iter()
+                        .filter(|row| row.created_at <= cutoff)
+                        .filter_map(parse)
+                        .filter(|env| in_flight.get(&env.message_id).is_none_or(|f| f.since.elapsed() >= presumed_lost))
+                        .collect()
+                }
             };
-            delivered += lost.len();
-            self.deliver(lost);
+            sent += due.len();
+            self.deliver(due);
             if (page_len as i64) < SWEEP_PAGE {
                 break;
             }
         }
-        Ok(delivered)
+        Ok(sent)
+    }
+}
+
+fn parse(row: OutboxRow) -> Option<Envelope> {
+    match Envelope::from_json(&row.envelope) {
+        Ok(env) => Some(env),
+        Err(err) => {
+            tracing::error!(seq = row.seq, error = %err, "unreadable outbox row skipped");
+            None
+        }
     }
 }

@@ -76,6 +76,11 @@ pub fn outbox_len(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(outbox::table.count().get_result(conn)?)
 }
 
+/// Cluster mode: outbox rows the broker has not confirmed yet.
+pub fn unpublished_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(outbox::table.filter(outbox::published_at.is_null()).count().get_result(conn)?)
+}
+
 pub fn dead_letters(conn: &mut AnyConnection, limit: i64) -> Result<Vec<DeadLetterRow>, StoreError> {
     Ok(dead_letters::table
         .order(dead_letters::failed_at.desc())
@@ -97,4 +102,33 @@ pub fn table_counts(conn: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>
         ("dead_letters", dead_letters::table.count().get_result(conn)?),
         ("idempotency_keys", idempotency_keys::table.count().get_result(conn)?),
     ])
+}
+
+/// Loans without a recorded notification (not finished) submitted before `submitted_before`,
+/// oldest first: what operators look at for stuck loans.
+pub fn unfinished_loans(
+    conn: &mut AnyConnection,
+    submitted_before: chrono::NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<LoanRow>, StoreError> {
+    Ok(loans::table
+        .filter(loans::notified_at.is_null())
+        .filter(loans::submitted_at.lt(submitted_before))
+        .order((loans::submitted_at.asc(), loans::id.asc()))
+        .limit(limit)
+        .select(LoanRow::as_select())
+        .load(conn)?)
+}
+
+/// The outbox rows (messages not yet consumed) of some loans, in emission order, each with its
+/// loan id, destination and kind.
+pub fn outbox_of_loans(
+    conn: &mut AnyConnection,
+    loan_ids: &[String],
+) -> Result<Vec<(String, String, String, OutboxRow)>, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::loan_id.eq_any(loan_ids))
+        .order(outbox::seq.asc())
+        .select((outbox::loan_id, outbox::destination, outbox::kind, OutboxRow::as_select()))
+        .load(conn)?)
 }

@@ -193,6 +193,7 @@ pub struct OutboxRow {
     pub message_id: String,
     pub envelope: String,
     pub created_at: NaiveDateTime,
+    pub published_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -47,6 +47,8 @@ pub struct UnitOfWork {
     pub notification: Option<NotificationRow>,
     pub emits: Vec<Envelope>,
     pub dead_letter: Option<DeadLetterRow>,
+    /// Cluster mode: outbox rows the broker confirmed.
+    pub mark_published: Vec<MessageId>,
 }
 
 impl UnitOfWork {
@@ -62,6 +64,7 @@ impl UnitOfWork {
             notification: None,
             emits: Vec::new(),
             dead_letter: None,
+            mark_published: Vec::new(),
         }
     }
 }
@@ -132,6 +135,12 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitO
     }
     for envelope in &unit.emits {
         diesel::insert_into(outbox::table).values(NewOutboxRow::new(envelope, unit.now)).execute(conn)?;
+    }
+    if !unit.mark_published.is_empty() {
+        let ids: Vec<String> = unit.mark_published.iter().map(ToString::to_string).collect();
+        diesel::update(outbox::table.filter(outbox::message_id.eq_any(ids)))
+            .set(outbox::published_at.eq(Some(unit.now)))
+            .execute(conn)?;
     }
     if let Some(dead) = &unit.dead_letter {
         diesel::insert_into(dead_letters::table).values(dead).execute(conn)?;

@@ -1,0 +1,411 @@
+// loanflow dashboard: vanilla JavaScript, no framework, no external assets.
+//
+// Live data comes from the WebSocket `/ws` (every loan's events). It is opened first and the
+// initial snapshots (loans, stats) are loaded only once it is open, so no event falls between
+// the snapshot and the stream. On a reconnect it resumes with `?after=<last event id>`.
+"use strict";
+
+const MAX_ROWS = 50;
+const ACTORS_POLL_MS = 2000;
+const STATS_DEBOUNCE_MS = 250;
+const RECONNECT_MAX_MS = 10000;
+const STATUS_RANK = { submitted: 0, evaluating: 1, approved: 2, rejected: 2, cancelled: 2 };
+const COMPENSATIONS = new Set(["CreditCheckReleased", "AppraisalVoided"]);
+const FAILURES = new Set(["CreditCheckFailed", "AppraisalFailed"]);
+const TERMINAL_EVENTS = new Set(["LoanApproved", "LoanRejected", "LoanCancelled", "ApplicantNotified"]);
+const EXAMPLE = {
+  "applicant.name": "Grace Hopper",
+  "applicant.email": "grace@example.com",
+  "applicant.annual_income": "150000",
+  "applicant.monthly_debts": "300",
+  "property.address": "12 Harbour Road, Lisbon",
+  "property.declared_value": "400000",
+  "amount": "200000",
+  "term_months": "300",
+};
+
+const state = {
+  loans: new Map(), // id -> loan (as GET /api/v1/loans/{id} returns it)
+  lastEventId: null, // highest event id seen on the stream
+  selected: null, // loan id whose timeline is shown
+  timeline: new Map(), // event id -> event, for the selected loan
+  snapshotLoaded: false,
+  early: [], // events that arrived before the snapshot
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+const money = new Intl.NumberFormat("en-IE", { style: "currency", currency: "EUR", maximumFractionDigits: 2 });
+const fmtMoney = (n) => (n === null || n === undefined ? "–" : money.format(n));
+const fmtRate = (bps) => (bps === null || bps === undefined ? "–" : (bps / 100).toFixed(2) + " %");
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+function fmtTime(iso, withMillis) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso || "";
+  const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return withMillis ? `${hms}.${pad(d.getMilliseconds(), 3)}` : hms;
+}
+
+function fmtDate(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+async function getJson(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => null);
+  return { ok: response.ok, status: response.status, body };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loans table
+
+function renderRow(loan) {
+  const status = el("span", { class: `badge ${loan.status}` }, loan.status);
+  const row = el(
+    "tr",
+    { dataset: { id: loan.id, status: loan.status } },
+    el("td", {}, el("time", { datetime: loan.submitted_at, title: loan.submitted_at }, fmtTime(loan.submitted_at))),
+    el("td", { class: "applicant" }, loan.applicant.name, el("small", {}, loan.id)),
+    el("td", { class: "num" }, fmtMoney(loan.amount)),
+    el("td", { class: "num" }, `${loan.term_months} mo`),
+    el("td", { class: "status" }, status),
+    el("td", { class: "num" }, loan.credit_score ?? "–"),
+    el("td", { class: "num" }, fmtRate(loan.rate_bps)),
+    el("td", { class: "num" }, fmtMoney(loan.monthly_payment)),
+  );
+  if (loan.id === state.selected) row.classList.add("selected");
+  return row;
+}
+
+function renderLoans() {
+  const body = $("#loans tbody");
+  const rows = [...state.loans.values()].sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, MAX_ROWS);
+  body.replaceChildren(...rows.map(renderRow));
+  $("#loans-empty").hidden = rows.length > 0;
+}
+
+function flashRow(id) {
+  const row = document.querySelector(`#loans tr[data-id="${id}"]`);
+  if (!row) return;
+  row.classList.add("flash");
+  requestAnimationFrame(() => requestAnimationFrame(() => row.classList.remove("flash")));
+}
+
+function upsertLoan(loan) {
+  const known = state.loans.get(loan.id);
+  // A snapshot older than what the stream already told us must not move the status back.
+  if (known && STATUS_RANK[known.status] > STATUS_RANK[loan.status]) loan.status = known.status;
+  state.loans.set(loan.id, loan);
+  if (state.loans.size > MAX_ROWS * 2) {
+    const oldest = [...state.loans.keys()].sort().slice(0, state.loans.size - MAX_ROWS);
+    oldest.forEach((id) => state.loans.delete(id));
+  }
+  renderLoans();
+  flashRow(loan.id);
+  if (loan.id === state.selected) renderTimelineHead();
+}
+
+async function refreshLoan(id) {
+  const { ok, body } = await getJson(`/api/v1/loans/${id}`);
+  if (ok) upsertLoan(body);
+}
+
+async function loadLoans() {
+  const { ok, body } = await getJson("/api/v1/loans?limit=" + MAX_ROWS);
+  if (!ok) return;
+  body.items.forEach((loan) => {
+    const known = state.loans.get(loan.id);
+    if (known && STATUS_RANK[known.status] > STATUS_RANK[loan.status]) loan.status = known.status;
+    state.loans.set(loan.id, loan);
+  });
+  renderLoans();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats and actors
+
+let statsTimer = null;
+function refreshStatsSoon() {
+  if (statsTimer) return;
+  statsTimer = setTimeout(async () => {
+    statsTimer = null;
+    await loadStats();
+  }, STATS_DEBOUNCE_MS);
+}
+
+async function loadStats() {
+  const { ok, body } = await getJson("/api/v1/loans/stats");
+  if (!ok) return;
+  $("#stat-total").textContent = body.total;
+  for (const [status, n] of Object.entries(body.by_status)) {
+    const cell = document.getElementById(`stat-${status}`);
+    if (cell) cell.textContent = n;
+  }
+}
+
+async function pollActors() {
+  try {
+    // 503 (not ready) still carries the body.
+    const { body } = await getJson("/health/ready");
+    const live = body && body.checks && body.checks.actors && body.checks.actors.live;
+    if (live) {
+      const items = Object.keys(live)
+        .sort()
+        .map((kind) => el("li", { dataset: { kind } }, `${kind} `, el("b", {}, String(live[kind]))));
+      $("#actors").replaceChildren(...items);
+    }
+  } catch (_) {
+    $("#actors").replaceChildren(el("li", { class: "muted" }, "unavailable"));
+  } finally {
+    setTimeout(pollActors, ACTORS_POLL_MS);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline
+
+function summarize(event) {
+  const d = event.data || {};
+  switch (event.type) {
+    case "LoanSubmitted": return `${fmtMoney(d.amount)} over ${d.term_months} months, property declared at ${fmtMoney(d.declared_value)}`;
+    case "CreditChecked": return `credit score ${d.credit_score}`;
+    case "PropertyAppraised": return `appraised at ${fmtMoney(d.appraised_value)}`;
+    case "CreditCheckFailed":
+    case "AppraisalFailed": return `${d.reason} (after ${d.attempts} attempts)`;
+    case "CreditCheckReleased": return "compensation: the credit check was released";
+    case "AppraisalVoided": return "compensation: the appraisal was voided";
+    case "LoanApproved": return `rate ${fmtRate(d.rate_bps)}, ${fmtMoney(d.monthly_payment)} a month`;
+    case "LoanRejected": return `${(d.reasons || []).join(", ")}; rate ${fmtRate(d.rate_bps)}, ${fmtMoney(d.monthly_payment)} a month`;
+    case "LoanCancelled": return d.reason || "";
+    case "ScheduleGenerated": return `${d.lines} monthly lines`;
+    case "ApplicantNotified": return `by ${d.channel}: ${d.status}`;
+    default: return "";
+  }
+}
+
+function eventClass(event) {
+  if (COMPENSATIONS.has(event.type)) return "compensation";
+  if (FAILURES.has(event.type)) return "failure";
+  if (event.type === "LoanApproved") return "decision-approved";
+  if (event.type === "LoanRejected") return "decision-rejected";
+  if (event.type === "LoanCancelled") return "decision-cancelled";
+  return "";
+}
+
+function renderTimelineHead() {
+  const loan = state.loans.get(state.selected);
+  const head = $("#timeline-head");
+  if (!loan) {
+    head.replaceChildren(el("span", { class: "meta" }, state.selected || ""));
+    return;
+  }
+  head.className = "";
+  head.replaceChildren(
+    el("div", { class: "title" }, `${loan.applicant.name} · ${fmtMoney(loan.amount)} `, el("span", { class: `badge ${loan.status}` }, loan.status)),
+    el("div", { class: "meta" }, loan.id),
+  );
+}
+
+function renderTimeline() {
+  const events = [...state.timeline.values()].sort((a, b) => a.id - b.id);
+  const items = events.map((event) => {
+    const compensation = COMPENSATIONS.has(event.type);
+    return el(
+      "li",
+      { class: eventClass(event), dataset: { id: String(event.id), type: event.type } },
+      el("span", { class: "type" }, event.type),
+      compensation ? el("span", { class: "tag", title: "undoes a completed step" }, "compensation") : null,
+      el("time", { datetime: event.at, title: event.at }, `${fmtDate(event.at)} ${fmtTime(event.at, true)}`),
+      el("div", { class: "details" }, summarize(event)),
+    );
+  });
+  $("#timeline").replaceChildren(...items);
+}
+
+async function selectLoan(id) {
+  state.selected = id;
+  state.timeline = new Map();
+  document.querySelectorAll("#loans tr.selected").forEach((row) => row.classList.remove("selected"));
+  const row = document.querySelector(`#loans tr[data-id="${id}"]`);
+  if (row) row.classList.add("selected");
+  renderTimelineHead();
+  renderTimeline();
+  const { ok, body } = await getJson(`/api/v1/loans/${id}/events`);
+  if (!ok || state.selected !== id) return;
+  // Merge: live events may have arrived while the history was loading.
+  body.forEach((event) => state.timeline.set(event.id, event));
+  renderTimeline();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live stream
+
+function applyEvent(event) {
+  if (state.lastEventId !== null && event.id <= state.lastEventId) return; // seen already
+  state.lastEventId = event.id;
+  const loan = state.loans.get(event.loan_id);
+  if (!loan) {
+    if (event.type === "LoanSubmitted") refreshLoan(event.loan_id);
+  } else {
+    if (STATUS_RANK[event.status] >= STATUS_RANK[loan.status]) loan.status = event.status;
+    if (TERMINAL_EVENTS.has(event.type) || event.type === "CreditChecked" || event.type === "PropertyAppraised") {
+      refreshLoan(event.loan_id);
+    } else {
+      upsertLoan(loan);
+    }
+  }
+  if (event.loan_id === state.selected) {
+    state.timeline.set(event.id, event);
+    renderTimeline();
+  }
+  refreshStatsSoon();
+}
+
+function setLive(mode, text) {
+  document.body.dataset.live = mode;
+  $("#connection").textContent = text;
+}
+
+let reconnectDelay = 500;
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const resume = state.lastEventId === null ? "" : `?after=${state.lastEventId}`;
+  const socket = new WebSocket(`${scheme}//${location.host}/ws${resume}`);
+  socket.addEventListener("open", async () => {
+    reconnectDelay = 500;
+    setLive("open", "live · WebSocket");
+    await Promise.all([loadLoans(), loadStats()]);
+    state.snapshotLoaded = true;
+    state.early.splice(0).forEach(applyEvent);
+    if (state.selected) selectLoan(state.selected);
+  });
+  socket.addEventListener("message", (message) => {
+    const event = JSON.parse(message.data);
+    if (state.snapshotLoaded) applyEvent(event);
+    else state.early.push(event);
+  });
+  socket.addEventListener("close", (close) => {
+    state.snapshotLoaded = false;
+    setLive("closed", `reconnecting…${close.reason ? " (" + close.reason + ")" : ""}`);
+    setTimeout(connect, reconnectDelay);
+    reconnectDelay = Math.min(reconnectDelay * 2, RECONNECT_MAX_MS);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The application form
+
+function readForm(form) {
+  const value = (name) => form.elements[name].value.trim();
+  const number = (name) => {
+    const raw = value(name);
+    if (raw === "") return null;
+    const n = Number(raw);
+    return Number.isFinite(n) ? n : raw; // the server names the error
+  };
+  return {
+    applicant: {
+      name: value("applicant.name"),
+      email: value("applicant.email"),
+      annual_income: number("applicant.annual_income"),
+      monthly_debts: number("applicant.monthly_debts"),
+    },
+    property: { address: value("property.address"), declared_value: number("property.declared_value") },
+    amount: number("amount"),
+    term_months: number("term_months"),
+  };
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".field-error").forEach((node) => node.remove());
+  form.querySelectorAll("input.invalid").forEach((input) => input.classList.remove("invalid"));
+  const general = $("#form-errors");
+  general.hidden = true;
+  general.textContent = "";
+}
+
+function showProblem(form, problem) {
+  const unmatched = [];
+  for (const error of (problem && problem.errors) || []) {
+    const input = form.elements[error.field];
+    if (input instanceof HTMLInputElement) {
+      input.classList.add("invalid");
+      input.after(el("span", { class: "field-error", dataset: { field: error.field } }, error.message));
+    } else {
+      unmatched.push(error.field ? `${error.field}: ${error.message}` : error.message);
+    }
+  }
+  if (unmatched.length || !(problem && problem.errors && problem.errors.length)) {
+    const general = $("#form-errors");
+    general.textContent = unmatched.length ? unmatched.join("; ") : (problem && (problem.detail || problem.title)) || "The request failed.";
+    general.hidden = false;
+  }
+}
+
+async function submitApplication(event) {
+  event.preventDefault();
+  const form = event.target;
+  const button = $("#submit");
+  const result = $("#form-result");
+  clearErrors(form);
+  result.textContent = "";
+  delete result.dataset.loanId;
+  button.disabled = true;
+  try {
+    const response = await fetch("/api/v1/loans", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(readForm(form)),
+    });
+    const body = await response.json().catch(() => null);
+    if (response.ok && body && body.id) {
+      result.dataset.loanId = body.id;
+      result.replaceChildren("Submitted: ", el("code", {}, body.id));
+      upsertLoan(body);
+      selectLoan(body.id);
+    } else {
+      showProblem(form, body);
+    }
+  } catch (error) {
+    showProblem(form, { detail: `The service did not answer (${error.message}).` });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function fillExample() {
+  const form = $("#apply");
+  for (const [name, value] of Object.entries(EXAMPLE)) form.elements[name].value = value;
+  clearErrors(form);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#apply").addEventListener("submit", submitApplication);
+  $("#example").addEventListener("click", fillExample);
+  $("#loans tbody").addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-id]");
+    if (row) selectLoan(row.dataset.id);
+  });
+  connect();
+  pollActors();
+});

@@ -1,0 +1,329 @@
+//! `/admin/*`, behind the bearer token `admin.token` (unset: every admin request gets 401):
+//! the live actors of this node, unfinished (stuck) loans with the step they wait on, and
+//! re-delivering a loan's pending messages.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, Error, HttpResponse};
+use chrono::{NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::errors::ApiError;
+use super::openapi::Problem;
+use super::views::rfc3339;
+use super::AppState;
+use crate::domain::{FieldError, LoanId};
+use crate::mailbox::{ActorKind, Envelope};
+use crate::persistence::{queries, LoanRow, OutboxRow};
+use crate::saga::LoanSaga;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 500;
+const DEFAULT_STUCK_SECONDS: u32 = 60;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .wrap(from_fn(require_token))
+            .route("/actors", web::get().to(actors))
+            .route("/loans", web::get().to(loans))
+            .route("/loans/{id}/retry", web::post().to(retry))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
+    );
+}
+
+/// Every admin request needs `Authorization: Bearer <admin.token>`.
+async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let expected = req.app_data::<web::Data<AppState>>().and_then(|s| s.settings.admin_token().map(str::to_owned));
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    match (expected, presented) {
+        (Some(expected), Some(presented)) if same_secret(presented, &expected) => {
+            next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+        }
+        _ => Ok(req.error_response(ApiError::Unauthorized)),
+    }
+}
+
+/// Compares digests in full, so the time taken says nothing about where the inputs differ.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(presented.as_bytes()), Sha256::digest(expected.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The live actors, per node (this node; cluster mode adds the others).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorsView {
+    pub nodes: Vec<NodeActorsView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeActorsView {
+    pub node_id: String,
+    /// Live actors by kind.
+    pub counts: BTreeMap<String, usize>,
+    pub actors: Vec<ActorView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorView {
+    /// `loan`, `credit`, `appraisal` or `notifier`.
+    pub kind: String,
+    /// The loan id for a loan actor; `<kind>-<n>` for a service actor.
+    pub id: String,
+    pub state: String,
+    /// Messages delivered to it and not finished yet.
+    pub mailbox_depth: usize,
+    pub messages_handled: u64,
+    pub restarts: u32,
+    pub started_at: String,
+    pub age_seconds: f64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActorsQuery {
+    /// Only actors of this kind.
+    kind: Option<KindParam>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ActorKind)]
+pub enum KindParam {
+    Loan,
+    Credit,
+    Appraisal,
+    Notifier,
+}
+
+impl KindParam {
+    fn kind(self) -> ActorKind {
+        match self {
+            KindParam::Loan => ActorKind::Loan,
+            KindParam::Credit => ActorKind::Credit,
+            KindParam::Appraisal => ActorKind::Appraisal,
+            KindParam::Notifier => ActorKind::Notifier,
+        }
+    }
+}
+
+#[utoipa::path(
+    get, path = "/admin/actors", tag = "admin", params(ActorsQuery), security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "This node's live actors", body = ActorsView),
+        (status = 400, description = "Unknown kind", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    )
+)]
+pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let kind = query.kind.map(KindParam::kind);
+    let counts = state.registry.counts().into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect();
+    let actors = state
+        .registry
+        .snapshot()
+        .into_iter()
+        .filter(|a| kind.is_none_or(|k| a.kind == k))
+        .map(|a| ActorView {
+            kind: a.kind.as_str().to_owned(),
+            id: a.id,
+            state: a.state,
+            mailbox_depth: a.mailbox_depth,
+            messages_handled: a.messages_handled,
+            restarts: a.restarts,
+            started_at: rfc3339(a.started_at.naive_utc()),
+            age_seconds: a.age_seconds,
+        })
+        .collect();
+    let node = NodeActorsView { node_id: state.node_id.clone(), counts, actors };
+    Ok(HttpResponse::Ok().json(ActorsView { nodes: vec![node] }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LoansQuery {
+    /// Only loans unfinished for longer than `older_than_seconds` (default 60 when `stuck=true`).
+    stuck: Option<bool>,
+    /// Age threshold, from submission, in seconds.
+    older_than_seconds: Option<u32>,
+    /// At most this many loans (default 100), oldest first.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnfinishedLoansView {
+    pub older_than_seconds: u32,
+    pub loans: Vec<UnfinishedLoanView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnfinishedLoanView {
+    pub id: String,
+    pub status: String,
+    /// The step the loan waits on: `start`, `credit_check`, `appraisal`, `credit_release`,
+    /// `appraisal_void`, `schedule` or `notification`.
+    pub waiting_on: Option<String>,
+    pub submitted_at: String,
+    pub updated_at: String,
+    pub unfinished_for_seconds: f64,
+    /// Messages emitted for the loan and not consumed yet (the work it waits for).
+    pub pending_messages: Vec<PendingMessageView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingMessageView {
+    pub message_id: String,
+    /// The actor kind it is for.
+    pub destination: String,
+    pub kind: String,
+    /// Delivery attempt recorded with the message (1 until a handler failed on it).
+    pub attempt: u32,
+    pub queued_at: String,
+    pub queued_for_seconds: f64,
+}
+
+#[utoipa::path(
+    get, path = "/admin/loans", tag = "admin", params(LoansQuery), security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Unfinished loans, oldest first", body = UnfinishedLoansView),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let default_age = if query.stuck == Some(true) { DEFAULT_STUCK_SECONDS } else { 0 };
+    let older_than_seconds = query.older_than_seconds.unwrap_or(default_age);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadParameter(FieldError {
+            field: "limit".into(),
+            message: format!("must be an integer from 1 to {MAX_LIMIT}"),
+        }));
+    }
+    let now = Utc::now().naive_utc();
+    let cutoff = now - chrono::Duration::seconds(i64::from(older_than_seconds));
+    let (rows, pending) = state
+        .db
+        .read(move |c| {
+            let rows = queries::unfinished_loans(c, cutoff, i64::from(limit))?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            Ok((rows, queries::outbox_of_loans(c, &ids)?))
+        })
+        .await?;
+    let mut by_loan: HashMap<String, Vec<PendingMessageView>> = HashMap::new();
+    for (loan_id, destination, kind, row) in pending {
+        by_loan.entry(loan_id).or_default().push(pending_view(destination, kind, row, now));
+    }
+    let loans = rows
+        .into_iter()
+        .map(|row| {
+            let pending = by_loan.remove(&row.id).unwrap_or_default();
+            unfinished_view(row, pending, now)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(UnfinishedLoansView { older_than_seconds, loans }))
+}
+
+fn seconds_between(earlier: NaiveDateTime, later: NaiveDateTime) -> f64 {
+    ((later - earlier).num_milliseconds() as f64 / 1000.0).max(0.0)
+}
+
+fn pending_view(destination: String, kind: String, row: OutboxRow, now: NaiveDateTime) -> PendingMessageView {
+    PendingMessageView {
+        attempt: Envelope::from_json(&row.envelope).map(|e| e.attempt).unwrap_or(1),
+        message_id: row.message_id,
+        destination,
+        kind,
+        queued_at: rfc3339(row.created_at),
+        queued_for_seconds: seconds_between(row.created_at, now),
+    }
+}
+
+fn unfinished_view(row: LoanRow, pending_messages: Vec<PendingMessageView>, now: NaiveDateTime) -> UnfinishedLoanView {
+    let saga: Option<LoanSaga> = serde_json::from_str(&row.saga).ok();
+    UnfinishedLoanView {
+        waiting_on: saga.as_ref().and_then(LoanSaga::waiting_on).map(str::to_owned),
+        unfinished_for_seconds: seconds_between(row.submitted_at, now),
+        submitted_at: rfc3339(row.submitted_at),
+        updated_at: rfc3339(row.updated_at),
+        status: row.status,
+        id: row.id,
+        pending_messages,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryView {
+    pub loan_id: String,
+    /// How many pending messages were handed to the actors again.
+    pub redelivered: usize,
+    pub message_ids: Vec<String>,
+}
+
+#[utoipa::path(
+    post, path = "/admin/loans/{id}/retry", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The loan's id")),
+    responses(
+        (status = 202, description = "The loan's pending messages were delivered again", body = RetryView),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No such loan", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The loan is finished", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn retry(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let id = LoanId::parse(&path).map_err(|_| ApiError::NotFound(format!("loan {}", path.as_str())))?;
+    let (loan, pending) = state
+        .db
+        .read(move |c| {
+            let loan = queries::loan(c, id)?;
+            Ok((loan, queries::outbox_of_loans(c, &[id.to_string()])?))
+        })
+        .await?;
+    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    if loan.notified_at.is_some() {
+        return Err(ApiError::Conflict(format!("loan {id} is finished ({}); there is nothing to retry", loan.status)));
+    }
+    let envelopes: Vec<Envelope> =
+        pending.into_iter().filter_map(|(_, _, _, row)| Envelope::from_json(&row.envelope).ok()).collect();
+    let message_ids = envelopes.iter().map(|e| e.message_id.to_string()).collect::<Vec<_>>();
+    tracing::info!(loan_id = %id, messages = envelopes.len(), "operator retry: delivering pending messages again");
+    state.postman.deliver(envelopes);
+    Ok(HttpResponse::Accepted().json(RetryView {
+        loan_id: id.to_string(),
+        redelivered: message_ids.len(),
+        message_ids,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret", "s3cret "));
+        assert!(!same_secret("", "s3cret"));
+        assert!(!same_secret("S3cret", "s3cret"));
+    }
+}

@@ -1,0 +1,140 @@
+//! What wraps every request. Outermost, `observe`: the request id (echoed, or assigned) and the
+//! HTTP metrics, by route *pattern*. Then CORS (closed unless origins are configured). Then
+//! `protect`: declared body sizes on every route, and the per-client rate limit on submissions.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, Error};
+
+use super::{ApiError, AppState};
+use crate::settings::HttpSettings;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_REQUEST_ID: usize = 128;
+/// The route the rate limit applies to (POST only).
+const SUBMISSIONS: &str = "/api/v1/loans";
+
+/// Assign or echo `x-request-id`, and count and time the request.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let request_id = incoming_request_id(&req).unwrap_or_else(new_request_id);
+    let method = method_label(req.method());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let result = next.call(req).await;
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(response) => {
+            let mut response = response.map_into_boxed_body();
+            if let Some(metrics) = metrics {
+                let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                metrics.observe_http(method, &route, response.status().as_u16(), seconds);
+            }
+            response.headers_mut().insert(REQUEST_ID, request_id);
+            Ok(response)
+        }
+        Err(err) => {
+            if let Some(metrics) = metrics {
+                let status = err.as_response_error().status_code().as_u16();
+                metrics.observe_http(method, "unmatched", status, seconds);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// A client's id is kept if it is short and plain; anything else gets replaced.
+fn incoming_request_id(req: &ServiceRequest) -> Option<HeaderValue> {
+    let value = req.headers().get(&REQUEST_ID)?;
+    let text = value.to_str().ok()?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    (!text.is_empty() && text.len() <= MAX_REQUEST_ID && text.chars().all(plain)).then(|| value.clone())
+}
+
+fn new_request_id() -> HeaderValue {
+    HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is a valid header value")
+}
+
+/// Methods as a small fixed set of label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Refuse a declared body over `http.max_body_bytes` on any route (413), and submissions over
+/// the client's rate (429 with `Retry-After`), before any handler runs: nothing is stored.
+pub async fn protect(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let limit = state.settings.http.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Ok(req.error_response(ApiError::PayloadTooLarge { limit }).map_into_boxed_body());
+    }
+    if state.rate_limiter.enabled() && req.method() == Method::POST && req.path() == SUBMISSIONS {
+        let client = req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        if let Err(retry_after_secs) = state.rate_limiter.check(client) {
+            return Ok(req.error_response(ApiError::RateLimited { retry_after_secs }).map_into_boxed_body());
+        }
+    }
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+/// CORS: closed (no `Access-Control-Allow-*` header, preflights refused) unless
+/// `http.cors_allowed_origins` lists origins; `*` allows any. Requests from other origins are
+/// still served (same-origin pages and non-browser clients need no CORS); browsers withhold
+/// the answer from the page.
+pub fn cors(settings: &HttpSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("last-event-id"),
+            REQUEST_ID,
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::RETRY_AFTER,
+            REQUEST_ID,
+            HeaderName::from_static("idempotency-replayed"),
+        ])
+        .max_age(3600);
+    for origin in settings.cors_allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        if origin == "*" {
+            cors = cors.allow_any_origin();
+        } else if origin.parse::<actix_web::http::Uri>().is_ok_and(|uri| uri.scheme().is_some()) {
+            cors = cors.allowed_origin(origin);
+        } else {
+            tracing::error!(origin, "http.cors_allowed_origins: not an origin (scheme://host[:port]); ignored");
+        }
+    }
+    cors
+}

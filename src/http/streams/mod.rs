@@ -1,0 +1,224 @@
+//! Live event streams: WebSocket (`/ws`, `/ws/loans/{id}`) and Server-Sent Events
+//! (`/api/v1/events/stream`, `/api/v1/loans/{id}/events/stream`).
+//!
+//! Every stream sends the same JSON object per event, [`LiveEvent`]:
+//! `{"id", "type", "loan_id", "status", "at", "data"}`, where `id` is the event's global id (as in
+//! `GET /api/v1/loans/{id}/events`), each event once, in the order of the history.
+//!
+//! **Subscribing without a gap** (the same mechanism serves SSE resume): a stream starts after an
+//! event id, either the one the client names (`Last-Event-ID`, `?after=`) or the newest id in the
+//! database at connect. Only then does it subscribe to the [`EventBus`], and only then does it
+//! read the history after that id. Every event committed before the subscription is in that read;
+//! every event committed after it comes through the bus (the writer publishes after each commit,
+//! in commit order). An event can be in both: the stream drops every event it has already sent,
+//! by id (see [`Cursor`]). See `docs/live-streams.md`.
+//!
+//! **Slow clients**: the bus is a bounded ring per subscriber. A stream is only advanced when its
+//! client takes data, so a client that does not keep up falls behind in the ring without slowing
+//! anyone else; once it is overrun the stream ends (WebSocket: close frame with the reason and the
+//! id to resume after; SSE: a comment, then end of stream, and `Last-Event-ID` resumes it).
+
+mod history;
+mod sse;
+mod ws;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use actix_web::web;
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::{ApiError, AppState};
+use crate::domain::{FieldError, LoanId};
+use crate::live::LiveEvent;
+use crate::persistence::queries;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(ws::all))
+        .route("/ws/loans/{id}", web::get().to(ws::one))
+        .route("/api/v1/events/stream", web::get().to(sse::all))
+        .route("/api/v1/loans/{id}/events/stream", web::get().to(sse::one));
+}
+
+/// Which events a stream carries.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    All,
+    /// One loan's; `key` is the id as events carry it.
+    Loan {
+        id: LoanId,
+        key: String,
+    },
+}
+
+impl Scope {
+    fn matches(&self, event: &LiveEvent) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Loan { key, .. } => event.loan_id == *key,
+        }
+    }
+}
+
+/// `?after=N`: start after event id N (0 = from the beginning of the history).
+#[derive(Debug, Deserialize)]
+pub struct AfterQuery {
+    after: Option<String>,
+}
+
+fn parse_event_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+    raw.trim().parse::<i64>().ok().filter(|id| *id >= 0).ok_or_else(|| {
+        ApiError::BadParameter(FieldError {
+            field: field.into(),
+            message: "must be an event id (an integer >= 0)".into(),
+        })
+    })
+}
+
+impl AfterQuery {
+    fn after(&self) -> Result<Option<i64>, ApiError> {
+        self.after.as_deref().filter(|s| !s.is_empty()).map(|raw| parse_event_id("after", raw)).transpose()
+    }
+}
+
+/// Ids a cursor remembers having sent; older ones count as sent. In embedded mode events arrive
+/// in id order and one id would do; the window tolerates events of several nodes arriving
+/// interleaved (cluster mode) without sending any twice.
+const RECENT_IDS: usize = 4_096;
+
+/// What a stream has sent so far: it admits an event only once, after its start, within its scope.
+#[derive(Debug)]
+pub struct Cursor {
+    scope: Scope,
+    /// Nothing at or below this id is sent (the start, raised as the window slides).
+    floor: i64,
+    recent: BTreeSet<i64>,
+    newest: i64,
+}
+
+impl Cursor {
+    pub fn new(scope: Scope, after: i64) -> Self {
+        Self { scope, floor: after, recent: BTreeSet::new(), newest: after }
+    }
+
+    /// The highest id sent (or the start): history pages are read after it, and a client that
+    /// reconnects resumes after it.
+    pub fn newest_sent(&self) -> i64 {
+        self.newest
+    }
+
+    /// Whether to send `event`; if so, it counts as sent.
+    pub fn admit(&mut self, event: &LiveEvent) -> bool {
+        if event.id <= self.floor || !self.scope.matches(event) || !self.recent.insert(event.id) {
+            return false;
+        }
+        if self.recent.len() > RECENT_IDS {
+            if let Some(oldest) = self.recent.pop_first() {
+                self.floor = oldest;
+            }
+        }
+        self.newest = self.newest.max(event.id);
+        true
+    }
+}
+
+/// A stream's start and its live feed, taken in the order that leaves no gap.
+pub struct Subscription {
+    /// The stream sends events after this id.
+    pub after: i64,
+    pub live: broadcast::Receiver<Arc<LiveEvent>>,
+}
+
+/// Resolve the loan of a per-loan stream: an unknown or malformed id is a 404 (before any upgrade).
+async fn existing_loan(state: &AppState, raw: &str) -> Result<Scope, ApiError> {
+    let id = LoanId::parse(raw).map_err(|_| ApiError::NotFound(format!("loan {raw}")))?;
+    let exists = state.db.read(move |c| Ok(queries::loan(c, id)?.is_some())).await?;
+    if !exists {
+        return Err(ApiError::NotFound(format!("loan {id}")));
+    }
+    Ok(Scope::Loan { id, key: id.to_string() })
+}
+
+/// Fix the start (the newest event id now, unless the client named one), then subscribe. The
+/// caller replays the history after `after` before it reads the live feed.
+async fn subscribe(state: &AppState, after: Option<i64>) -> Result<Subscription, ApiError> {
+    let after = match after {
+        Some(after) => after,
+        None => state.db.read(history::latest_event_id).await?,
+    };
+    Ok(Subscription { after, live: state.bus.subscribe() })
+}
+
+/// One item of the live feed.
+#[derive(Debug)]
+pub enum Live {
+    Event(Arc<LiveEvent>),
+    /// The subscriber was overrun: this many events were lost to it.
+    Lagged(u64),
+}
+
+/// The bus as a stream; it ends when the bus closes.
+pub fn live_stream(receiver: broadcast::Receiver<Arc<LiveEvent>>) -> impl Stream<Item = Live> {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        match receiver.recv().await {
+            Ok(event) => Some((Live::Event(event), receiver)),
+            Err(RecvError::Lagged(missed)) => Some((Live::Lagged(missed), receiver)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    fn event(id: i64, loan: &str) -> LiveEvent {
+        LiveEvent {
+            id,
+            kind: "CreditChecked".into(),
+            loan_id: loan.into(),
+            status: "evaluating".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            data: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn a_cursor_admits_each_event_once_in_order_and_within_its_scope() {
+        let id = LoanId::generate();
+        let key = id.to_string();
+        let mut cursor = Cursor::new(Scope::Loan { id, key: key.clone() }, 10);
+        assert!(!cursor.admit(&event(9, &key)), "before the start");
+        assert!(cursor.admit(&event(11, &key)));
+        assert!(!cursor.admit(&event(11, &key)), "a duplicate (history, then live)");
+        assert!(!cursor.admit(&event(12, "another loan")));
+        assert!(cursor.admit(&event(13, &key)));
+        assert_eq!(cursor.newest_sent(), 13);
+    }
+
+    #[test]
+    fn a_cursor_takes_events_arriving_out_of_id_order_once() {
+        let mut cursor = Cursor::new(Scope::All, 0);
+        assert!(cursor.admit(&event(5, "a")));
+        assert!(cursor.admit(&event(3, "b")), "another node's event, delivered late");
+        assert!(!cursor.admit(&event(3, "b")));
+        assert_eq!(cursor.newest_sent(), 5);
+    }
+
+    #[actix_web::test]
+    async fn an_overrun_subscriber_is_told_how_many_events_it_lost() {
+        let (sender, receiver) = broadcast::channel(2);
+        for id in 1..=5 {
+            sender.send(Arc::new(event(id, "a"))).unwrap();
+        }
+        drop(sender);
+        let items: Vec<Live> = live_stream(receiver).collect().await;
+        assert!(matches!(items[0], Live::Lagged(3)), "{items:?}");
+        let ids: Vec<i64> = items[1..].iter().map(|i| if let Live::Event(e) = i { e.id } else { -1 }).collect();
+        assert_eq!(ids, [4, 5]);
+    }
+}

@@ -1,0 +1,175 @@
+//! Server-Sent Events. Each event is one SSE message of the default type (`message`, so an
+//! `EventSource`'s `onmessage` sees every event in order; the event's type is in the JSON):
+//!
+//! ```text
+//! id: 42
+//! data: {"id":42,"type":"CreditChecked","loan_id":"…","status":"evaluating","at":"…","data":{…}}
+//! ```
+//!
+//! Nothing else carries an `id:`. The stream opens with `retry:` and a comment, and sends a
+//! keep-alive comment every [`KEEP_ALIVE`]. Where a stream starts: after `Last-Event-ID` when the
+//! client sends one (a reconnect), else after `?after=N`, else the per-loan stream replays the
+//! loan's whole history and the global stream starts at the newest event at connect.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{interval_at, Instant, Interval};
+
+use super::{existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, Scope, Subscription};
+use crate::http::{ApiError, AppState};
+use crate::live::LiveEvent;
+use crate::persistence::Database;
+
+/// A comment this often keeps proxies and clients from timing the stream out, and lets the
+/// server notice a client that went away.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a disconnected `EventSource` waits before it reconnects.
+const RETRY_MS: u32 = 2_000;
+
+/// `GET /api/v1/events/stream`: every loan's events.
+pub async fn all(
+    req: HttpRequest,
+    query: web::Query<AfterQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let after = resume_point(&req, &query)?;
+    let subscription = subscribe(&state, after).await?;
+    Ok(respond(state.db.clone(), Scope::All, subscription))
+}
+
+/// `GET /api/v1/loans/{id}/events/stream`: one loan's events, by default its whole history first.
+pub async fn one(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<AfterQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let after = resume_point(&req, &query)?;
+    let scope = existing_loan(&state, &path).await?;
+    let subscription = subscribe(&state, Some(after.unwrap_or(0))).await?;
+    Ok(respond(state.db.clone(), scope, subscription))
+}
+
+/// `Last-Event-ID` wins over `?after=`: an `EventSource` that reconnects keeps its URL.
+fn resume_point(req: &HttpRequest, query: &AfterQuery) -> Result<Option<i64>, ApiError> {
+    let header = req.headers().get("Last-Event-ID").map(|v| v.to_str().unwrap_or("x").trim());
+    match header.filter(|v| !v.is_empty()) {
+        Some(raw) => parse_event_id("Last-Event-ID", raw).map(Some),
+        None => query.after(),
+    }
+}
+
+fn respond(db: Database, scope: Scope, subscription: Subscription) -> HttpResponse {
+    let feed = Feed {
+        db,
+        cursor: Cursor::new(scope, subscription.after),
+        pending: VecDeque::new(),
+        replaying: true,
+        live: subscription.live,
+        keep_alive: interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
+        state: FeedState::Opening,
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(feed.into_stream())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum FeedState {
+    Opening,
+    Open,
+    /// The last chunk has been sent (the client was overrun, or the history failed).
+    Ended,
+}
+
+/// One SSE response: the history after the start, then the live feed.
+struct Feed {
+    db: Database,
+    cursor: Cursor,
+    /// History events read but not sent yet.
+    pending: VecDeque<LiveEvent>,
+    replaying: bool,
+    live: broadcast::Receiver<Arc<LiveEvent>>,
+    keep_alive: Interval,
+    state: FeedState,
+}
+
+impl Feed {
+    fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> {
+        futures_util::stream::unfold(self, |mut feed| async move {
+            let chunk = feed.next_chunk().await?;
+            Some((Ok(chunk), feed))
+        })
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        match self.state {
+            FeedState::Ended => return None,
+            FeedState::Opening => {
+                self.state = FeedState::Open;
+                return Some(Bytes::from(format!("retry: {RETRY_MS}\n: stream open\n\n")));
+            }
+            FeedState::Open => {}
+        }
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                if self.cursor.admit(&event) {
+                    return Some(message(&event));
+                }
+                continue;
+            }
+            if self.replaying {
+                if let Err(err) = self.read_history_page().await {
+                    tracing::warn!(error = %err, "an SSE stream could not read the history");
+                    return Some(self.end(": history unavailable; reconnect with Last-Event-ID\n\n".into()));
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                received = self.live.recv() => match received {
+                    Ok(event) if self.cursor.admit(&event) => return Some(message(&event)),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        let resume = self.cursor.newest_sent();
+                        tracing::info!(missed, resume, "an SSE client too slow for the stream was disconnected");
+                        let why = format!(": too slow: {missed} events behind; reconnect with Last-Event-ID: {resume}\n\n");
+                        return Some(self.end(why));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    }
+
+    async fn read_history_page(&mut self) -> Result<(), crate::persistence::StoreError> {
+        let db = self.db.clone();
+        let scope = self.cursor.scope.clone();
+        let after = self.cursor.newest_sent();
+        let (events, more) = db.read(move |conn| history::page_after(conn, &scope, after)).await?;
+        self.replaying = more;
+        self.pending.extend(events);
+        Ok(())
+    }
+
+    fn end(&mut self, last_words: String) -> Bytes {
+        self.state = FeedState::Ended;
+        Bytes::from(last_words)
+    }
+}
+
+/// One event as an SSE message (serde_json's compact output has no newline: one `data:` line).
+fn message(event: &LiveEvent) -> Bytes {
+    let json = serde_json::to_string(event).unwrap_or_else(|_| "null".into());
+    Bytes::from(format!("id: {}\ndata: {json}\n\n", event.id))
+}

@@ -1,0 +1,175 @@
+//! WebSocket streams; each session is an actor. One text frame per event (the JSON of
+//! [`LiveEvent`]). The server pings every [`HEARTBEAT_INTERVAL`]; a client silent for
+//! [`CLIENT_TIMEOUT`] is closed. Frames from the client other than ping, pong and close are
+//! ignored: the stream is one-way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason};
+use tokio::sync::broadcast;
+
+use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, Scope};
+use crate::http::AppState;
+use crate::live::LiveEvent;
+use crate::persistence::Database;
+
+/// How often the server pings.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// A client that sends nothing (not even a pong) for this long is disconnected.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `GET /ws`: every loan's events from now on (or after `?after=N`).
+pub async fn all(
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<AfterQuery>,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let after = query.after()?;
+    start(req, payload, &state, Scope::All, after).await
+}
+
+/// `GET /ws/loans/{id}`: one loan's events from now on (or after `?after=N`); 404 if unknown.
+pub async fn one(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<String>,
+    query: web::Query<AfterQuery>,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
+    let after = query.after()?;
+    let scope = existing_loan(&state, &path).await?;
+    start(req, payload, &state, scope, after).await
+}
+
+async fn start(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    scope: Scope,
+    after: Option<i64>,
+) -> actix_web::Result<HttpResponse> {
+    // Refuse a request that is no WebSocket handshake before touching the bus.
+    ws::handshake(&req)?;
+    let subscription = subscribe(state, after).await?;
+    let session = StreamSession {
+        db: state.db.clone(),
+        cursor: Cursor::new(scope, subscription.after),
+        live: Some(subscription.live),
+        last_heard: Instant::now(),
+    };
+    ws::start(session, &req, payload)
+}
+
+/// One client's stream: first the history after its start, page by page, then the live feed.
+struct StreamSession {
+    db: Database,
+    cursor: Cursor,
+    /// Taken when the replay is over and the feed is attached to the actor.
+    live: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    last_heard: Instant,
+}
+
+impl Actor for StreamSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.heartbeat(ctx);
+        self.replay_next_page(ctx);
+    }
+}
+
+impl StreamSession {
+    fn heartbeat(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.run_interval(HEARTBEAT_INTERVAL, |session, ctx| {
+            if session.last_heard.elapsed() > CLIENT_TIMEOUT {
+                close(ctx, CloseCode::Policy, "heartbeat timeout".into());
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    /// Send the next page of history; the live feed is attached only after the last page, so
+    /// history and live events never interleave out of order.
+    fn replay_next_page(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let db = self.db.clone();
+        let scope = self.cursor.scope.clone();
+        let after = self.cursor.newest_sent();
+        let read = async move { db.read(move |conn| history::page_after(conn, &scope, after)).await };
+        ctx.spawn(read.into_actor(self).map(|result, session, ctx| match result {
+            Ok((events, more)) => {
+                for event in &events {
+                    session.send(ctx, event);
+                }
+                if more {
+                    session.replay_next_page(ctx);
+                } else if let Some(live) = session.live.take() {
+                    ctx.add_stream(live_stream(live));
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "a WebSocket stream could not read the history");
+                close(ctx, CloseCode::Again, "history unavailable; reconnect later".into());
+            }
+        }));
+    }
+
+    fn send(&mut self, ctx: &mut ws::WebsocketContext<Self>, event: &LiveEvent) {
+        if !self.cursor.admit(event) {
+            return;
+        }
+        match serde_json::to_string(event) {
+            Ok(json) => ctx.text(json),
+            Err(err) => tracing::error!(error = %err, event_id = event.id, "an event did not serialise"),
+        }
+    }
+}
+
+fn close(ctx: &mut ws::WebsocketContext<StreamSession>, code: CloseCode, description: String) {
+    ctx.close(Some(CloseReason { code, description: Some(description) }));
+    ctx.stop();
+}
+
+impl StreamHandler<Live> for StreamSession {
+    fn handle(&mut self, item: Live, ctx: &mut Self::Context) {
+        match item {
+            Live::Event(event) => self.send(ctx, &event),
+            Live::Lagged(missed) => {
+                let resume = self.cursor.newest_sent();
+                tracing::info!(missed, resume, "a WebSocket client too slow for the stream was disconnected");
+                close(
+                    ctx,
+                    CloseCode::Policy,
+                    format!("too slow: {missed} events behind; reconnect with ?after={resume}"),
+                );
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        close(ctx, CloseCode::Away, "server shutting down".into());
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for StreamSession {
+    fn handle(&mut self, message: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match message {
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Pong(_) | ws::Message::Text(_) | ws::Message::Binary(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Continuation(_)) => {}
+            Err(err) => {
+                tracing::debug!(error = %err, "WebSocket protocol error");
+                close(ctx, CloseCode::Protocol, "protocol error".into());
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Consumers: one per actor-kind queue (deliveries go to the local actors through the postman,
+//! acked after the handler's commit), one on the dead-letter queue (moves dead messages into
+//! the `dead_letters` table, where operators list and replay them), one on this node's events
+//! queue (feeds the local live bus).
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
+use tokio::task::JoinSet;
+
+use super::topology::{events_queue, queue_name, DEAD_LETTER_QUEUE};
+use super::BrokerContext;
+use crate::actors::dead_letter_unit;
+use crate::live::LiveEvent;
+use crate::mailbox::{ActorKind, Envelope};
+use crate::persistence::{CommitOutcome, Consume};
+
+pub(super) async fn start_all(
+    connection: &Connection,
+    setup: &Channel,
+    context: &BrokerContext,
+    tasks: &mut JoinSet<lapin::Result<()>>,
+) -> lapin::Result<Vec<(Channel, String)>> {
+    let mut consumers = Vec::new();
+    for kind in ActorKind::ALL {
+        let channel = connection.create_channel().await?;
+        channel.basic_qos(context.settings.broker.prefetch, BasicQosOptions::default()).await?;
+        let consumer = subscribe(&channel, queue_name(kind), &context.node_id).await?;
+        consumers.push((channel.clone(), consumer_tag(&context.node_id, queue_name(kind))));
+        let context = context.clone();
+        tasks.spawn(async move {
+            let _channel = channel;
+            let mut consumer = consumer;
+            while let Some(delivery) = consumer.next().await {
+                accept(delivery?, &context).await;
+            }
+            Ok(())
+        });
+    }
+    let dead = connection.create_channel().await?;
+    dead.basic_qos(64, BasicQosOptions::default()).await?;
+    let mut dead_consumer = subscribe(&dead, DEAD_LETTER_QUEUE, &context.node_id).await?;
+    consumers.push((dead.clone(), consumer_tag(&context.node_id, DEAD_LETTER_QUEUE)));
+    let dead_context = context.clone();
+    tasks.spawn(async move {
+        let _channel = dead;
+        while let Some(delivery) = dead_consumer.next().await {
+            bury(delivery?, &dead_context).await;
+        }
+        Ok(())
+    });
+    // The events queue is exclusive to this connection: consume it on the channel that declared it.
+    let mut events = subscribe(setup, &events_queue(&context.node_id), &context.node_id).await?;
+    let bus = context.bus.clone();
+    let setup = setup.clone();
+    tasks.spawn(async move {
+        let _channel = setup;
+        while let Some(delivery) = events.next().await {
+            let delivery = delivery?;
+            if let Ok(event) = serde_json::from_slice::<LiveEvent>(&delivery.data) {
+                bus.publish_local(event);
+            }
+        }
+        Ok(())
+    });
+    Ok(consumers)
+}
+
+fn consumer_tag(node_id: &str, queue: &str) -> String {
+    format!("{node_id}.{queue}")
+}
+
+async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Result<lapin::Consumer> {
+    let tag = consumer_tag(node_id, queue);
+    let no_ack_events = queue.starts_with("loanflow.events.");
+    let options = BasicConsumeOptions { no_ack: no_ack_events, ..Default::default() };
+    channel.basic_consume(queue.into(), tag.as_str().into(), options, FieldTable::default()).await
+}
+
+/// A message for a local actor: it is acked when the postman hears it was settled.
+async fn accept(delivery: Delivery, context: &BrokerContext) {
+    match std::str::from_utf8(&delivery.data).ok().map(Envelope::from_json) {
+        Some(Ok(envelope)) => context.postman.accept_from_broker(envelope, delivery.acker),
+        _ => {
+            tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
+            let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+        }
+    }
+}
+
+/// A message the broker gave up on: record it as a dead letter (consuming its outbox row).
+async fn bury(delivery: Delivery, context: &BrokerContext) {
+    let Some(Ok(envelope)) = std::str::from_utf8(&delivery.data).ok().map(Envelope::from_json) else {
+        tracing::error!("unreadable dead letter dropped");
+        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        return;
+    };
+    let reason = format!("delivered {} times without success", context.settings.broker.delivery_limit);
+    let unit = dead_letter_unit(&envelope, Consume::Outbox(envelope.message_id), &reason);
+    match context.db.writer().commit(unit).await {
+        Ok(CommitOutcome::Committed { .. }) => {
+            tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
+            context.postman.settled(envelope.message_id);
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        }
+        // Handled meanwhile (or already buried): nothing to keep.
+        Ok(_) => {
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not record a dead letter; it stays queued");
+            let _ = delivery.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await;
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Cluster mode's transport: RabbitMQ through lapin, on a dedicated runtime thread (lapin binds a
+//! connection to the runtime it was made on, so it must outlive every arbiter). A supervisor
+//! task connects with backoff, declares the topology, runs the publisher channel and the
+//! consumers, and starts over when the connection is lost. The database outbox stays the
+//! durable record: what cannot be published now is published by the sweep later.
+
+mod consumer;
+mod publisher;
+pub mod topology;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::options::BasicAckOptions;
+use lapin::{Acker, Channel, Connection, ConnectionProperties};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{Envelope, Postman};
+use crate::actors::supervision_backoff;
+use crate::live::{EventBus, LiveEvent};
+use crate::persistence::Database;
+use crate::settings::Settings;
+
+/// Batches of envelopes queued for publishing (then the sweep takes over).
+const PUBLISH_QUEUE: usize = 4_096;
+
+/// Counters the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct BrokerCounters {
+    pub published: AtomicU64,
+    pub confirmed: AtomicU64,
+    pub nacked: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+struct Shared {
+    connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// The confirm-mode channel the publisher uses, while connected.
+    publish_channel: Mutex<Option<Channel>>,
+    /// A plain channel for the events fanout (no confirms).
+    events_channel: Mutex<Option<Channel>>,
+    /// Consumer channels and tags of the current connection (to cancel on shutdown).
+    consumers: Mutex<Vec<(Channel, String)>>,
+    counters: BrokerCounters,
+}
+
+/// Handle to the broker runtime; cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    runtime: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+    publish: mpsc::Sender<Vec<Envelope>>,
+    events: mpsc::Sender<LiveEvent>,
+}
+
+/// What the broker tasks need from the rest of the node.
+#[derive(Clone)]
+pub struct BrokerContext {
+    pub settings: Arc<Settings>,
+    pub node_id: String,
+    pub postman: Postman,
+    pub db: Database,
+    pub bus: EventBus,
+}
+
+impl Broker {
+    /// Start the broker thread and its supervisor. Returns at once; connecting happens in the
+    /// background (readiness reports it).
+    pub fn start(context: BrokerContext) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("loanflow-broker")
+            .enable_all()
+            .build()
+            .expect("building the broker runtime");
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("loanflow-broker-main".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .expect("spawning the broker thread");
+        let shared = Arc::new(Shared {
+            connected: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            publish_channel: Mutex::new(None),
+            events_channel: Mutex::new(None),
+            consumers: Mutex::new(Vec::new()),
+            counters: BrokerCounters::default(),
+        });
+        let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
+        let (events, events_rx) = mpsc::channel(PUBLISH_QUEUE * 4);
+        let broker = Self { runtime: handle.clone(), shared: shared.clone(), publish, events };
+        handle.spawn(publisher::publish_loop(publish_rx, shared.clone(), context.clone()));
+        handle.spawn(publisher::events_loop(events_rx, shared.clone()));
+        handle.spawn(supervise(shared, context));
+        broker
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.shared.last_error.lock().expect("broker lock").clone()
+    }
+
+    pub fn counters(&self) -> &BrokerCounters {
+        &self.shared.counters
+    }
+
+    /// Queue committed envelopes for publishing. Never blocks: when the queue is full or the
+    /// broker is away, the rows stay unpublished in the outbox and the sweep publishes them.
+    pub fn publish(&self, envelopes: Vec<Envelope>) {
+        if envelopes.is_empty() {
+            return;
+        }
+        if let Err(err) = self.publish.try_send(envelopes) {
+            tracing::debug!(error = %err, "publish queue full; the outbox sweep will publish");
+        }
+    }
+
+    /// Send a committed event to every node's live streams (best effort, like the streams).
+    pub fn publish_event(&self, event: LiveEvent) {
+        let _ = self.events.try_send(event);
+    }
+
+    /// Stop the consumers (deliveries in flight can still be acked).
+    pub async fn stop_consuming(&self) {
+        let consumers: Vec<(Channel, String)> = self.shared.consumers.lock().expect("broker lock").drain(..).collect();
+        let cancel = async move {
+            for (channel, tag) in consumers {
+                let _ = channel.basic_cancel(tag.as_str().into(), Default::default()).await;
+            }
+        };
+        let _ = self.runtime.spawn(cancel).await;
+    }
+
+    /// Acknowledge a delivery once its effect is committed.
+    pub fn ack(&self, acker: Acker) {
+        self.runtime.spawn(async move {
+            // A failed ack (connection gone) means a redelivery, which the outbox de-duplicates.
+            let _ = acker.ack(BasicAckOptions::default()).await;
+        });
+    }
+}
+
+/// Connect, run until the connection breaks, start over with backoff.
+async fn supervise(shared: Arc<Shared>, context: BrokerContext) {
+    let url = context.settings.broker_url().unwrap_or_default().to_owned();
+    let cap = Duration::from_millis(context.settings.broker.reconnect_max_ms);
+    let mut failures = 0u32;
+    loop {
+        match run_connection(&url, &shared, &context).await {
+            Ok(()) => failures = 0,
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(error = %err, failures, "broker connection lost or refused");
+                *shared.last_error.lock().expect("broker lock") = Some(err.to_string());
+            }
+        }
+        shared.connected.store(false, Ordering::Release);
+        *shared.publish_channel.lock().expect("broker lock") = None;
+        *shared.events_channel.lock().expect("broker lock") = None;
+        shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(supervision_backoff(failures.max(1), Duration::from_millis(100), cap)).await;
+    }
+}
+
+async fn run_connection(url: &str, shared: &Arc<Shared>, context: &BrokerContext) -> lapin::Result<()> {
+    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let setup = connection.create_channel().await?;
+    topology::declare(&setup, &context.settings.broker, &context.node_id).await?;
+    let publish_channel = connection.create_channel().await?;
+    publish_channel.confirm_select(Default::default()).await?;
+    let mut tasks = JoinSet::new();
+    let consumers = consumer::start_all(&connection, &setup, context, &mut tasks).await?;
+    *shared.consumers.lock().expect("broker lock") = consumers;
+    *shared.publish_channel.lock().expect("broker lock") = Some(publish_channel);
+    *shared.events_channel.lock().expect("broker lock") = Some(connection.create_channel().await?);
+    shared.connected.store(true, Ordering::Release);
+    *shared.last_error.lock().expect("broker lock") = None;
+    tracing::info!(node_id = %context.node_id, "connected to the broker");
+    // Unpublished rows (e.g. accepted while the broker was away) go out now.
+    let (postman, db) = (context.postman.clone(), context.db.clone());
+    tokio::spawn(async move {
+        if let Err(err) = postman.sweep(&db, Duration::ZERO, Duration::MAX).await {
+            tracing::warn!(error = %err, "publishing the outbox after connecting failed");
+        }
+    });
+    // The first consumer to end means the connection (or its channel) is gone.
+    let ended = tasks.join_next().await;
+    tasks.abort_all();
+    let _ = connection.close(200, "reconnecting".into()).await;
+    match ended {
+        Some(Ok(Err(err))) => Err(err),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,109 @@
+//! Publishing committed envelopes with pipelined publisher confirms: a batch is published, then
+//! its confirms are awaited together, then the acknowledged rows are marked published in one
+//! unit of work. A nack, a timeout or a lost connection leaves rows unpublished for the sweep.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::BasicPublishOptions;
+use lapin::BasicProperties;
+use tokio::sync::mpsc;
+
+use super::topology::{queue_name, EVENTS_EXCHANGE};
+use super::{BrokerContext, Shared};
+use crate::domain::{LoanId, MessageId};
+use crate::live::LiveEvent;
+use crate::mailbox::Envelope;
+use crate::persistence::UnitOfWork;
+
+fn properties(message_id: MessageId) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(message_id.to_string().into())
+}
+
+pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: Arc<Shared>, context: BrokerContext) {
+    let max = context.settings.broker.publish_batch;
+    let timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
+    let copies = if context.settings.faults.publish_twice { 2 } else { 1 };
+    while let Some(mut batch) = rx.recv().await {
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(more) => batch.extend(more),
+                Err(_) => break,
+            }
+        }
+        let Some(channel) = shared.publish_channel.lock().expect("broker lock").clone() else {
+            continue; // Not connected: the sweep publishes these rows later.
+        };
+        let mut pending = Vec::with_capacity(batch.len() * copies);
+        for envelope in &batch {
+            let payload = envelope.to_json();
+            for _ in 0..copies {
+                let publish = channel.basic_publish(
+                    "".into(),
+                    queue_name(envelope.destination).into(),
+                    BasicPublishOptions::default(),
+                    payload.as_bytes(),
+                    properties(envelope.message_id),
+                );
+                match publish.await {
+                    Ok(confirm) => pending.push((envelope.message_id, confirm)),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "publish failed; the sweep will retry");
+                        break;
+                    }
+                }
+            }
+        }
+        shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let mut confirmed = Vec::with_capacity(pending.len());
+        for (id, confirm) in pending {
+            match tokio::time::timeout(timeout, confirm).await {
+                Ok(Ok(confirmation)) if confirmation.is_ack() => {
+                    shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
+                    confirmed.push(id);
+                }
+                outcome => {
+                    shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(message_id = %id, ?outcome, "publish not confirmed; the sweep will retry");
+                }
+            }
+        }
+        confirmed.dedup();
+        mark_published(&context, confirmed).await;
+    }
+}
+
+async fn mark_published(context: &BrokerContext, ids: Vec<MessageId>) {
+    if ids.is_empty() {
+        return;
+    }
+    let mut unit = UnitOfWork::new(LoanId::from_uuid(uuid::Uuid::nil()), chrono::Utc::now().naive_utc(), None);
+    unit.mark_published = ids;
+    if let Err(err) = context.db.writer().commit(unit).await {
+        // Unmarked rows are published again by the sweep: a duplicate the consumer ignores.
+        tracing::warn!(error = %err, "marking rows published failed");
+    }
+}
+
+/// Committed events to the fanout exchange (no confirms: live streams are best effort and
+/// resume from the history by event id).
+pub(super) async fn events_loop(mut rx: mpsc::Receiver<LiveEvent>, shared: Arc<Shared>) {
+    while let Some(event) = rx.recv().await {
+        let Some(channel) = shared.events_channel.lock().expect("broker lock").clone() else { continue };
+        let Ok(payload) = serde_json::to_vec(&event) else { continue };
+        let publish = channel.basic_publish(
+            EVENTS_EXCHANGE.into(),
+            "".into(),
+            BasicPublishOptions::default(),
+            &payload,
+            BasicProperties::default().with_content_type("application/json".into()),
+        );
+        if let Err(err) = publish.await {
+            tracing::debug!(error = %err, "event not published to the fanout");
+        }
+    }
+}

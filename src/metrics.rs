@@ -1,0 +1,331 @@
+//! Every metric loanflow exports, in one place: names, help texts, labels and buckets.
+//!
+//! Conventions (after vector's instrumentation spec): the `loanflow_` prefix, base units
+//! (seconds), counters end in `_total`, labels take a small fixed set of values (a route
+//! *pattern*, never a raw path; a status; a kind). One [`Metrics`] per application, created
+//! once and passed through `Services` and `AppState` (tests run several applications in one
+//! process, so there is no global registry). Gauges about the present (live actors, mailbox
+//! depth, outbox backlog) are computed when scraped; counters and histograms are recorded by
+//! one-line calls where things happen.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::actors::Registry as ActorRegistry;
+use crate::domain::MessageId;
+use crate::mailbox::{ActorKind, Envelope};
+use crate::persistence::UnitOfWork;
+
+/// A metric's name and help text.
+pub struct Def {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+pub const HTTP_REQUESTS: Def =
+    Def { name: "loanflow_http_requests_total", help: "HTTP requests answered, by method, route pattern and status." };
+pub const HTTP_DURATION: Def = Def {
+    name: "loanflow_http_request_duration_seconds",
+    help: "Time to answer an HTTP request, by method and route pattern.",
+};
+pub const LOANS_DECIDED: Def =
+    Def { name: "loanflow_loans_decided_total", help: "Loans that reached a terminal status, by that status." };
+pub const STEP_DURATION: Def = Def {
+    name: "loanflow_step_duration_seconds",
+    help: "Time from a step's request message being emitted to its result being committed by the loan \
+           (credit, appraisal, notification), or from the last result to the committed decision (decision).",
+};
+pub const LOAN_DURATION: Def = Def {
+    name: "loanflow_loan_duration_seconds",
+    help: "End to end: from a loan's submission to the applicant's notification being recorded.",
+};
+pub const COMPENSATIONS: Def =
+    Def { name: "loanflow_compensations_total", help: "Completed steps undone (compensated), by step." };
+pub const ACTOR_RESTARTS: Def =
+    Def { name: "loanflow_actor_restarts_total", help: "Actors of this node restarted by their supervisor." };
+pub const ACTORS_LIVE: Def = Def { name: "loanflow_actors_live", help: "Live actors of this node, by kind." };
+pub const MAILBOX_DEPTH: Def = Def {
+    name: "loanflow_mailbox_depth",
+    help: "Messages delivered to this node's actors and not finished yet, by actor kind.",
+};
+pub const MESSAGES_IN_FLIGHT: Def = Def {
+    name: "loanflow_messages_in_flight",
+    help: "Messages handed to actors by this node's postman and not settled yet.",
+};
+pub const OUTBOX_BACKLOG: Def =
+    Def { name: "loanflow_outbox_backlog", help: "Messages in the outbox (emitted, not yet consumed)." };
+pub const BROKER_PUBLISHES: Def = Def {
+    name: "loanflow_broker_publishes_total",
+    help: "Messages published to the broker, by outcome of the publisher confirm (confirmed, nacked).",
+};
+pub const DEAD_LETTERS: Def = Def {
+    name: "loanflow_dead_letters_total",
+    help: "Messages given up on and kept as dead letters, by destination actor kind.",
+};
+
+/// The steps whose durations are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Credit,
+    Appraisal,
+    Decision,
+    Notification,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [Step::Credit, Step::Appraisal, Step::Decision, Step::Notification];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Credit => "credit",
+            Step::Appraisal => "appraisal",
+            Step::Decision => "decision",
+            Step::Notification => "notification",
+        }
+    }
+}
+
+const HTTP_BUCKETS: [f64; 13] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const PROCESS_BUCKETS: [f64; 15] =
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
+const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
+const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
+
+/// The registry and every metric in it.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    loans_decided: IntCounterVec,
+    step_duration: HistogramVec,
+    loan_duration: Histogram,
+    compensations: IntCounterVec,
+    actor_restarts: IntCounter,
+    /// Serialises scrapes, so copying the registry's restart count into the counter stays monotonic.
+    restarts_seen: Mutex<()>,
+    actors_live: IntGaugeVec,
+    mailbox_depth: IntGaugeVec,
+    messages_in_flight: IntGauge,
+    outbox_backlog: IntGauge,
+    broker_publishes: IntCounterVec,
+    dead_letters: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn opts(def: &Def) -> Opts {
+    Opts::new(def.name, def.help)
+}
+
+fn histogram_opts(def: &Def, buckets: &[f64]) -> HistogramOpts {
+    HistogramOpts::new(def.name, def.help).buckets(buckets.to_vec())
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
+        let metrics = Self {
+            http_requests: IntCounterVec::new(opts(&HTTP_REQUESTS), &["method", "route", "status"]).expect("valid"),
+            http_duration: HistogramVec::new(histogram_opts(&HTTP_DURATION, &HTTP_BUCKETS), &["method", "route"])
+                .expect("valid"),
+            loans_decided: IntCounterVec::new(opts(&LOANS_DECIDED), &["status"]).expect("valid"),
+            step_duration: HistogramVec::new(histogram_opts(&STEP_DURATION, &PROCESS_BUCKETS), &["step"])
+                .expect("valid"),
+            loan_duration: Histogram::with_opts(histogram_opts(&LOAN_DURATION, &PROCESS_BUCKETS)).expect("valid"),
+            compensations: IntCounterVec::new(opts(&COMPENSATIONS), &["step"]).expect("valid"),
+            actor_restarts: IntCounter::with_opts(opts(&ACTOR_RESTARTS)).expect("valid"),
+            restarts_seen: Mutex::new(()),
+            actors_live: IntGaugeVec::new(opts(&ACTORS_LIVE), &["kind"]).expect("valid"),
+            mailbox_depth: IntGaugeVec::new(opts(&MAILBOX_DEPTH), &["kind"]).expect("valid"),
+            messages_in_flight: IntGauge::with_opts(opts(&MESSAGES_IN_FLIGHT)).expect("valid"),
+            outbox_backlog: IntGauge::with_opts(opts(&OUTBOX_BACKLOG)).expect("valid"),
+            broker_publishes: IntCounterVec::new(opts(&BROKER_PUBLISHES), &["outcome"]).expect("valid"),
+            dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
+            registry: registry.clone(),
+        };
+        reg(Box::new(metrics.http_requests.clone()));
+        reg(Box::new(metrics.http_duration.clone()));
+        reg(Box::new(metrics.loans_decided.clone()));
+        reg(Box::new(metrics.step_duration.clone()));
+        reg(Box::new(metrics.loan_duration.clone()));
+        reg(Box::new(metrics.compensations.clone()));
+        reg(Box::new(metrics.actor_restarts.clone()));
+        reg(Box::new(metrics.actors_live.clone()));
+        reg(Box::new(metrics.mailbox_depth.clone()));
+        reg(Box::new(metrics.messages_in_flight.clone()));
+        reg(Box::new(metrics.outbox_backlog.clone()));
+        reg(Box::new(metrics.broker_publishes.clone()));
+        reg(Box::new(metrics.dead_letters.clone()));
+        #[cfg(target_os = "linux")]
+        reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        metrics.zero_known_series();
+        metrics
+    }
+
+    /// Every known label value shows up from the first scrape, at 0.
+    fn zero_known_series(&self) {
+        for status in TERMINAL_STATUSES {
+            self.loans_decided.with_label_values(&[status]);
+        }
+        for step in Step::ALL {
+            self.step_duration.with_label_values(&[step.as_str()]);
+        }
+        for step in COMPENSATED_STEPS {
+            self.compensations.with_label_values(&[step]);
+        }
+        for outcome in PUBLISH_OUTCOMES {
+            self.broker_publishes.with_label_values(&[outcome]);
+        }
+        for kind in ActorKind::ALL {
+            self.dead_letters.with_label_values(&[kind.as_str()]);
+        }
+    }
+
+    /// One answered HTTP request; `route` is the matched pattern (or a fixed word when none).
+    pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.http_duration.with_label_values(&[method, route]).observe(seconds);
+    }
+
+    /// The loan actor committed a unit: count what became terminal or was compensated, and
+    /// time the steps whose results it recorded. Step times start at the emission of the
+    /// request message (its id is a UUID v7, so it carries its emission time, in ms).
+    pub fn observe_loan_commit(&self, handled: &Envelope, unit: &UnitOfWork, submitted_at: NaiveDateTime) {
+        let now = Utc::now();
+        let request_age = || handled.causation_id.map(|id| seconds_since(id, now));
+        for event in &unit.events {
+            let step = match event.event_type.as_str() {
+                "CreditChecked" | "CreditCheckFailed" => Some((Step::Credit, request_age())),
+                "PropertyAppraised" | "AppraisalFailed" => Some((Step::Appraisal, request_age())),
+                "LoanApproved" | "LoanRejected" => Some((Step::Decision, Some(seconds_since(handled.message_id, now)))),
+                "ApplicantNotified" => Some((Step::Notification, request_age())),
+                _ => None,
+            };
+            if let Some((step, Some(seconds))) = step {
+                self.step_duration.with_label_values(&[step.as_str()]).observe(seconds);
+            }
+            match event.event_type.as_str() {
+                "LoanApproved" => self.loans_decided.with_label_values(&["approved"]).inc(),
+                "LoanRejected" => self.loans_decided.with_label_values(&["rejected"]).inc(),
+                "LoanCancelled" => self.loans_decided.with_label_values(&["cancelled"]).inc(),
+                "CreditCheckReleased" => self.compensations.with_label_values(&["credit_check"]).inc(),
+                "AppraisalVoided" => self.compensations.with_label_values(&["appraisal"]).inc(),
+                "ApplicantNotified" => {
+                    let submitted = DateTime::<Utc>::from_naive_utc_and_offset(submitted_at, Utc);
+                    self.loan_duration.observe(non_negative_seconds(now - submitted));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A message was given up on and stored as a dead letter.
+    pub fn dead_lettered(&self, destination: ActorKind) {
+        self.dead_letters.with_label_values(&[destination.as_str()]).inc();
+    }
+
+    /// The broker confirmed a publish (cluster mode).
+    pub fn publish_confirmed(&self) {
+        self.broker_publishes.with_label_values(&["confirmed"]).inc();
+    }
+
+    /// The broker refused (nacked) a publish (cluster mode).
+    pub fn publish_nacked(&self) {
+        self.broker_publishes.with_label_values(&["nacked"]).inc();
+    }
+
+    /// The Prometheus text exposition, with the gauges about the present brought up to date.
+    /// `outbox_backlog` is read by the caller (a database count, off the async threads).
+    pub fn render(&self, actors: &ActorRegistry, in_flight: usize, outbox_backlog: i64) -> Result<String, String> {
+        {
+            let _serialised = self.restarts_seen.lock().expect("metrics lock");
+            let total = actors.restarts_total();
+            let seen = self.actor_restarts.get();
+            if total > seen {
+                self.actor_restarts.inc_by(total - seen);
+            }
+        }
+        for (kind, n) in actors.counts() {
+            self.actors_live.with_label_values(&[kind.as_str()]).set(n as i64);
+        }
+        for kind in ActorKind::ALL {
+            self.mailbox_depth.with_label_values(&[kind.as_str()]).set(0);
+        }
+        for actor in actors.snapshot() {
+            self.mailbox_depth.with_label_values(&[actor.kind.as_str()]).add(actor.mailbox_depth as i64);
+        }
+        self.messages_in_flight.set(in_flight as i64);
+        self.outbox_backlog.set(outbox_backlog);
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).map_err(|e| e.to_string())?;
+        String::from_utf8(buffer).map_err(|e| e.to_string())
+    }
+}
+
+/// Seconds since a v7 id was made (0 for an id without a timestamp).
+fn seconds_since(id: MessageId, now: DateTime<Utc>) -> f64 {
+    let Some(timestamp) = id.as_uuid().get_timestamp() else { return 0.0 };
+    let (secs, nanos) = timestamp.to_unix();
+    let emitted = DateTime::<Utc>::from_timestamp(secs as i64, nanos).unwrap_or(now);
+    non_negative_seconds(now - emitted)
+}
+
+fn non_negative_seconds(d: chrono::TimeDelta) -> f64 {
+    (d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LoanId;
+    use crate::mailbox::MessageBody;
+    use crate::persistence::NewEventRow;
+    use crate::saga::{LoanEvent, SagaInput};
+
+    fn scrape(metrics: &Metrics) -> String {
+        metrics.render(&ActorRegistry::default(), 0, 0).unwrap()
+    }
+
+    #[test]
+    fn every_series_is_exported_from_the_start() {
+        let text = scrape(&Metrics::new());
+        for name in [HTTP_REQUESTS.name, LOANS_DECIDED.name, COMPENSATIONS.name, ACTOR_RESTARTS.name] {
+            assert!(text.contains(&format!("# TYPE {name} counter")), "{name} missing:\n{text}");
+        }
+        assert!(text.contains("loanflow_broker_publishes_total{outcome=\"nacked\"} 0"), "{text}");
+        assert!(text.contains("loanflow_actors_live{kind=\"loan\"} 0"), "{text}");
+        assert!(text.contains("loanflow_step_duration_seconds_count{step=\"decision\"} 0"), "{text}");
+    }
+
+    #[test]
+    fn a_notification_commit_times_the_step_and_the_whole_loan() {
+        let metrics = Metrics::new();
+        let loan = LoanId::generate();
+        let request = Envelope::new(loan, None, MessageBody::ReleaseCreditCheck);
+        let reply = Envelope::new(
+            loan,
+            Some(request.message_id),
+            MessageBody::Saga(SagaInput::ApplicantNotified { channel: "email".into() }),
+        );
+        let now = Utc::now().naive_utc();
+        let mut unit = UnitOfWork::new(loan, now, None);
+        let notified = LoanEvent::ApplicantNotified { channel: "email".into(), status: "approved".into() };
+        unit.events = vec![NewEventRow::new(loan, &notified, now)];
+        metrics.observe_loan_commit(&reply, &unit, now - chrono::Duration::seconds(3));
+        let text = scrape(&metrics);
+        assert!(text.contains("loanflow_step_duration_seconds_count{step=\"notification\"} 1"), "{text}");
+        assert!(text.contains("loanflow_loan_duration_seconds_count 1"), "{text}");
+        assert!(text.contains("loanflow_loan_duration_seconds_bucket{le=\"2.5\"} 0"), "{text}");
+    }
+}

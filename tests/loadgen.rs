@@ -1,0 +1,108 @@
+//! The load generator's correctness check, end to end and small: the real binary serves on a
+//! fresh SQLite database, `loanflow loadgen --n 300 --json` runs against it as a second process,
+//! and every loan must finish as CONTRACT.md says.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_loanflow");
+const LOANS: u64 = 300;
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Kills the child when the test ends, passed or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `loanflow` on port 0 with its own database; returns it and its base URL.
+fn serve(database: &std::path::Path) -> (KillOnDrop, String) {
+    let child = Command::new(BINARY)
+        .env("LOANFLOW__HTTP__PORT", "0")
+        .env("LOANFLOW__HTTP__HOST", "127.0.0.1")
+        .env("LOANFLOW__DATABASE__URL", database)
+        .env("LOANFLOW__LOG__LEVEL", "error")
+        .env_remove("LOANFLOW__BROKER__URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting loanflow");
+    let mut server = KillOnDrop(child);
+    let stdout = server.0.stdout.take().expect("piped stdout");
+    let (found, address) = mpsc::channel();
+    // Read stdout to its end on a thread, so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let url = line[at + "listening on ".len()..].split_whitespace().next().unwrap_or_default();
+                let _ = found.send(url.to_owned());
+            }
+        }
+    });
+    let url = address.recv_timeout(START_TIMEOUT).expect("loanflow printed `listening on http://...`");
+    (server, url)
+}
+
+#[test]
+fn loadgen_finds_every_loan_finished_as_the_contract_says() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (server, url) = serve(&dir.path().join("loanflow.db"));
+    let pid = server.0.id().to_string();
+
+    let output = Command::new(BINARY)
+        .args(["loadgen", "--url", &url, "--n", &LOANS.to_string(), "--concurrency", "16", "--seed", "5"])
+        .args(["--fail-share", "0.15", "--timeout-secs", "120", "--json", "--pids", &pid])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running loanflow loadgen");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("loadgen printed no JSON report ({e}); stderr:\n{stderr}"));
+    let field = |name: &str| report[name].as_u64().unwrap_or_else(|| panic!("`{name}` in {report:#}"));
+
+    assert!(output.status.success(), "loadgen failed ({}):\n{stderr}\n{report:#}", output.status);
+    assert_eq!(field("submitted"), LOANS, "{report:#}");
+    assert_eq!(field("finished"), LOANS, "{report:#}");
+    assert_eq!(field("unfinished"), 0, "{report:#}");
+    assert_eq!(field("disagreements"), 0, "{report:#}");
+    let mix = &report["mix"];
+    for kind in [
+        "approved",
+        "cancelled",
+        "rejected_for_credit_score",
+        "rejected_for_loan_to_value",
+        "rejected_for_debt_to_income",
+    ] {
+        assert!(mix[kind].as_u64().unwrap_or(0) > 0, "the mix has no `{kind}`: {mix}");
+    }
+    assert!(report["loans_per_second"].as_f64().unwrap_or(0.0) > 0.0, "{report:#}");
+    assert!(report["e2e_latency_ms"]["p99"].as_f64().is_some(), "{report:#}");
+    assert!(report["server_peak_rss_mib"].as_f64().unwrap_or(0.0) > 0.0, "{report:#}");
+    assert_eq!(report["cpu"]["server"]["pids"][0].as_u64(), Some(u64::from(server.0.id())), "{report:#}");
+    assert!(stderr.contains("loadgen OK"), "the one-line summary: {stderr}");
+}
+
+#[test]
+fn loadgen_without_a_server_fails_clearly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    drop(listener);
+    let output = Command::new(BINARY)
+        .args(["loadgen", "--url", &format!("http://127.0.0.1:{port}"), "--n", "5"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running loanflow loadgen");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is loanflow serving there?"), "{stderr}");
+}
