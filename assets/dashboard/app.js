@@ -189,7 +189,7 @@ function summarize(event) {
     case "CreditChecked": return `credit score ${d.credit_score}`;
     case "PropertyAppraised": return `appraised at ${fmtMoney(d.appraised_value)}`;
     case "CreditCheckFailed":
-    case "AppraisalFailed": return `${d.reason} (after ${d.attempts} attempts)`;
+    case "AppraisalFailed": return `${d.reason} (${d.attempts} attempt${d.attempts === 1 ? "" : "s"})`;
     case "CreditCheckReleased": return "compensation: the credit check was released";
     case "AppraisalVoided": return "compensation: the appraisal was voided";
     case "LoanApproved": return `rate ${fmtRate(d.rate_bps)}, ${fmtMoney(d.monthly_payment)} a month`;

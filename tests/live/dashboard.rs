@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::helpers::{event_types, spawn_app, Db};
+use crate::helpers::{approvable_application, event_types, spawn_app, Db};
 use crate::support::{client_script, ClientProcess};
 
 /// Where the browser test leaves its screenshot: `$CARGO_TARGET_DIR/test-artifacts/`.
@@ -41,7 +41,7 @@ async fn the_dashboard_is_served_from_the_binary_with_security_headers() {
         assert_eq!(asset.status().as_u16(), 200, "{path}");
         assert_eq!(asset.headers()["content-type"], content_type, "{path}");
         assert_eq!(asset.headers()["x-content-type-options"], "nosniff", "{path}");
-        let body = asset.text().await.unwrap();
+        let body = asset.text().await.unwrap().replace(r#"xmlns="http://www.w3.org/2000/svg""#, "");
         assert!(!body.contains("http://") && !body.contains("https://"), "{path} loads nothing from elsewhere");
     }
 }
@@ -49,6 +49,14 @@ async fn the_dashboard_is_served_from_the_binary_with_security_headers() {
 #[actix_web::test]
 async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_reload() {
     let app = spawn_app(Db::Sqlite).await;
+    // Loans already there when the page opens: one that ends cancelled after a compensation.
+    let approved = app.submit(&approvable_application()).await;
+    let mut failing = approvable_application();
+    failing["property"]["address"] = json!("7 Nowhere Lane #fail-appraisal");
+    let cancelled = app.submit(&failing).await;
+    for id in [&approved, &cancelled] {
+        app.wait_finished(id, Duration::from_secs(20)).await;
+    }
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir).expect("creating the artifacts directory");
     let screenshot = dir.join("dashboard.png");
@@ -76,4 +84,10 @@ async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_
     assert_eq!(report["status"], loan["status"], "the row shows the loan's final status");
     let timeline: Vec<String> = serde_json::from_value(report["timeline"].clone()).unwrap();
     assert_eq!(timeline, event_types(&app.events(id).await), "the timeline shows the history");
+    assert_eq!(report["compensation"], json!(["CreditCheckReleased"]), "compensation marked as such: {report}");
+    let (_, stats) = app.get_json("/api/v1/loans/stats").await;
+    for status in ["approved", "rejected", "cancelled"] {
+        assert_eq!(report["stats"][status], stats["by_status"][status], "{status}: page vs API");
+    }
+    assert!(report["actors"].as_str().is_some_and(|a| a.contains("loan")), "actor counts by kind: {report}");
 }
