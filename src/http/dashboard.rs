@@ -3,7 +3,7 @@
 //! only; it never holds the admin token.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
 const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
@@ -11,10 +11,14 @@ const STYLE_CSS: &str = include_str!("../../assets/dashboard/style.css");
 const FAVICON_SVG: &str = include_str!("../../assets/dashboard/favicon.svg");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/assets/dashboard/app.js", web::get().to(app_js))
-        .route("/assets/dashboard/style.css", web::get().to(style_css))
-        .route("/favicon.svg", web::get().to(favicon));
+    cfg.route("/", get_or_head().to(index))
+        .route("/assets/dashboard/app.js", get_or_head().to(app_js))
+        .route("/assets/dashboard/style.css", get_or_head().to(style_css))
+        .route("/favicon.svg", get_or_head().to(favicon));
+}
+
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 async fn index(req: HttpRequest) -> HttpResponse {

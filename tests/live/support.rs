@@ -169,7 +169,7 @@ impl SseClient {
     fn take_line(&mut self, line: &str) {
         if line.is_empty() {
             let fields = std::mem::take(&mut self.fields);
-            let field = |name: &str| fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).last();
+            let field = |name: &str| fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
             let message = SseMessage {
                 id: field("id"),
                 event: field("event"),
