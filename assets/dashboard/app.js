@@ -9,6 +9,7 @@ const MAX_ROWS = 50;
 const ACTORS_POLL_MS = 2000;
 const STATS_DEBOUNCE_MS = 250;
 const RECONNECT_MAX_MS = 10000;
+const SEEN_IDS = 4096;
 const STATUS_RANK = { submitted: 0, evaluating: 1, approved: 2, rejected: 2, cancelled: 2 };
 const COMPENSATIONS = new Set(["CreditCheckReleased", "AppraisalVoided"]);
 const FAILURES = new Set(["CreditCheckFailed", "AppraisalFailed"]);
@@ -27,6 +28,7 @@ const EXAMPLE = {
 const state = {
   loans: new Map(), // id -> loan (as GET /api/v1/loans/{id} returns it)
   lastEventId: null, // highest event id seen on the stream
+  seen: new Set(), // ids of recent events (several nodes' events may arrive interleaved)
   selected: null, // loan id whose timeline is shown
   timeline: new Map(), // event id -> event, for the selected loan
   snapshotLoaded: false,
@@ -259,8 +261,10 @@ async function selectLoan(id) {
 // The live stream
 
 function applyEvent(event) {
-  if (state.lastEventId !== null && event.id <= state.lastEventId) return; // seen already
-  state.lastEventId = event.id;
+  if (state.seen.has(event.id)) return;
+  state.seen.add(event.id);
+  if (state.seen.size > SEEN_IDS) state.seen.delete(state.seen.values().next().value);
+  state.lastEventId = Math.max(state.lastEventId ?? 0, event.id);
   const loan = state.loans.get(event.loan_id);
   if (!loan) {
     if (event.type === "LoanSubmitted") refreshLoan(event.loan_id);
