@@ -26,6 +26,7 @@ use crate::saga::LoanSaga;
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
 const DEFAULT_STUCK_SECONDS: u32 = 60;
+const MAX_AGE_SECONDS: u32 = 315_360_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -159,7 +160,8 @@ pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) 
 pub struct LoansQuery {
     /// Only loans unfinished for longer than `older_than_seconds` (default 60 when `stuck=true`).
     stuck: Option<bool>,
-    /// Age threshold, from submission, in seconds.
+    /// Age threshold, from submission, in seconds (at most ten years).
+    #[param(maximum = 315_360_000)]
     older_than_seconds: Option<u32>,
     /// At most this many loans (default 100), oldest first.
     #[param(minimum = 1, maximum = 500)]
@@ -213,10 +215,10 @@ pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) ->
     let older_than_seconds = query.older_than_seconds.unwrap_or(default_age);
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadParameter(FieldError {
-            field: "limit".into(),
-            message: format!("must be an integer from 1 to {MAX_LIMIT}"),
-        }));
+        return Err(bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}")));
+    }
+    if older_than_seconds > MAX_AGE_SECONDS {
+        return Err(bad("older_than_seconds", format!("must be an integer from 0 to {MAX_AGE_SECONDS}")));
     }
     let now = Utc::now().naive_utc();
     let cutoff = now - chrono::Duration::seconds(i64::from(older_than_seconds));
@@ -240,6 +242,10 @@ pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) ->
         })
         .collect();
     Ok(HttpResponse::Ok().json(UnfinishedLoansView { older_than_seconds, loans }))
+}
+
+fn bad(field: &str, message: String) -> ApiError {
+    ApiError::BadParameter(FieldError { field: field.into(), message })
 }
 
 fn seconds_between(earlier: NaiveDateTime, later: NaiveDateTime) -> f64 {

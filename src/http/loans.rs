@@ -166,9 +166,11 @@ fn bad(field: &str, message: &str) -> ApiError {
 
 /// Loans, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
-    ("status" = Option<LoanStatus>, Query, description = "Only loans with this status"),
+    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|approved|rejected|cancelled)?$",
+        description = "Only loans with this status (empty: every status)"),
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
-    ("cursor" = Option<String>, Query, format = Uuid, description = "`next_cursor` of the previous page"),
+    ("cursor" = Option<String>, Query, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
+        description = "`next_cursor` of the previous page (empty: the first page)"),
 ), responses((status = 200, description = "A page of loans", body = LoanPage), QueryErrors))]
 async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();

@@ -10,7 +10,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
+use actix_web::middleware::{Condition, Next};
 use actix_web::{web, Error};
 
 use super::{ApiError, AppState};
@@ -105,11 +105,12 @@ pub async fn protect(
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
-/// CORS: closed (no `Access-Control-Allow-*` header, preflights refused) unless
-/// `http.cors_allowed_origins` lists origins; `*` allows any. Requests from other origins are
-/// still served (same-origin pages and non-browser clients need no CORS); browsers withhold
-/// the answer from the page.
-pub fn cors(settings: &HttpSettings) -> Cors {
+/// CORS: closed (no `Access-Control-*` header at all, so browsers keep cross-origin answers from
+/// pages and refuse to send anything but simple requests) unless `http.cors_allowed_origins`
+/// lists origins; `*` allows any. Requests from other origins are still served: same-origin
+/// pages and non-browser clients need no CORS.
+pub fn cors(settings: &HttpSettings) -> Condition<Cors> {
+    let origins: Vec<&str> = settings.cors_allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
     let mut cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allowed_headers([
@@ -127,7 +128,7 @@ pub fn cors(settings: &HttpSettings) -> Cors {
             HeaderName::from_static("idempotency-replayed"),
         ])
         .max_age(3600);
-    for origin in settings.cors_allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+    for &origin in &origins {
         if origin == "*" {
             cors = cors.allow_any_origin();
         } else if origin.parse::<actix_web::http::Uri>().is_ok_and(|uri| uri.scheme().is_some()) {
@@ -136,5 +137,5 @@ pub fn cors(settings: &HttpSettings) -> Cors {
             tracing::error!(origin, "http.cors_allowed_origins: not an origin (scheme://host[:port]); ignored");
         }
     }
-    cors
+    Condition::new(!origins.is_empty(), cors)
 }

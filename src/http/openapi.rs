@@ -12,7 +12,6 @@ use utoipa::openapi::{ContentBuilder, Header, RefOr, Schema};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::domain::{Money, RejectionReason};
-use crate::saga::LoanStatus;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +30,7 @@ use crate::saga::LoanStatus;
         super::ops::metrics, super::ops::openapi_json,
         ws_all, ws_loan, sse_all, sse_loan,
     ),
-    components(schemas(Problem, ProblemField, LiveEventMessage)),
+    components(schemas(Problem, ProblemField, LiveEventMessage, super::admin::KindParam)),
     modifiers(&AdminToken),
     tags(
         (name = "loans", description = "Submit and read mortgage applications"),
@@ -99,14 +98,6 @@ impl PartialSchema for RejectionReason {
 }
 
 impl ToSchema for RejectionReason {}
-
-impl PartialSchema for LoanStatus {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new().schema_type(Type::String).enum_values(Some(LoanStatus::ALL.map(LoanStatus::as_str))).into()
-    }
-}
-
-impl ToSchema for LoanStatus {}
 
 /// A request amount that must be greater than 0.
 pub struct PositiveMoney;

@@ -3,7 +3,11 @@
 
 mod helpers;
 
+mod admin;
 mod conformance;
 mod errors;
 mod lifecycle;
+mod ops;
+mod protection;
 mod reads;
+mod schemathesis;
