@@ -24,7 +24,7 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{0}")]
     Conflict(String),
-    #[error("unauthorized")]
+    #[error("this needs `Authorization: Bearer <admin.token>`")]
     Unauthorized,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
