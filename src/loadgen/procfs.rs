@@ -2,6 +2,9 @@
 //! every figure is simply absent).
 //!
 //! CPU is `utime + stime` of `/proc/<pid>/stat` (all threads of the process), in clock ticks.
+//! PostgreSQL (`postgres`) and RabbitMQ (`beam.smp`) processes count only when the server holds
+//! a TCP connection to a port they listen on; all of their processes count then, including work
+//! they do for other clients at the same time.
 //! `libc` is not a dependency of loanflow, so `sysconf(_SC_CLK_TCK)` is not called: the tick is
 //! taken as 100 per second, which is what Linux reports on every common architecture
 //! (`getconf CLK_TCK`).
@@ -42,8 +45,67 @@ impl Processes {
                 listening
             }
         };
-        Self { server, postgres: named("postgres"), rabbitmq: named("beam.smp"), loadgen: vec![me] }
+        // PostgreSQL and RabbitMQ count only when the server talks to them: on a shared machine
+        // they may be running for someone else while the server runs on SQLite.
+        let table = tcp_table();
+        let used = |pids: Vec<u32>| if talks_to(&table, &server, &pids) { pids } else { Vec::new() };
+        Self { server: server.clone(), postgres: used(named("postgres")), rabbitmq: used(named("beam.smp")), loadgen: vec![me] }
     }
+}
+
+/// One line of `/proc/net/tcp{,6}`.
+struct TcpEntry {
+    local_port: u16,
+    remote_port: u16,
+    listening: bool,
+    inode: String,
+}
+
+fn tcp_table() -> Vec<TcpEntry> {
+    let port = |address: &str| address.rsplit_once(':').and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+    let mut entries = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else { continue };
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(2), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let (Some(local_port), Some(remote_port)) = (port(local), port(remote)) else { continue };
+            entries.push(TcpEntry { local_port, remote_port, listening: *state == "0A", inode: (*inode).to_owned() });
+        }
+    }
+    entries
+}
+
+/// The inodes of the sockets `pids` hold open.
+fn socket_inodes(pids: &[u32]) -> HashSet<String> {
+    let mut inodes = HashSet::new();
+    for pid in pids {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else { continue };
+            let target = target.to_string_lossy();
+            if let Some(inode) = target.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+                inodes.insert(inode.to_owned());
+            }
+        }
+    }
+    inodes
+}
+
+/// Whether one of `clients` has a TCP connection to a port one of `servers` listens on.
+fn talks_to(table: &[TcpEntry], clients: &[u32], servers: &[u32]) -> bool {
+    if clients.is_empty() || servers.is_empty() {
+        return false;
+    }
+    let (client_inodes, server_inodes) = (socket_inodes(clients), socket_inodes(servers));
+    let ports: HashSet<u16> =
+        table.iter().filter(|e| e.listening && server_inodes.contains(&e.inode)).map(|e| e.local_port).collect();
+    table.iter().any(|e| !e.listening && client_inodes.contains(&e.inode) && ports.contains(&e.remote_port))
 }
 
 /// CPU ticks used so far by each process (absent if it is gone).
@@ -101,43 +163,17 @@ fn processes_by_name() -> BTreeMap<String, Vec<u32>> {
 
 /// Those of `candidates` that hold a TCP socket listening on `port`.
 fn listening_pids(candidates: &[u32], port: u16) -> Vec<u32> {
-    let inodes = listening_inodes(port);
-    if inodes.is_empty() {
+    let table = tcp_table();
+    let listening: HashSet<&str> =
+        table.iter().filter(|e| e.listening && e.local_port == port).map(|e| e.inode.as_str()).collect();
+    if listening.is_empty() {
         return Vec::new();
     }
     candidates
         .iter()
         .copied()
-        .filter(|pid| {
-            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
-            fds.flatten().any(|fd| {
-                let Ok(target) = fs::read_link(fd.path()) else { return false };
-                let target = target.to_string_lossy();
-                let inode = target.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']'));
-                inode.is_some_and(|i| inodes.contains(i))
-            })
-        })
+        .filter(|pid| socket_inodes(&[*pid]).iter().any(|inode| listening.contains(inode.as_str())))
         .collect()
-}
-
-/// Socket inodes in state LISTEN (`0A`) on `port`, from `/proc/net/tcp` and `/proc/net/tcp6`.
-fn listening_inodes(port: u16) -> HashSet<String> {
-    let wanted = format!("{port:04X}");
-    let mut inodes = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = fs::read_to_string(table) else { continue };
-        for line in text.lines().skip(1) {
-            // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1).and_then(|a| a.rsplit_once(':')).map(|(_, p)| p);
-            if local_port == Some(wanted.as_str()) && fields.get(3) == Some(&"0A") {
-                if let Some(inode) = fields.get(9) {
-                    inodes.insert((*inode).to_owned());
-                }
-            }
-        }
-    }
-    inodes
 }
 
 #[cfg(test)]
@@ -156,5 +192,13 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
         assert_eq!(listening_pids(&[std::process::id()], port), [std::process::id()]);
+    }
+
+    #[test]
+    fn a_connection_to_a_listener_is_seen() {
+        let me = [std::process::id()];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let _client = std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        assert!(talks_to(&tcp_table(), &me, &me));
     }
 }

@@ -1,0 +1,167 @@
+# Helpers shared by the bench scripts; source it, do not run it.
+#
+# Modes (the first argument of every script):
+#   embedded  SQLite in a fresh temporary directory, no broker (the default deployment)
+#   postgres  embedded mode on a fresh PostgreSQL database (BENCH_PG, default
+#             postgres://postgres@127.0.0.1:5432)
+#   cluster   a fresh PostgreSQL database and a fresh RabbitMQ vhost (BENCH_AMQP, default
+#             amqp://guest:guest@127.0.0.1:5672); fails clearly when the binary has no cluster mode
+#
+# Environment:
+#   LOANFLOW_BIN       use this binary instead of building one
+#   CARGO_TARGET_DIR   where `cargo build --release` puts it (default /var/tmp/loanflow-target)
+#   BENCH_OUT          where results and server logs go (default /tmp/loanflow-bench)
+#   BENCH_LOG_LEVEL    the server's log level (default warn)
+
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loanflow-target}"
+BENCH_OUT="${BENCH_OUT:-/tmp/loanflow-bench}"
+BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+BENCH_AMQP="${BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672}"
+START_TIMEOUT=60
+mkdir -p "$BENCH_OUT"
+
+SCRATCH="$(mktemp -d /tmp/loanflow-bench.XXXXXX)"
+SERVER_PID=""
+SERVER_URL=""
+PG_DATABASES=()
+AMQP_VHOSTS=()
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf '*** %s\n' "$*" >&2
+    exit 1
+}
+
+cleanup() {
+    stop_server
+    local db vhost
+    for db in "${PG_DATABASES[@]+"${PG_DATABASES[@]}"}"; do
+        psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    for vhost in "${AMQP_VHOSTS[@]+"${AMQP_VHOSTS[@]}"}"; do
+        rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+    done
+    rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+check_mode() {
+    case "${1:-}" in
+    embedded | postgres | cluster) ;;
+    *) die "usage: $(basename "$0") embedded|postgres|cluster [...] (got '${1:-}')" ;;
+    esac
+}
+
+# Print what a figure depends on: date, machine, load, revision.
+machine_info() {
+    echo "date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "machine:  $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') RAM, $(uname -sr)"
+    echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+    echo "revision: $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO_DIR" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+}
+
+# Build the release binary (unless LOANFLOW_BIN is set) and copy it to the scratch directory, so
+# that another build into the same target directory cannot swap it out during the run.
+build_release() {
+    if [ -n "${LOANFLOW_BIN:-}" ]; then
+        [ -x "$LOANFLOW_BIN" ] || die "LOANFLOW_BIN=$LOANFLOW_BIN is not an executable"
+        BIN="$LOANFLOW_BIN"
+        return
+    fi
+    say "cargo build --release (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    (cd "$REPO_DIR" && cargo build --release --quiet)
+    cp "$CARGO_TARGET_DIR/release/loanflow" "$SCRATCH/loanflow"
+    BIN="$SCRATCH/loanflow"
+}
+
+ensure_oha() {
+    if ! command -v oha >/dev/null 2>&1; then
+        say "oha is missing: cargo install oha --locked (about 5 minutes of CPU)"
+        cargo install oha --locked
+    fi
+}
+
+# A fresh PostgreSQL database; prints its URL.
+fresh_pg_database() {
+    command -v psql >/dev/null || die "psql is missing (apt-get install postgresql-client)"
+    local name="loanflow_bench_$(date +%s)_$RANDOM"
+    psql -q "$BENCH_PG/postgres" -c "CREATE DATABASE $name" >/dev/null ||
+        die "cannot create a database on $BENCH_PG (is PostgreSQL running?)"
+    PG_DATABASES+=("$name")
+    echo "$BENCH_PG/$name"
+}
+
+# A fresh RabbitMQ vhost, so no queue of an earlier run interferes; prints the broker URL.
+fresh_amqp_vhost() {
+    command -v rabbitmqctl >/dev/null || die "rabbitmqctl is missing: cluster mode needs a local RabbitMQ"
+    local vhost="loanflow_bench_$(date +%s)_$RANDOM" user="${BENCH_AMQP_USER:-guest}"
+    rabbitmqctl -q add_vhost "$vhost" >/dev/null || die "cannot create a RabbitMQ vhost (is RabbitMQ running?)"
+    AMQP_VHOSTS+=("$vhost")
+    rabbitmqctl -q set_permissions -p "$vhost" "$user" '.*' '.*' '.*' >/dev/null
+    echo "$BENCH_AMQP/$vhost"
+}
+
+# start_server MODE [VAR=VALUE...]: start loanflow on a free port with a fresh database and the
+# given extra settings; sets SERVER_PID and SERVER_URL.
+start_server() {
+    local mode=$1
+    shift
+    local log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
+    local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1
+        "LOANFLOW__LOG__LEVEL=${BENCH_LOG_LEVEL:-warn}")
+    case "$mode" in
+    embedded) env+=("LOANFLOW__DATABASE__URL=$SCRATCH/db-$RANDOM/loanflow.db") ;;
+    postgres) env+=("LOANFLOW__DATABASE__URL=$(fresh_pg_database)") ;;
+    cluster) env+=("LOANFLOW__DATABASE__URL=$(fresh_pg_database)" "LOANFLOW__BROKER__URL=$(fresh_amqp_vhost)") ;;
+    esac
+    if [ "$mode" = embedded ]; then
+        mkdir -p "$(dirname "${env[3]#*=}")"
+    fi
+    say "starting loanflow ($mode): ${env[*]:3} $*"
+    env -u LOANFLOW__BROKER__URL -u RUST_LOG "${env[@]}" "$@" "$BIN" >"$log" 2>&1 &
+    SERVER_PID=$!
+    local deadline=$((SECONDS + START_TIMEOUT))
+    until SERVER_URL="$(grep -o -m1 'listening on http://[0-9.:]*' "$log" 2>/dev/null | sed 's/^listening on //')" && [ -n "$SERVER_URL" ]; do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            SERVER_PID=""
+            if grep -q 'cluster mode (RabbitMQ) is not available' "$log"; then
+                die "cluster mode is not implemented in this build yet (LOANFLOW__BROKER__URL is refused); run 'embedded' or 'postgres'"
+            fi
+            die "loanflow exited before listening; its log ($log):
+$(tail -20 "$log")"
+        fi
+        ((SECONDS < deadline)) || die "loanflow did not print 'listening on' within ${START_TIMEOUT}s (log: $log)"
+        sleep 0.2
+    done
+    say "loanflow pid $SERVER_PID at $SERVER_URL (log: $log)"
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# Wait until the server has no loan left in flight (so a benchmark does not measure the tail of
+# the previous one).
+wait_quiet() {
+    local deadline=$((SECONDS + ${1:-600})) stats
+    while ((SECONDS < deadline)); do
+        stats="$(curl -fsS "$SERVER_URL/api/v1/loans/stats")" || true
+        if printf '%s' "$stats" | grep -q '"submitted":0' && printf '%s' "$stats" | grep -q '"evaluating":0'; then
+            return 0
+        fi
+        sleep 1
+    done
+    say "warning: loans still in flight after ${1:-600}s: $stats"
+}
+
+# A valid application (approved by the rules).
+VALID_BODY='{"applicant":{"name":"Barbara Liskov","email":"barbara@example.com","annual_income":150000,"monthly_debts":300},"property":{"address":"12 Harbour Road, Lisbon","declared_value":400000},"amount":200000,"term_months":300}'
