@@ -49,7 +49,12 @@ impl Processes {
         // they may be running for someone else while the server runs on SQLite.
         let table = tcp_table();
         let used = |pids: Vec<u32>| if talks_to(&table, &server, &pids) { pids } else { Vec::new() };
-        Self { server: server.clone(), postgres: used(named("postgres")), rabbitmq: used(named("beam.smp")), loadgen: vec![me] }
+        Self {
+            server: server.clone(),
+            postgres: used(named("postgres")),
+            rabbitmq: used(named("beam.smp")),
+            loadgen: vec![me],
+        }
     }
 }
 
