@@ -3,11 +3,13 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
-# The build embeds config/default.toml (include_str!) and migrations/ (embed_migrations!).
+# The build embeds config/default.toml and assets/ (include_str!) and migrations/
+# (embed_migrations!); .ci/run checks that these COPY lines bring all the build needs.
 # Vendored OpenSSL needs perl and make: both are in the rust:bookworm image.
 COPY Cargo.toml Cargo.lock ./
 COPY config ./config
 COPY migrations ./migrations
+COPY assets ./assets
 COPY src ./src
 RUN cargo build --release --locked \
     && install -m 0755 target/release/loanflow /usr/local/bin/loanflow

@@ -25,12 +25,15 @@ pub struct LiveEvent {
     pub data: serde_json::Value,
 }
 
+/// Where committed events go in cluster mode.
+type Forward = Box<dyn Fn(LiveEvent) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<LiveEvent>>,
     /// Cluster mode: committed events go to every node through the broker's fanout, and come
     /// back to each node's bus from there.
-    forward: Arc<std::sync::OnceLock<Box<dyn Fn(LiveEvent) + Send + Sync>>>,
+    forward: Arc<std::sync::OnceLock<Forward>>,
 }
 
 impl Default for EventBus {

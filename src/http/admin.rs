@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/actors", web::get().to(actors))
             .route("/loans", web::get().to(loans))
             .route("/loans/{id}/retry", web::post().to(retry))
+            .configure(super::dead_letters::routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod dashboard;
+mod dead_letters;
 mod errors;
 mod health;
 mod loans;

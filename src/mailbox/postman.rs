@@ -122,11 +122,9 @@ impl Postman {
             ActorKind::Appraisal => &routes.appraisal,
             ActorKind::Notifier => &routes.notifier,
         };
-        if let Err(err) = recipient.try_send(Deliver(envelope)) {
-            tracing::warn!(message_id = %id, error = %err, "actor mailbox refused a message; it will be redelivered");
-            // Forget it without acking: the sweep (or the broker) delivers it again.
-            self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
-        }
+        // Service actors are supervised and never stop; their handlers only start a task, so
+        // their mailboxes drain fast: queue regardless of actix's mailbox capacity.
+        recipient.do_send(Deliver(envelope));
     }
 
     /// The message is finished with (handled, duplicate, or dead-lettered): ack it.

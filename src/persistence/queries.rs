@@ -132,3 +132,7 @@ pub fn outbox_of_loans(
         .select((outbox::loan_id, outbox::destination, outbox::kind, OutboxRow::as_select()))
         .load(conn)?)
 }
+
+pub fn dead_letter(conn: &mut AnyConnection, id: &str) -> Result<Option<DeadLetterRow>, StoreError> {
+    Ok(dead_letters::table.find(id.to_owned()).select(DeadLetterRow::as_select()).first(conn).optional()?)
+}

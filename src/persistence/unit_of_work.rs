@@ -49,6 +49,8 @@ pub struct UnitOfWork {
     pub dead_letter: Option<DeadLetterRow>,
     /// Cluster mode: outbox rows the broker confirmed.
     pub mark_published: Vec<MessageId>,
+    /// Replay: take this message out of `dead_letters` (its envelope goes in `emits`).
+    pub revive: Option<MessageId>,
 }
 
 impl UnitOfWork {
@@ -65,6 +67,7 @@ impl UnitOfWork {
             emits: Vec::new(),
             dead_letter: None,
             mark_published: Vec::new(),
+            revive: None,
         }
     }
 }
@@ -97,6 +100,13 @@ impl From<diesel::result::Error> for ApplyError {
 
 pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, ApplyError> {
     consume(conn, unit)?;
+    if let Some(id) = unit.revive {
+        let removed =
+            diesel::delete(dead_letters::table.filter(dead_letters::message_id.eq(id.to_string()))).execute(conn)?;
+        if removed == 0 {
+            return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+        }
+    }
     if let Some(record) = &unit.idempotency {
         claim_idempotency_key(conn, unit, record)?;
     }

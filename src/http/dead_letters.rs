@@ -1,0 +1,87 @@
+//! `/admin/dead-letters`: messages given up on (a handler that kept failing, or a message the
+//! broker dead-lettered after too many deliveries), and replaying one after the fix.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::errors::ApiError;
+use super::views::rfc3339;
+use super::AppState;
+use crate::domain::{FieldError, MessageId};
+use crate::mailbox::Envelope;
+use crate::persistence::{queries, CommitOutcome, DeadLetterRow, UnitOfWork};
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1_000;
+
+/// Registered inside the token-guarded `/admin` scope.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dead-letters", web::get().to(list)).route("/dead-letters/{id}/replay", web::post().to(replay));
+}
+
+#[derive(Debug, Serialize)]
+struct DeadLetterView {
+    message_id: String,
+    loan_id: String,
+    destination: String,
+    kind: String,
+    attempt: u32,
+    reason: String,
+    failed_at: String,
+}
+
+impl DeadLetterView {
+    fn from_row(row: DeadLetterRow) -> Self {
+        let envelope = Envelope::from_json(&row.envelope).ok();
+        Self {
+            kind: envelope.as_ref().map(|e| e.body.label().to_owned()).unwrap_or_default(),
+            attempt: envelope.as_ref().map(|e| e.attempt).unwrap_or_default(),
+            message_id: row.message_id,
+            loan_id: row.loan_id,
+            destination: row.destination,
+            reason: row.reason,
+            failed_at: rfc3339(row.failed_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+}
+
+async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadParameter(FieldError::new("limit", format!("must be from 1 to {MAX_LIMIT}"))));
+    }
+    let rows = state.db.read(move |c| queries::dead_letters(c, limit)).await?;
+    let items: Vec<DeadLetterView> = rows.into_iter().map(DeadLetterView::from_row).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// Put the message back in the outbox (attempts reset) and send it on its way.
+async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("dead letter {path}"));
+    let id = MessageId::parse(&path).map_err(|_| not_found())?;
+    let raw = id.to_string();
+    let row = state.db.read(move |c| queries::dead_letter(c, &raw)).await?.ok_or_else(not_found)?;
+    let stored = Envelope::from_json(&row.envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let envelope = Envelope { attempt: 1, ..stored };
+    let mut unit = UnitOfWork::new(envelope.loan_id, chrono::Utc::now().naive_utc(), None);
+    unit.revive = Some(id);
+    unit.emits = vec![envelope.clone()];
+    match state.db.writer().commit(unit).await? {
+        CommitOutcome::Committed { .. } => {
+            tracing::info!(loan_id = %envelope.loan_id, message_id = %id, "dead letter replayed");
+            state.postman.deliver([envelope.clone()]);
+            Ok(HttpResponse::Accepted().json(serde_json::json!({
+                "message_id": id.to_string(),
+                "loan_id": envelope.loan_id.to_string(),
+                "status": "replayed",
+            })))
+        }
+        // Replayed by a concurrent request.
+        _ => Err(not_found()),
+    }
+}

@@ -1,0 +1,179 @@
+//! Cluster mode against the real RabbitMQ and PostgreSQL: each test with its own vhost and
+//! database, the real binary as child processes. Tests that stop the broker take the exclusive
+//! side of `BROKER`, so they run alone.
+
+mod broker;
+#[allow(dead_code)]
+#[path = "../crash/database.rs"]
+mod database;
+mod loans;
+#[path = "../crash/process.rs"]
+mod process;
+
+use std::time::Duration;
+use tokio::sync::RwLock;
+
+use serde_json::Value;
+
+use broker::Vhost;
+use database::{Db, TestDatabase};
+use loans::{check_all, client, get_json, submit_all, unfinished, wait_all_finished};
+use process::Service;
+
+/// Held shared by every test, exclusively by the ones that stop the broker.
+static BROKER: RwLock<()> = RwLock::const_new(());
+const DEADLINE: Duration = Duration::from_secs(120);
+const TOKEN: &str = "cluster-test-token";
+
+fn node_env(database: &TestDatabase, vhost: &Vhost, node: &str, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("LOANFLOW__HTTP__PORT", "0".to_owned()),
+        ("LOANFLOW__DATABASE__URL", database.url.clone()),
+        ("LOANFLOW__BROKER__URL", vhost.url()),
+        ("LOANFLOW__NODE__ID", node.to_owned()),
+        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
+        ("LOANFLOW__ACTORS__REDELIVERY_SWEEP_MS", "1000".to_owned()),
+    ];
+    for (key, value) in extra {
+        let key: &'static str = Box::leak(key.to_string().into_boxed_str());
+        env.push((key, (*value).to_owned()));
+    }
+    env
+}
+
+const SLOW_BUREAUS: [(&str, &str); 2] =
+    [("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300"), ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500")];
+
+async fn wait_ready(client: &reqwest::Client, node: &Service) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(response) = client.get(node.url("/health/ready")).send().await {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or_default();
+            if status == 200 {
+                return body;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "node never ready:\n{}", node.log_tail(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_only_node_killed_mid_flight_loses_nothing() {
+    let _shared = BROKER.read().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let env = node_env(&database, &vhost, "solo", &SLOW_BUREAUS);
+    let node = Service::start(&env);
+    let ready = wait_ready(&client, &node).await;
+    assert_eq!(ready["mode"], "cluster");
+    assert_eq!(ready["node_id"], "solo");
+    assert_eq!(ready["checks"]["broker"]["status"], "up");
+    let ids = submit_all(&client, &[&node], 0..500).await;
+    assert!(unfinished(&client, &node).await > 0, "nothing in flight at the kill");
+    node.kill_9();
+    let node = Service::start(&env);
+    let done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
+    check_all(&done);
+    assert_eq!(database.count("notifications"), 500);
+    assert_eq!(database.notified_loans(), 500);
+}
+
+#[tokio::test]
+async fn a_surviving_node_finishes_the_work_of_a_killed_one() {
+    let _shared = BROKER.read().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let a = Service::start(&node_env(&database, &vhost, "node-a", &SLOW_BUREAUS));
+    let b = Service::start(&node_env(&database, &vhost, "node-b", &SLOW_BUREAUS));
+    wait_ready(&client, &a).await;
+    wait_ready(&client, &b).await;
+    let ids = submit_all(&client, &[&a, &b], 0..300).await;
+    assert!(unfinished(&client, &b).await > 0, "nothing in flight at the kill");
+    a.kill_9();
+    let done = wait_all_finished(&client, &b, &ids, DEADLINE).await;
+    check_all(&done);
+    assert_eq!(database.count("notifications"), 300);
+    let actors = client.get(b.url("/admin/actors")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(actors.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_broker_restart_mid_load_loses_nothing() {
+    let _alone = BROKER.write().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let node = Service::start(&node_env(&database, &vhost, "solo", &SLOW_BUREAUS));
+    wait_ready(&client, &node).await;
+    let mut ids = submit_all(&client, &[&node], 0..200).await;
+    broker::stop_app();
+    // Submissions are still accepted (the outbox keeps them); readiness says degraded.
+    ids.extend(submit_all(&client, &[&node], 200..250).await);
+    let response = client.get(node.url("/health/ready")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    broker::start_app();
+    let done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
+    check_all(&done);
+    assert_eq!(database.count("notifications"), 250);
+}
+
+#[tokio::test]
+async fn every_message_delivered_twice_changes_nothing() {
+    let _shared = BROKER.read().await;
+    let mut outcomes = Vec::new();
+    for twice in ["false", "true"] {
+        let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+        let node = Service::start(&node_env(&database, &vhost, "solo", &[("LOANFLOW__FAULTS__PUBLISH_TWICE", twice)]));
+        wait_ready(&client, &node).await;
+        let ids = submit_all(&client, &[&node], 0..120).await;
+        let mut done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
+        check_all(&done);
+        assert_eq!(database.count("notifications"), 120, "publish_twice={twice}");
+        done.sort_by_key(|(i, _, _)| *i);
+        outcomes.push(done.iter().map(|(_, loan, events)| loans::outcome_of(loan, events)).collect::<Vec<_>>());
+    }
+    assert_eq!(outcomes[0], outcomes[1], "duplicates changed an outcome");
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_and_replayed_after_the_fix() {
+    let _shared = BROKER.read().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let faulty = node_env(&database, &vhost, "solo", &[("LOANFLOW__FAULTS__POISON_MARKER", "#poison")]);
+    let node = Service::start(&faulty);
+    wait_ready(&client, &node).await;
+    let mut poisoned = loans::application(0);
+    poisoned["applicant"]["name"] = "Patient #poison Zero".into();
+    let response = client.post(node.url("/api/v1/loans")).json(&poisoned).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let loan_id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let healthy = submit_all(&client, &[&node], 1..4).await;
+    loans::wait_finished_beside(&client, &node, &healthy, DEADLINE, 1).await;
+
+    let dead_letters_url = node.url("/admin/dead-letters");
+    assert_eq!(client.get(&dead_letters_url).send().await.unwrap().status().as_u16(), 401);
+    let start = std::time::Instant::now();
+    let dead = loop {
+        let list: Value = client.get(&dead_letters_url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+        if let Some(item) = list["items"].as_array().and_then(|items| items.iter().find(|d| d["loan_id"] == loan_id)) {
+            break item.clone();
+        }
+        assert!(start.elapsed() < DEADLINE, "never dead-lettered:\n{}", node.log_tail(20));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let loan = get_json(&client, node.url(&format!("/api/v1/loans/{loan_id}"))).await;
+    assert_eq!(loan["status"], "submitted", "the poison stopped the loan: {loan}");
+
+    // The fix: the same node without the fault.
+    node.kill_9();
+    let node = Service::start(&node_env(&database, &vhost, "solo", &[]));
+    wait_ready(&client, &node).await;
+    let replay_url = node.url(&format!("/admin/dead-letters/{}/replay", dead["message_id"].as_str().unwrap()));
+    let replayed = client.post(&replay_url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(replayed.status().as_u16(), 202);
+    let done = wait_all_finished(&client, &node, &[(0, loan_id)], DEADLINE).await;
+    check_all(&done);
+    assert_eq!(database.count("dead_letters"), 0);
+    assert_eq!(client.post(&replay_url).bearer_auth(TOKEN).send().await.unwrap().status().as_u16(), 404);
+}
