@@ -147,6 +147,8 @@ async fn the_api_documents_itself_and_serves_swagger_ui() {
         "/admin/actors",
         "/admin/loans",
         "/admin/loans/{id}/retry",
+        "/admin/dead-letters",
+        "/admin/dead-letters/{id}/replay",
     ] {
         assert!(paths.contains(&path), "{path} undocumented; documented: {paths:?}");
     }
