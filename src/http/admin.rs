@@ -124,6 +124,7 @@ impl KindParam {
     }
 }
 
+/// This node's live actors: kind, id, state, mailbox depth, messages handled, restarts, age.
 #[utoipa::path(
     get, path = "/admin/actors", tag = "admin", params(ActorsQuery), security(("admin_token" = [])),
     responses(
@@ -201,6 +202,7 @@ pub struct PendingMessageView {
     pub queued_for_seconds: f64,
 }
 
+/// Unfinished loans (stuck ones with `stuck=true`), the step each waits on, its pending messages.
 #[utoipa::path(
     get, path = "/admin/loans", tag = "admin", params(LoansQuery), security(("admin_token" = [])),
     responses(
@@ -285,6 +287,7 @@ pub struct RetryView {
     pub message_ids: Vec<String>,
 }
 
+/// Deliver a loan's pending messages again, now.
 #[utoipa::path(
     post, path = "/admin/loans/{id}/retry", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path, description = "The loan's id")),
