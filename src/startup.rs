@@ -24,9 +24,11 @@ pub struct Application {
 
 impl Application {
     /// Open the database, start the actors, resume unfinished loans, bind the server.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let settings = Arc::new(settings);
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        // Resolve the id once (a generated one has a random part), so every part sees the same.
         let node_id = settings.node_id();
+        settings.node.id = Some(node_id.clone());
+        let settings = Arc::new(settings);
         let db_settings = settings.database.clone();
         let bus = EventBus::new();
         let writer_bus = bus.clone();

@@ -197,6 +197,7 @@ impl Handler<Deliver> for LoanActor {
     fn handle(&mut self, Deliver(envelope): Deliver, ctx: &mut Context<Self>) {
         let span = tracing::info_span!(
             "loan_message",
+            node = self.services.settings.node.id.as_deref().unwrap_or_default(),
             loan_id = %self.id,
             message = envelope.body.label(),
             message_id = %envelope.message_id,

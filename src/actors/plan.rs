@@ -43,6 +43,7 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, c
     let mut unit = UnitOfWork::new(current.id, now, Some(consume));
     let first = current.saga.handle(&current.application, input);
     if !first.applied {
+        unit.loan = Some(LoanWrite::Verify { id: current.id.to_string(), expected_version: current.version });
         return Plan { record: current.clone(), unit, emits: vec![], applied: false };
     }
     let mut state = first.state;

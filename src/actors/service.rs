@@ -56,6 +56,7 @@ impl<S: Service> Handler<Deliver> for ServiceActor<S> {
     fn handle(&mut self, Deliver(envelope): Deliver, ctx: &mut Context<Self>) {
         let span = tracing::info_span!(
             "service_message",
+            node = self.services.settings.node.id.as_deref().unwrap_or_default(),
             actor = S::KIND.as_str(),
             loan_id = %envelope.loan_id,
             message = envelope.body.label(),

@@ -58,10 +58,18 @@ impl Backend {
     }
 }
 
+/// Serialises migrations of nodes starting at the same time on one PostgreSQL database.
+const MIGRATION_LOCK: i64 = 0x6c6f_616e_666c_6f77; // "loanflow"
+
 /// Run the embedded migrations of the connection's backend.
 pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<()> {
     let result = match conn {
-        AnyConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        AnyConnection::Postgresql(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            result
+        }
         AnyConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
     };
     result.map_err(|e| anyhow::anyhow!("running migrations: {e}"))

@@ -27,6 +27,12 @@ pub enum LoanWrite {
         row: Box<LoanRow>,
         expected_version: i64,
     },
+    /// Change nothing, but only commit if the version is still `expected_version`: a message the
+    /// saga ignored was judged against that state (a stale copy on another node must reload).
+    Verify {
+        id: String,
+        expected_version: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +127,12 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitO
                 .set(row.as_ref())
                 .execute(conn)?;
             if updated == 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
+        Some(LoanWrite::Verify { id, expected_version }) => {
+            let current: Option<i64> = loans::table.find(id).select(loans::version).first(conn).optional()?;
+            if current != Some(*expected_version) {
                 return Err(ApplyError::Skip(CommitOutcome::Conflict));
             }
         }

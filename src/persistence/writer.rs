@@ -127,6 +127,7 @@ impl WriterLoop {
 fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
     let status = match &unit.loan {
         Some(LoanWrite::Insert(row)) | Some(LoanWrite::Update { row, .. }) => row.status.clone(),
+        Some(LoanWrite::Verify { .. }) => String::new(),
         None => String::new(),
     };
     for (row, id) in unit.events.iter().zip(event_ids) {

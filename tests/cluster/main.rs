@@ -177,3 +177,77 @@ async fn a_poison_message_is_dead_lettered_and_replayed_after_the_fix() {
     assert_eq!(database.count("dead_letters"), 0);
     assert_eq!(client.post(&replay_url).bearer_auth(TOKEN).send().await.unwrap().status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn sigterm_finishes_or_requeues_in_flight_work_within_the_bound() {
+    let _shared = BROKER.read().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let mut extra = SLOW_BUREAUS.to_vec();
+    extra.push(("LOANFLOW__ACTORS__SHUTDOWN_TIMEOUT_MS", "3000"));
+    let env = node_env(&database, &vhost, "solo", &extra);
+    let node = Service::start(&env);
+    wait_ready(&client, &node).await;
+    let ids = submit_all(&client, &[&node], 0..200).await;
+    assert!(unfinished(&client, &node).await > 0, "nothing in flight at the stop");
+    let took = node.terminate(Duration::from_secs(15));
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}, bound 3 s (+ HTTP drain)");
+    let node = Service::start(&env);
+    let done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
+    check_all(&done);
+    assert_eq!(database.count("notifications"), 200);
+    assert_eq!(database.count("outbox"), 0, "nothing left behind");
+}
+
+/// A stream on one node sees the loans submitted on (and partly processed by) another: the
+/// `LoanSubmitted` events are written by node B alone, so node A can only learn them from the
+/// broker's events fanout.
+#[tokio::test]
+async fn a_stream_on_one_node_sees_loans_of_another() {
+    let _shared = BROKER.read().await;
+    let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
+    let a = Service::start(&node_env(&database, &vhost, "node-a", &[]));
+    let b = Service::start(&node_env(&database, &vhost, "node-b", &[]));
+    wait_ready(&client, &a).await;
+    wait_ready(&client, &b).await;
+    let stream = reqwest::Client::new().get(a.url("/api/v1/events/stream")).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let ids = submit_all(&client, &[&b], 0..10).await;
+    let wanted: std::collections::HashSet<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+    let mut notified = std::collections::HashSet::new();
+    let mut submitted = std::collections::HashSet::new();
+    let mut body = stream.bytes_stream();
+    let mut buffer = String::new();
+    let mut seen = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    {
+        use futures_util::StreamExt;
+        while notified.len() < wanted.len() {
+            let next = tokio::time::timeout_at(deadline, body.next()).await;
+            let Ok(chunk) = next else {
+                panic!("node A's stream saw {seen} events; submitted {submitted:?} notified {notified:?} of {wanted:?}; buffer {buffer:?}\n{}", a.log_tail(20))
+            };
+            let chunk = chunk.expect("the stream stays open").expect("stream bytes");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let Some(data) = line.trim_end().strip_prefix("data:") else { continue };
+                let event: Value = serde_json::from_str(data.trim()).expect("JSON event");
+                seen += 1;
+                let loan = event["loan_id"].as_str().unwrap_or_default().to_owned();
+                if !wanted.contains(&loan) {
+                    continue;
+                }
+                match event["type"].as_str() {
+                    Some("LoanSubmitted") => {
+                        submitted.insert(loan);
+                    }
+                    Some("ApplicantNotified") => {
+                        notified.insert(loan);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert_eq!(submitted, wanted, "every LoanSubmitted written by node B reached node A's stream");
+}

@@ -56,6 +56,23 @@ impl Service {
         assert!(!status.success(), "loanflow exited cleanly instead of being killed: {status}");
     }
 
+    /// SIGTERM, then wait for the process to exit by itself; returns how long that took.
+    #[allow(dead_code)]
+    pub fn terminate(mut self, deadline: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("running kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        while started.elapsed() < deadline {
+            if let Some(status) = self.child.try_wait().expect("polling loanflow") {
+                assert!(status.success(), "loanflow exited with {status} after SIGTERM:\n{}", self.log_tail(30));
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("loanflow still running {deadline:?} after SIGTERM:\n{}", self.log_tail(30));
+    }
+
     /// The last `lines` lines of output, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let output = self.output.lock().expect("output lock");
