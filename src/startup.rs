@@ -41,6 +41,7 @@ impl Application {
                 postman: actors.services.postman.clone(),
                 db: db.clone(),
                 bus: bus.clone(),
+                metrics: actors.services.metrics.clone(),
             });
             actors.services.postman.set_broker(broker.clone());
             bus.forward_to(move |event| broker.publish_event(event));
@@ -57,6 +58,9 @@ impl Application {
             metrics: actors.services.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
         });
+        if settings.broker_url().is_some() {
+            http::admin::spawn_heartbeat(state.clone());
+        }
         let workers = match settings.http.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             n => n,

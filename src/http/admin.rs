@@ -18,9 +18,10 @@ use super::errors::ApiError;
 use super::openapi::Problem;
 use super::views::rfc3339;
 use super::AppState;
+use crate::actors::Registry;
 use crate::domain::{FieldError, LoanId};
 use crate::mailbox::{ActorKind, Envelope};
-use crate::persistence::{queries, LoanRow, OutboxRow};
+use crate::persistence::{queries, LoanRow, NodeRow, OutboxRow, UnitOfWork};
 use crate::saga::LoanSaga;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -73,7 +74,7 @@ pub struct ActorsView {
     pub nodes: Vec<NodeActorsView>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NodeActorsView {
     pub node_id: String,
     /// Live actors by kind.
@@ -81,7 +82,7 @@ pub struct NodeActorsView {
     pub actors: Vec<ActorView>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ActorView {
     /// `loan`, `credit`, `appraisal` or `notifier`.
     pub kind: String,
@@ -136,12 +137,56 @@ impl KindParam {
 )]
 pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let kind = query.kind.map(KindParam::kind);
-    let counts = state.registry.counts().into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect();
-    let actors = state
-        .registry
+    let mut nodes = vec![node_view(&state.registry, &state.node_id, kind, usize::MAX)];
+    if state.settings.broker_url().is_some() {
+        let since = chrono::Utc::now().naive_utc() - chrono::Duration::milliseconds(HEARTBEAT_STALE_MS);
+        let rows = state.db.read(move |c| queries::live_nodes(c, since)).await?;
+        for row in rows.into_iter().filter(|row| row.node_id != state.node_id) {
+            let Ok(mut node) = serde_json::from_str::<NodeActorsView>(&row.snapshot) else { continue };
+            node.actors.retain(|a| kind.is_none_or(|k| a.kind == k.as_str()));
+            nodes.push(node);
+        }
+    }
+    Ok(HttpResponse::Ok().json(ActorsView { nodes }))
+}
+
+/// Cluster mode: how often each node records its actors, and when a record counts as stale.
+const HEARTBEAT_EVERY_MS: u64 = 2_000;
+const HEARTBEAT_STALE_MS: i64 = 10_000;
+/// Actors per heartbeat at most (services first), to keep the record small under load.
+const HEARTBEAT_ACTORS: usize = 1_000;
+
+/// Cluster mode: record this node's live actors every few seconds, so that any node can list
+/// the actors of every node.
+pub fn spawn_heartbeat(state: web::Data<AppState>) {
+    let started_at = chrono::Utc::now().naive_utc();
+    actix_web::rt::spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(HEARTBEAT_EVERY_MS));
+        loop {
+            ticker.tick().await;
+            let view = node_view(&state.registry, &state.node_id, None, HEARTBEAT_ACTORS);
+            let now = chrono::Utc::now().naive_utc();
+            let mut unit = UnitOfWork::new(LoanId::from_uuid(uuid::Uuid::nil()), now, None);
+            unit.heartbeat = Some(NodeRow {
+                node_id: state.node_id.clone(),
+                started_at,
+                heartbeat_at: now,
+                snapshot: serde_json::to_string(&view).unwrap_or_default(),
+            });
+            if let Err(err) = state.db.writer().commit(unit).await {
+                tracing::warn!(error = %err, "recording the node heartbeat failed");
+            }
+        }
+    });
+}
+
+fn node_view(registry: &Registry, node_id: &str, kind: Option<ActorKind>, limit: usize) -> NodeActorsView {
+    let counts = registry.counts().into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect();
+    let actors = registry
         .snapshot()
         .into_iter()
         .filter(|a| kind.is_none_or(|k| a.kind == k))
+        .take(limit)
         .map(|a| ActorView {
             kind: a.kind.as_str().to_owned(),
             id: a.id,
@@ -153,8 +198,7 @@ pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) 
             age_seconds: a.age_seconds,
         })
         .collect();
-    let node = NodeActorsView { node_id: state.node_id.clone(), counts, actors };
-    Ok(HttpResponse::Ok().json(ActorsView { nodes: vec![node] }))
+    NodeActorsView { node_id: node_id.to_owned(), counts, actors }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,6 +1,6 @@
 //! The HTTP edge: routes, the one error mapping, health.
 
-mod admin;
+pub mod admin;
 mod dashboard;
 mod dead_letters;
 mod errors;

@@ -14,7 +14,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use connection::{AnyConnection, Backend};
 pub use records::{
-    CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NotificationRow, OutboxRow,
+    CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NodeRow, NotificationRow,
+    OutboxRow,
 };
 pub use unit_of_work::{CommitOutcome, Consume, IdempotencyRecord, LoanWrite, UnitOfWork};
 pub use writer::Writer;

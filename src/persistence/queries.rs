@@ -136,3 +136,16 @@ pub fn outbox_of_loans(
 pub fn dead_letter(conn: &mut AnyConnection, id: &str) -> Result<Option<DeadLetterRow>, StoreError> {
     Ok(dead_letters::table.find(id.to_owned()).select(DeadLetterRow::as_select()).first(conn).optional()?)
 }
+
+/// Cluster mode: nodes whose last heartbeat is at or after `since`.
+pub fn live_nodes(
+    conn: &mut AnyConnection,
+    since: chrono::NaiveDateTime,
+) -> Result<Vec<super::records::NodeRow>, StoreError> {
+    use super::schema::nodes;
+    Ok(nodes::table
+        .filter(nodes::heartbeat_at.ge(since))
+        .order(nodes::node_id.asc())
+        .select(super::records::NodeRow::as_select())
+        .load(conn)?)
+}

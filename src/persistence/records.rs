@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{dead_letters, documents, loan_events, loans, notifications, outbox};
+use super::schema::{dead_letters, documents, loan_events, loans, nodes, notifications, outbox};
 use crate::domain::{Address, Applicant, ApplicantName, Email, LoanApplication, LoanId, Money, Property, TermMonths};
 use crate::mailbox::Envelope;
 use crate::saga::{LoanEvent, LoanSaga};
@@ -205,4 +205,14 @@ pub struct DeadLetterRow {
     pub envelope: String,
     pub reason: String,
     pub failed_at: NaiveDateTime,
+}
+
+/// A node's heartbeat with its live actors (cluster mode).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = nodes)]
+pub struct NodeRow {
+    pub node_id: String,
+    pub started_at: NaiveDateTime,
+    pub heartbeat_at: NaiveDateTime,
+    pub snapshot: String,
 }

@@ -96,7 +96,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    nodes (node_id) {
+        node_id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        snapshot -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    nodes,
     loans,
     loan_events,
     documents,

@@ -5,8 +5,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::connection::AnyConnection;
-use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
-use super::schema::{dead_letters, documents, idempotency_keys, inbox, loan_events, loans, notifications, outbox};
+use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NodeRow, NotificationRow};
+use super::schema::{
+    dead_letters, documents, idempotency_keys, inbox, loan_events, loans, nodes, notifications, outbox,
+};
 use crate::domain::{LoanId, MessageId};
 use crate::mailbox::Envelope;
 
@@ -57,6 +59,8 @@ pub struct UnitOfWork {
     pub mark_published: Vec<MessageId>,
     /// Replay: take this message out of `dead_letters` (its envelope goes in `emits`).
     pub revive: Option<MessageId>,
+    /// Cluster mode: this node's heartbeat (replaces its previous one).
+    pub heartbeat: Option<NodeRow>,
 }
 
 impl UnitOfWork {
@@ -74,6 +78,7 @@ impl UnitOfWork {
             dead_letter: None,
             mark_published: Vec::new(),
             revive: None,
+            heartbeat: None,
         }
     }
 }
@@ -163,6 +168,10 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitO
         diesel::update(outbox::table.filter(outbox::message_id.eq_any(ids)))
             .set(outbox::published_at.eq(Some(unit.now)))
             .execute(conn)?;
+    }
+    if let Some(node) = &unit.heartbeat {
+        diesel::delete(nodes::table.find(&node.node_id)).execute(conn)?;
+        diesel::insert_into(nodes::table).values(node).execute(conn)?;
     }
     if let Some(dead) = &unit.dead_letter {
         diesel::insert_into(dead_letters::table).values(dead).execute(conn)?;

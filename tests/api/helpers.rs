@@ -44,6 +44,22 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// A passing test's PostgreSQL database is dropped (with the connections the test's app still
+/// holds), so a long suite does not run the server out of connections; a failing one is kept.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if self._dir.is_some() || std::thread::panicking() {
+            return;
+        }
+        let name = self.url.rsplit('/').next().unwrap_or_default();
+        if let Ok(mut admin) = diesel::PgConnection::establish(&format!("{}/postgres", postgres_server())) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
 impl TestDatabase {
     pub fn create(db: Db) -> Self {
         match db {

@@ -103,6 +103,7 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
         Ok(CommitOutcome::Committed { .. }) => {
             tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
             context.postman.settled(envelope.message_id);
+            context.metrics.dead_lettered(envelope.destination);
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
         // Handled meanwhile (or already buried): nothing to keep.

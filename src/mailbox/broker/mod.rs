@@ -65,6 +65,7 @@ pub struct BrokerContext {
     pub postman: Postman,
     pub db: Database,
     pub bus: EventBus,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Broker {

@@ -64,10 +64,12 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             match tokio::time::timeout(timeout, confirm).await {
                 Ok(Ok(confirmation)) if confirmation.is_ack() => {
                     shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
+                    context.metrics.publish_confirmed();
                     confirmed.push(id);
                 }
                 outcome => {
                     shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
+                    context.metrics.publish_nacked();
                     tracing::warn!(message_id = %id, ?outcome, "publish not confirmed; the sweep will retry");
                 }
             }
