@@ -101,7 +101,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.bureaus.failure_rate = 0.0;
     settings.actors.idle_timeout_ms = 200;
     settings.actors.redelivery_sweep_ms = 500;
-    settings.log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    settings.log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());
     settings
 }
 
