@@ -8,7 +8,9 @@
 #   bench/e2e.sh embedded|postgres|cluster [closed|open|slow ...]
 #
 # Environment: BENCH_N (20000), BENCH_C (64), BENCH_SEED (1), BENCH_RATE (skip step 1 for the
-# open loop and use this rate), plus those of bench/lib.sh. Reports land in $BENCH_OUT.
+# open loop and use this rate), BENCH_OPEN_SECONDS (the open loop submits for at most this long:
+# N = min(BENCH_N, rate * 60)), BENCH_TIMEOUT (loadgen --timeout-secs, 1800), plus those of
+# bench/lib.sh. Reports land in $BENCH_OUT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MODE="${1:-}"
@@ -19,6 +21,8 @@ SCENARIOS=("$@")
 N="${BENCH_N:-20000}"
 C="${BENCH_C:-64}"
 SEED="${BENCH_SEED:-1}"
+OPEN_SECONDS="${BENCH_OPEN_SECONDS:-60}"
+TIMEOUT="${BENCH_TIMEOUT:-1800}"
 STAMP="$(date +%Y%m%dT%H%M%S)"
 
 build_release
@@ -31,9 +35,10 @@ run_loadgen() {
     local report="$BENCH_OUT/e2e-$MODE-$name-$STAMP.json"
     echo
     echo "### $name ($MODE)"
-    echo "+ loanflow loadgen --url $SERVER_URL --seed $SEED --json --pids $SERVER_PID $*"
+    echo "+ loanflow loadgen --url $SERVER_URL --seed $SEED --timeout-secs $TIMEOUT --json --pids $SERVER_PID $*"
     local status=0
-    "$BIN" loadgen --url "$SERVER_URL" --seed "$SEED" --json --pids "$SERVER_PID" "$@" >"$report" || status=$?
+    "$BIN" loadgen --url "$SERVER_URL" --seed "$SEED" --timeout-secs "$TIMEOUT" --json --pids "$SERVER_PID" "$@" \
+        >"$report" || status=$?
     echo "report: $report (load now: $(cut -d' ' -f1-3 /proc/loadavg))"
     LAST_REPORT="$report"
     return $status
@@ -53,9 +58,10 @@ for scenario in "${SCENARIOS[@]}"; do
         ;;
     open)
         [ -n "$MAX_RATE" ] || die "the open loop needs the closed-loop rate first (run 'closed' before it, or set BENCH_RATE)"
-        rate="$(awk -v r="$MAX_RATE" 'BEGIN {printf "%d", r / 2}')"
+        rate="$(awk -v r="$MAX_RATE" 'BEGIN {r = r / 2; printf "%.1f", (r < 1 ? 1 : r)}')"
+        n_open="$(awk -v r="$rate" -v s="$OPEN_SECONDS" -v n="$N" 'BEGIN {m = int(r * s); printf "%d", (m < n ? m : n)}')"
         start_server "$MODE"
-        run_loadgen "open-n$N-r$rate" --n "$N" --rate "$rate" || FAILED=1
+        run_loadgen "open-n$n_open-r$rate" --n "$n_open" --rate "$rate" || FAILED=1
         stop_server
         ;;
     slow)

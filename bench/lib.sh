@@ -12,6 +12,8 @@
 #   CARGO_TARGET_DIR   where `cargo build --release` puts it (default /var/tmp/loanflow-target)
 #   BENCH_OUT          where results and server logs go (default /tmp/loanflow-bench)
 #   BENCH_LOG_LEVEL    the server's log level (default warn)
+#   BENCH_QUIET_WAIT   before each server start, wait up to this many seconds for the 1-minute
+#                      load average to drop below BENCH_QUIET_LOAD (default 1.0); 0 = don't wait
 
 set -euo pipefail
 
@@ -106,11 +108,23 @@ fresh_amqp_vhost() {
     echo "$BENCH_AMQP/$vhost"
 }
 
+# Other work on the machine skews every figure: optionally wait for a quiet moment.
+wait_for_quiet_machine() {
+    local limit="${BENCH_QUIET_WAIT:-0}" threshold="${BENCH_QUIET_LOAD:-1.0}" deadline
+    ((limit > 0)) || return 0
+    deadline=$((SECONDS + limit))
+    while awk -v t="$threshold" '{exit !($1 >= t)}' /proc/loadavg && ((SECONDS < deadline)); do
+        sleep 5
+    done
+    say "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 # start_server MODE [VAR=VALUE...]: start loanflow on a free port with a fresh database and the
 # given extra settings; sets SERVER_PID and SERVER_URL.
 start_server() {
     local mode=$1
     shift
+    wait_for_quiet_machine
     local log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
     local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1
         "LOANFLOW__LOG__LEVEL=${BENCH_LOG_LEVEL:-warn}")

@@ -109,7 +109,25 @@ impl From<diesel::result::Error> for ApplyError {
     }
 }
 
-pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, ApplyError> {
+/// What applying a unit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Fully,
+    /// Its effect was already there (a notification recorded before): only the message was
+    /// consumed, so that it is not delivered again.
+    OnlyConsumed,
+}
+
+/// Everything of a unit but its events (see [`insert_events`]).
+pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Applied, ApplyError> {
+    if let Some(notification) = &unit.notification {
+        let already: i64 =
+            notifications::table.filter(notifications::loan_id.eq(&notification.loan_id)).count().get_result(conn)?;
+        if already > 0 {
+            consume(conn, unit)?;
+            return Ok(Applied::OnlyConsumed);
+        }
+    }
     consume(conn, unit)?;
     if let Some(id) = unit.revive {
         let removed =
@@ -143,21 +161,10 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitO
         }
         None => {}
     }
-    let mut event_ids = Vec::with_capacity(unit.events.len());
-    for event in &unit.events {
-        let id =
-            diesel::insert_into(loan_events::table).values(event).returning(loan_events::id).get_result::<i64>(conn)?;
-        event_ids.push(id);
-    }
     if let Some(document) = &unit.document {
         diesel::insert_into(documents::table).values(document).execute(conn)?;
     }
     if let Some(notification) = &unit.notification {
-        let already: i64 =
-            notifications::table.filter(notifications::loan_id.eq(&notification.loan_id)).count().get_result(conn)?;
-        if already > 0 {
-            return Err(ApplyError::Skip(CommitOutcome::Duplicate));
-        }
         diesel::insert_into(notifications::table).values(notification).execute(conn)?;
     }
     for envelope in &unit.emits {
@@ -176,7 +183,16 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitO
     if let Some(dead) = &unit.dead_letter {
         diesel::insert_into(dead_letters::table).values(dead).execute(conn)?;
     }
-    Ok(CommitOutcome::Committed { event_ids })
+    Ok(Applied::Fully)
+}
+
+/// The unit's events, last in the transaction: the writer inserts them once every unit of the
+/// batch is applied, under a lock held to the commit, so that event ids follow commit order.
+pub fn insert_events(conn: &mut AnyConnection, unit: &UnitOfWork) -> diesel::QueryResult<Vec<i64>> {
+    unit.events
+        .iter()
+        .map(|event| diesel::insert_into(loan_events::table).values(event).returning(loan_events::id).get_result(conn))
+        .collect()
 }
 
 fn consume(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {

@@ -1,16 +1,22 @@
-//! The group-commit writer: one thread owns the write connection and commits many units of work
+//! The group-commit writers: each thread owns one write connection and commits many units of work
 //! (one step of one loan each) per transaction. SQLite has one writer anyway; batching turns one
-//! fsync per step into one per batch. Each unit runs in its own savepoint, so a duplicate or a
-//! conflict in one unit never spoils the others.
+//! fsync per step into one per batch. PostgreSQL gets several writers (a round trip per statement
+//! is their bound, not the server), each loan always on the same one. Each unit runs in its own
+//! savepoint, so a duplicate or a conflict in one unit never spoils the others; the events of a
+//! batch are inserted last, under a lock held to the commit, so that event ids follow commit order
+//! across writers and nodes (streams resume by event id).
 
+use std::hash::{Hash, Hasher};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
 use super::connection::{AnyConnection, Backend};
-use super::unit_of_work::{apply_unit, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
+use super::unit_of_work::{apply_unit, insert_events, Applied, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
 use super::StoreError;
 use crate::live::{EventBus, LiveEvent};
 
@@ -22,27 +28,50 @@ struct Job {
     reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
 }
 
-/// Handle to the writer thread; cheap to clone.
+/// PostgreSQL: taken (transaction-scoped) right before a batch inserts its events; held to the
+/// commit, so ids are handed out in commit order by every writer of every node.
+const EVENT_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7375718252)";
+
+/// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: SyncSender<Job>,
+    shards: Arc<Vec<SyncSender<Job>>>,
 }
 
 impl Writer {
-    /// Start the writer thread. It connects lazily and reconnects after a failure.
-    pub fn start(backend: Backend, batch_max: usize, bus: EventBus) -> Self {
-        let (jobs, rx) = mpsc::sync_channel(QUEUE_BOUND);
-        std::thread::Builder::new()
-            .name("loanflow-writer".into())
-            .spawn(move || WriterLoop { backend, batch_max, conn: None, bus }.run(rx))
-            .expect("spawning the writer thread");
-        Self { jobs }
+    /// Start `writers` threads (1 for SQLite, whatever is asked). Each connects lazily and
+    /// reconnects after a failure.
+    pub fn start(backend: Backend, batch_max: usize, bus: EventBus, writers: usize) -> Self {
+        let writers = if matches!(backend, Backend::Sqlite(_)) { 1 } else { writers.max(1) };
+        let shards = (0..writers)
+            .map(|i| {
+                let (jobs, rx) = mpsc::sync_channel(QUEUE_BOUND);
+                let (backend, bus) = (backend.clone(), bus.clone());
+                std::thread::Builder::new()
+                    .name(format!("loanflow-writer-{i}"))
+                    .spawn(move || WriterLoop { backend, batch_max, conn: None, bus }.run(rx))
+                    .expect("spawning a writer thread");
+                jobs
+            })
+            .collect();
+        Self { shards: Arc::new(shards) }
+    }
+
+    /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
+    /// idempotency key for submissions (two requests with one key meet on one writer).
+    fn shard(&self, unit: &UnitOfWork) -> &SyncSender<Job> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        match &unit.idempotency {
+            Some(record) => record.key.hash(&mut hasher),
+            None => unit.loan_id.hash(&mut hasher),
+        }
+        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
     }
 
     /// Commit one unit of work (batched with whatever else is waiting).
     pub async fn commit(&self, unit: UnitOfWork) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let jobs = self.jobs.clone();
+        let jobs = self.shard(&unit).clone();
         // `send` blocks only when the queue is full: do that off the async threads.
         match jobs.try_send(Job { unit, reply }) {
             Ok(()) => {}
@@ -79,6 +108,7 @@ impl WriterLoop {
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) {
+        let ordered = matches!(self.backend, Backend::Postgres(_));
         let conn = match self.connection() {
             Ok(conn) => conn,
             Err(err) => {
@@ -93,7 +123,16 @@ impl WriterLoop {
         };
         let units: Vec<&UnitOfWork> = batch.iter().map(|job| &job.unit).collect();
         let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            Ok(units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect::<Vec<_>>())
+            let mut outcomes: Vec<_> = units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect();
+            if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
+                conn.batch_execute(EVENT_ORDER_LOCK)?;
+            }
+            for (unit, outcome) in units.iter().zip(outcomes.iter_mut()) {
+                if let Ok(CommitOutcome::Committed { event_ids }) = outcome {
+                    *event_ids = insert_events(conn, unit)?;
+                }
+            }
+            Ok(outcomes)
         });
         match result {
             Ok(outcomes) => {
@@ -142,9 +181,11 @@ fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
     }
 }
 
+/// `Committed` with its event ids still to come.
 fn apply_in_savepoint(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, StoreError> {
     match conn.transaction::<_, ApplyError, _>(|conn| apply_unit(conn, unit)) {
-        Ok(outcome) => Ok(outcome),
+        Ok(Applied::Fully) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
+        Ok(Applied::OnlyConsumed) => Ok(CommitOutcome::Duplicate),
         Err(ApplyError::Skip(outcome)) => Ok(outcome),
         Err(ApplyError::Db(err)) => Err(StoreError::from(err)),
     }

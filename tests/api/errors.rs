@@ -188,7 +188,7 @@ async fn database_unavailable_is_503_and_recovers() {
     let app = spawn_app(Db::Postgres).await;
     let kept = app.submit(&approvable_application()).await;
     app.wait_finished(&kept, std::time::Duration::from_secs(10)).await;
-    let name = app.db.url.rsplit('/').next().unwrap().to_owned();
+    let name = app.db.name().to_owned();
     let mut admin =
         diesel::PgConnection::establish(&format!("{}/postgres", crate::helpers::postgres_server())).unwrap();
     admin

@@ -53,7 +53,7 @@ impl Drop for TestDatabase {
         if self._dir.is_some() || std::thread::panicking() {
             return;
         }
-        let name = self.url.rsplit('/').next().unwrap_or_default();
+        let name = self.name();
         if let Ok(mut admin) = diesel::PgConnection::establish(&format!("{}/postgres", postgres_server())) {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
@@ -76,9 +76,17 @@ impl TestDatabase {
                 let mut admin = diesel::PgConnection::establish(&format!("{server}/postgres"))
                     .expect("PostgreSQL must be running for the tests (see .ci/run)");
                 admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating a test database");
-                Self { url: format!("{server}/{name}"), _dir: None }
+                // No TLS on loopback: libpq's OpenSSL clean-up at exit can crash a test binary
+                // whose leftover app threads still hold connections.
+                Self { url: format!("{server}/{name}?sslmode=disable"), _dir: None }
             }
         }
+    }
+
+    /// The PostgreSQL database's name.
+    pub fn name(&self) -> &str {
+        let last = self.url.rsplit('/').next().unwrap_or_default();
+        last.split('?').next().unwrap_or_default()
     }
 
     /// Rows per table, read directly (not through the app).

@@ -35,7 +35,11 @@ impl TestDatabase {
             Db::Postgres => {
                 let name = format!("loanflow_crash_{}", uuid::Uuid::new_v4().simple());
                 admin_connection().batch_execute(&format!("CREATE DATABASE {name}")).expect("creating a database");
-                TestDatabase { url: format!("{}/{name}", postgres_server()), postgres_name: Some(name), _dir: None }
+                TestDatabase {
+                    url: format!("{}/{name}?sslmode=disable", postgres_server()),
+                    postgres_name: Some(name),
+                    _dir: None,
+                }
             }
         }
     }

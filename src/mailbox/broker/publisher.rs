@@ -2,6 +2,7 @@
 //! its confirms are awaited together, then the acknowledged rows are marked published in one
 //! unit of work. A nack, a timeout or a lost connection leaves rows unpublished for the sweep.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +60,7 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let loan_of: HashMap<MessageId, LoanId> = batch.iter().map(|e| (e.message_id, e.loan_id)).collect();
         let mut confirmed = Vec::with_capacity(pending.len());
         for (id, confirm) in pending {
             match tokio::time::timeout(timeout, confirm).await {
@@ -75,19 +77,30 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         confirmed.dedup();
-        mark_published(&context, confirmed).await;
+        mark_published(&context, confirmed, &loan_of).await;
     }
 }
 
-async fn mark_published(context: &BrokerContext, ids: Vec<MessageId>) {
-    if ids.is_empty() {
-        return;
+/// One unit per loan, so each goes to the writer that owns that loan's rows (no two writers
+/// lock the same outbox rows in different orders).
+async fn mark_published(context: &BrokerContext, ids: Vec<MessageId>, loan_of: &HashMap<MessageId, LoanId>) {
+    let mut by_loan: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
+    for id in ids {
+        if let Some(loan) = loan_of.get(&id) {
+            by_loan.entry(*loan).or_default().push(id);
+        }
     }
-    let mut unit = UnitOfWork::new(LoanId::from_uuid(uuid::Uuid::nil()), chrono::Utc::now().naive_utc(), None);
-    unit.mark_published = ids;
-    if let Err(err) = context.db.writer().commit(unit).await {
-        // Unmarked rows are published again by the sweep: a duplicate the consumer ignores.
-        tracing::warn!(error = %err, "marking rows published failed");
+    let now = chrono::Utc::now().naive_utc();
+    let commits = by_loan.into_iter().map(|(loan, ids)| {
+        let mut unit = UnitOfWork::new(loan, now, None);
+        unit.mark_published = ids;
+        context.db.writer().commit(unit)
+    });
+    for result in futures_util::future::join_all(commits).await {
+        if let Err(err) = result {
+            // Unmarked rows are published again by the sweep: a duplicate the consumer ignores.
+            tracing::warn!(error = %err, "marking rows published failed");
+        }
     }
 }
 
