@@ -142,11 +142,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .with_context(|| format!("reading {base}/api/v1/loans/stats: is loanflow serving there?"))?;
 
     let processes = Processes::discover(&options.pids, port);
-    let every_pid: Vec<u32> = [&processes.server, &processes.postgres, &processes.rabbitmq, &processes.loadgen]
-        .into_iter()
-        .flatten()
-        .copied()
-        .collect();
+    let every_pid = processes.all();
     let cpu_before = CpuSnapshot::take(&every_pid);
     let started = Instant::now();
     let submissions = drive::submit_all(&client, &base, bodies, pace).await?;
@@ -158,6 +154,11 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 
     let deadline = Instant::now() + Duration::from_secs(options.timeout_secs);
     drive::wait_terminal(&client, &base, baseline + submitted as i64, deadline).await;
+    // Connections opened during the run (a lazily connected writer) have new PostgreSQL
+    // backends: they count from zero.
+    let later = Processes::discover(&processes.server, port);
+    let processes = processes.merge(later);
+    let every_pid = processes.all();
     let cpu_after = CpuSnapshot::take(&every_pid);
     let window_seconds = started.elapsed().as_secs_f64();
     let peak_rss = processes.server.iter().filter_map(|pid| procfs::peak_rss_bytes(*pid)).max();

@@ -58,6 +58,23 @@ impl Processes {
     }
 }
 
+impl Processes {
+    /// Every pid of every role.
+    pub fn all(&self) -> Vec<u32> {
+        [&self.server, &self.postgres, &self.rabbitmq, &self.loadgen].into_iter().flatten().copied().collect()
+    }
+
+    /// The processes of both discoveries (the server's stay those of `self`).
+    pub fn merge(mut self, later: Processes) -> Self {
+        for (mine, theirs) in [(&mut self.postgres, later.postgres), (&mut self.rabbitmq, later.rabbitmq)] {
+            mine.extend(theirs);
+            mine.sort_unstable();
+            mine.dedup();
+        }
+        self
+    }
+}
+
 /// One line of `/proc/net/tcp{,6}`.
 struct TcpEntry {
     local_port: u16,
