@@ -53,7 +53,13 @@ impl From<DieselError> for StoreError {
                 _,
             )
             | DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
-            DieselError::DatabaseError(_, info) if info.message().contains("database is locked") => {
+            // Busy SQLite, or PostgreSQL breaking a lock cycle: trying again succeeds.
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("database is locked") || info.message().contains("deadlock detected") =>
+            {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Query(err.to_string()),

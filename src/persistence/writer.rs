@@ -121,7 +121,11 @@ impl WriterLoop {
                 return;
             }
         };
-        let units: Vec<&UnitOfWork> = batch.iter().map(|job| &job.unit).collect();
+        // Every writer (of every node) locks the rows of the loans of a batch in ascending loan
+        // order, so two batches never wait on each other in a cycle (no deadlocks).
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| batch[i].unit.loan_id);
+        let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
         let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
             let mut outcomes: Vec<_> = units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect();
             if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
@@ -132,7 +136,13 @@ impl WriterLoop {
                     *event_ids = insert_events(conn, unit)?;
                 }
             }
-            Ok(outcomes)
+            // Back in the order of the batch.
+            let mut in_batch_order: Vec<Option<Result<CommitOutcome, StoreError>>> =
+                (0..outcomes.len()).map(|_| None).collect();
+            for (outcome, &i) in outcomes.into_iter().zip(&order) {
+                in_batch_order[i] = Some(outcome);
+            }
+            Ok(in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect::<Vec<_>>())
         });
         match result {
             Ok(outcomes) => {

@@ -27,7 +27,13 @@ pub fn application(i: usize) -> Value {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("an HTTP client")
+    // Idle connections are dropped well before actix's 5 s keep-alive closes them, so a request
+    // after a long pause (a broker restart) never goes out on a connection the server is closing.
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// Submit `range` (round-robin over `nodes`), 32 at a time; returns (index, id).

@@ -47,7 +47,11 @@ async fn crash_and_recover(db: Db) {
         ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
         ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
     ];
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("an HTTP client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client");
 
     let first = Service::start(&env);
     let loans: Vec<(String, Outcome)> =
