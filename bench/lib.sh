@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (variables used by the scripts that source this)
 # Helpers shared by the bench scripts; source it, do not run it.
 #
 # Modes (the first argument of every script):
@@ -29,8 +30,10 @@ mkdir -p "$BENCH_OUT"
 SCRATCH="$(mktemp -d /tmp/loanflow-bench.XXXXXX)"
 SERVER_PID=""
 SERVER_URL=""
-PG_DATABASES=()
-AMQP_VHOSTS=()
+# Databases and vhosts to drop on exit, one per line (files, because the helpers that create
+# them usually run in a command substitution, i.e. a subshell).
+PG_DATABASES="$SCRATCH/pg-databases"
+AMQP_VHOSTS="$SCRATCH/amqp-vhosts"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -41,12 +44,12 @@ die() {
 cleanup() {
     stop_server
     local db vhost
-    for db in "${PG_DATABASES[@]+"${PG_DATABASES[@]}"}"; do
+    while read -r db; do
         psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    for vhost in "${AMQP_VHOSTS[@]+"${AMQP_VHOSTS[@]}"}"; do
+    done < <(cat "$PG_DATABASES" 2>/dev/null)
+    while read -r vhost; do
         rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
-    done
+    done < <(cat "$AMQP_VHOSTS" 2>/dev/null)
     rm -rf "$SCRATCH"
 }
 trap cleanup EXIT
@@ -91,19 +94,21 @@ ensure_oha() {
 # A fresh PostgreSQL database; prints its URL.
 fresh_pg_database() {
     command -v psql >/dev/null || die "psql is missing (apt-get install postgresql-client)"
-    local name="loanflow_bench_$(date +%s)_$RANDOM"
+    local name
+    name="loanflow_bench_$(date +%s)_$RANDOM"
     psql -q "$BENCH_PG/postgres" -c "CREATE DATABASE $name" >/dev/null ||
         die "cannot create a database on $BENCH_PG (is PostgreSQL running?)"
-    PG_DATABASES+=("$name")
+    echo "$name" >>"$PG_DATABASES"
     echo "$BENCH_PG/$name"
 }
 
 # A fresh RabbitMQ vhost, so no queue of an earlier run interferes; prints the broker URL.
 fresh_amqp_vhost() {
     command -v rabbitmqctl >/dev/null || die "rabbitmqctl is missing: cluster mode needs a local RabbitMQ"
-    local vhost="loanflow_bench_$(date +%s)_$RANDOM" user="${BENCH_AMQP_USER:-guest}"
+    local vhost user="${BENCH_AMQP_USER:-guest}"
+    vhost="loanflow_bench_$(date +%s)_$RANDOM"
     rabbitmqctl -q add_vhost "$vhost" >/dev/null || die "cannot create a RabbitMQ vhost (is RabbitMQ running?)"
-    AMQP_VHOSTS+=("$vhost")
+    echo "$vhost" >>"$AMQP_VHOSTS"
     rabbitmqctl -q set_permissions -p "$vhost" "$user" '.*' '.*' '.*' >/dev/null
     echo "$BENCH_AMQP/$vhost"
 }
@@ -125,7 +130,8 @@ start_server() {
     local mode=$1
     shift
     wait_for_quiet_machine
-    local log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
+    local log
+    log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
     local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1
         "LOANFLOW__LOG__LEVEL=${BENCH_LOG_LEVEL:-warn}")
     case "$mode" in
