@@ -11,9 +11,12 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// SQLite needs WAL and a busy timeout to take concurrent readers beside the writer.
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// SQLite needs WAL and a busy timeout to take concurrent readers beside the writer. The
+/// savepoint sub-journal (one savepoint per unit of work) stays in memory: it only serves
+/// rollbacks inside an open transaction, never crash recovery, and on disk it cost a fifth of
+/// the writer's CPU (docs/benchmarks.md).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
