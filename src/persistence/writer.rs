@@ -32,6 +32,10 @@ struct Job {
 /// commit, so ids are handed out in commit order by every writer of every node.
 const EVENT_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7375718252)";
 
+/// The process-wide side of the same ordering: events are inserted, committed and published by
+/// one writer at a time.
+static EVENT_ORDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
@@ -128,6 +132,9 @@ impl WriterLoop {
         let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
         let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
             let mut outcomes: Vec<_> = units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect();
+            // Held from here until the events are published (after the commit): this node's
+            // writers publish in the order they commit, which is id order.
+            let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
             if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
                 conn.batch_execute(EVENT_ORDER_LOCK)?;
             }
@@ -142,15 +149,22 @@ impl WriterLoop {
             for (outcome, &i) in outcomes.into_iter().zip(&order) {
                 in_batch_order[i] = Some(outcome);
             }
-            Ok(in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect::<Vec<_>>())
+            let outcomes =
+                in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect::<Vec<_>>();
+            Ok((outcomes, in_order))
         });
         match result {
-            Ok(outcomes) => {
-                let publish = self.bus.has_subscribers();
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    if let (true, Ok(CommitOutcome::Committed { event_ids })) = (publish, &outcome) {
-                        publish_events(&self.bus, &job.unit, event_ids);
+            Ok((outcomes, in_order)) => {
+                // Live events in the order their ids were handed out (the units' locking order).
+                if self.bus.has_subscribers() {
+                    for &i in &order {
+                        if let Ok(CommitOutcome::Committed { event_ids }) = &outcomes[i] {
+                            publish_events(&self.bus, &batch[i].unit, event_ids);
+                        }
                     }
+                }
+                drop(in_order);
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
                 }
             }
