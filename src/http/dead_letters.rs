@@ -19,10 +19,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dead-letters", web::get().to(list)).route("/dead-letters/{id}/replay", web::post().to(replay));
 }
 
-#[derive(Debug, Serialize)]
-struct DeadLetterView {
+/// A message given up on (also the OpenAPI schema `DeadLetter`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DeadLetter)]
+pub struct DeadLetterView {
     message_id: String,
     loan_id: String,
+    /// The actor kind it was for.
     destination: String,
     kind: String,
     attempt: u32,

@@ -2,7 +2,7 @@
 
 pub mod admin;
 mod dashboard;
-mod dead_letters;
+pub mod dead_letters;
 mod errors;
 mod health;
 mod loans;

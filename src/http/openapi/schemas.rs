@@ -171,21 +171,7 @@ pub struct LiveEventMessage {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct DeadLetterList {
-    items: Vec<DeadLetter>,
-}
-
-/// A message given up on.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct DeadLetter {
-    message_id: String,
-    loan_id: String,
-    /// The actor kind it was for.
-    destination: String,
-    kind: String,
-    attempt: u32,
-    reason: String,
-    failed_at: String,
+    items: Vec<crate::http::dead_letters::DeadLetterView>,
 }
 
 /// `POST /admin/dead-letters/{id}/replay`.
