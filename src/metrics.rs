@@ -19,7 +19,6 @@ use prometheus::{
 use crate::actors::Registry as ActorRegistry;
 use crate::domain::MessageId;
 use crate::mailbox::{ActorKind, Envelope};
-use crate::persistence::UnitOfWork;
 
 /// A metric's name and help text.
 pub struct Def {
@@ -201,11 +200,11 @@ impl Metrics {
     /// The loan actor committed a unit: count what became terminal or was compensated, and
     /// time the steps whose results it recorded. Step times start at the emission of the
     /// request message (its id is a UUID v7, so it carries its emission time, in ms).
-    pub fn observe_loan_commit(&self, handled: &Envelope, unit: &UnitOfWork, submitted_at: NaiveDateTime) {
+    pub fn observe_loan_commit(&self, handled: &Envelope, event_types: &[&str], submitted_at: NaiveDateTime) {
         let now = Utc::now();
         let request_age = || handled.causation_id.map(|id| seconds_since(id, now));
-        for event in &unit.events {
-            let step = match event.event_type.as_str() {
+        for &event_type in event_types {
+            let step = match event_type {
                 "CreditChecked" | "CreditCheckFailed" => Some((Step::Credit, request_age())),
                 "PropertyAppraised" | "AppraisalFailed" => Some((Step::Appraisal, request_age())),
                 "LoanApproved" | "LoanRejected" => Some((Step::Decision, Some(seconds_since(handled.message_id, now)))),
@@ -215,7 +214,7 @@ impl Metrics {
             if let Some((step, Some(seconds))) = step {
                 self.step_duration.with_label_values(&[step.as_str()]).observe(seconds);
             }
-            match event.event_type.as_str() {
+            match event_type {
                 "LoanApproved" => self.loans_decided.with_label_values(&["approved"]).inc(),
                 "LoanRejected" => self.loans_decided.with_label_values(&["rejected"]).inc(),
                 "LoanCancelled" => self.loans_decided.with_label_values(&["cancelled"]).inc(),
@@ -290,7 +289,6 @@ mod tests {
     use super::*;
     use crate::domain::LoanId;
     use crate::mailbox::MessageBody;
-    use crate::persistence::NewEventRow;
     use crate::saga::{LoanEvent, SagaInput};
 
     fn scrape(metrics: &Metrics) -> String {
@@ -322,10 +320,8 @@ mod tests {
             MessageBody::Saga(SagaInput::ApplicantNotified { channel: "email".into() }),
         );
         let now = Utc::now().naive_utc();
-        let mut unit = UnitOfWork::new(loan, now, None);
         let notified = LoanEvent::ApplicantNotified { channel: "email".into(), status: "approved".into() };
-        unit.events = vec![NewEventRow::new(loan, &notified, now)];
-        metrics.observe_loan_commit(&reply, &unit, now - chrono::Duration::seconds(3));
+        metrics.observe_loan_commit(&reply, &[notified.type_name()], now - chrono::Duration::seconds(3));
         let text = scrape(&metrics);
         assert!(text.contains("loanflow_step_duration_seconds_count{step=\"notification\"} 1"), "{text}");
         assert!(text.contains("loanflow_loan_duration_seconds_count 1"), "{text}");

@@ -4,14 +4,12 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use futures_util::FutureExt;
 
 use super::service::{Service, Work};
 use super::supervision::backoff;
 use crate::domain::{appraised_value, credit_score, Address, Email};
 use crate::mailbox::{ActorKind, Envelope, MessageBody};
-use crate::persistence::{Consume, NotificationRow, UnitOfWork};
 use crate::saga::SagaInput;
 use crate::settings::BureauSettings;
 
@@ -40,12 +38,10 @@ async fn call_bureau<T>(
     Err((format!("bureau unavailable after {} attempts", settings.max_attempts), settings.max_attempts))
 }
 
-/// The unit for a reply to the loan: consume the request, emit the reply.
-fn reply(envelope: &Envelope, consume: Consume, input: SagaInput) -> (UnitOfWork, Vec<Envelope>) {
-    let mut unit = UnitOfWork::new(envelope.loan_id, Utc::now().naive_utc(), Some(consume));
-    let answer = Envelope::new(envelope.loan_id, Some(envelope.message_id), MessageBody::Saga(input));
-    unit.emits = vec![answer.clone()];
-    (unit, vec![answer])
+/// The reply to the loan, sent without a commit of its own: the loan's unit consumes the
+/// request when it applies the reply.
+fn reply(request: &Envelope, input: SagaInput) -> Envelope {
+    Envelope::uncommitted_reply(request, MessageBody::Saga(input))
 }
 
 fn unexpected(envelope: &Envelope) -> Work {
@@ -60,7 +56,7 @@ pub struct CreditBureau {
 impl Service for CreditBureau {
     const KIND: ActorKind = ActorKind::Credit;
 
-    fn handle(&self, envelope: Envelope, consume: Consume) -> Work {
+    fn handle(&self, envelope: Envelope) -> Work {
         let settings = self.settings.clone();
         match &envelope.body {
             MessageBody::CheckCredit { email } => {
@@ -74,12 +70,12 @@ impl Service for CreditBureau {
                         Ok((score, _)) => SagaInput::CreditChecked { score },
                         Err((reason, attempts)) => SagaInput::CreditCheckFailed { reason, attempts },
                     };
-                    Ok(reply(&envelope, consume, input))
+                    Ok(reply(&envelope, input))
                 }
                 .boxed()
             }
             MessageBody::ReleaseCreditCheck => {
-                async move { Ok(reply(&envelope, consume, SagaInput::CreditCheckReleased)) }.boxed()
+                async move { Ok(reply(&envelope, SagaInput::CreditCheckReleased)) }.boxed()
             }
             _ => unexpected(&envelope),
         }
@@ -93,7 +89,7 @@ pub struct Appraiser {
 impl Service for Appraiser {
     const KIND: ActorKind = ActorKind::Appraisal;
 
-    fn handle(&self, envelope: Envelope, consume: Consume) -> Work {
+    fn handle(&self, envelope: Envelope) -> Work {
         let settings = self.settings.clone();
         match &envelope.body {
             MessageBody::AppraiseProperty { address, declared_value } => {
@@ -111,20 +107,19 @@ impl Service for Appraiser {
                         Ok((value, _)) => SagaInput::PropertyAppraised { value },
                         Err((reason, attempts)) => SagaInput::AppraisalFailed { reason, attempts },
                     };
-                    Ok(reply(&envelope, consume, input))
+                    Ok(reply(&envelope, input))
                 }
                 .boxed()
             }
-            MessageBody::VoidAppraisal => {
-                async move { Ok(reply(&envelope, consume, SagaInput::AppraisalVoided)) }.boxed()
-            }
+            MessageBody::VoidAppraisal => async move { Ok(reply(&envelope, SagaInput::AppraisalVoided)) }.boxed(),
             _ => unexpected(&envelope),
         }
     }
 }
 
-/// Records the one notification of a terminal loan (the unique constraint on `loan_id` backs
-/// "exactly once"), then tells the loan.
+/// Sends the one notification of a terminal loan (simulated) and tells the loan, whose unit
+/// records it: the loan's version check and the unique constraint on `loan_id` make it exactly
+/// once.
 pub struct Notifier;
 
 pub const NOTIFICATION_CHANNEL: &str = "email";
@@ -132,24 +127,14 @@ pub const NOTIFICATION_CHANNEL: &str = "email";
 impl Service for Notifier {
     const KIND: ActorKind = ActorKind::Notifier;
 
-    fn handle(&self, envelope: Envelope, consume: Consume) -> Work {
-        let MessageBody::NotifyApplicant { status, email, .. } = &envelope.body else {
+    fn handle(&self, envelope: Envelope) -> Work {
+        let MessageBody::NotifyApplicant { email, .. } = &envelope.body else {
             return unexpected(&envelope);
         };
-        let (status, recipient) = (*status, Email::parse(email).map(|e| e.masked()));
+        let deliverable = Email::parse(email).map(|_| ());
         async move {
-            let recipient = recipient?;
-            let (mut unit, emits) =
-                reply(&envelope, consume, SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() });
-            unit.notification = Some(NotificationRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                loan_id: envelope.loan_id.to_string(),
-                channel: NOTIFICATION_CHANNEL.to_owned(),
-                recipient,
-                status: status.as_str().to_owned(),
-                sent_at: unit.now,
-            });
-            Ok((unit, emits))
+            deliverable?;
+            Ok(reply(&envelope, SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() }))
         }
         .boxed()
     }

@@ -68,7 +68,7 @@ impl LoanActor {
     }
 
     fn consume(&self, envelope: &Envelope) -> Consume {
-        Consume::Outbox(envelope.message_id)
+        Consume::Outbox(envelope.outbox_row())
     }
 
     /// Hand the message back to ourselves later (the mailbox survives a restart).
@@ -83,7 +83,7 @@ impl LoanActor {
 
     /// Done with a message: settle it and, if nothing else waits, think about stopping.
     fn finish(&mut self, envelope: &Envelope, ctx: &mut Context<Self>) {
-        self.services.postman.settled(envelope.message_id);
+        self.services.postman.settled_message(envelope);
         self.stats.finished_one();
         self.arm_idle_timer(ctx);
     }
@@ -131,7 +131,7 @@ impl LoanActor {
         match result {
             Ok(CommitOutcome::Committed { .. }) => {
                 if plan.applied {
-                    self.services.metrics.observe_loan_commit(&envelope, &plan.unit, plan.record.submitted_at);
+                    self.services.metrics.observe_loan_commit(&envelope, &plan.event_types, plan.record.submitted_at);
                     self.adopt(plan.record);
                 }
                 self.finish(&envelope, ctx);
@@ -238,7 +238,8 @@ impl Handler<Deliver> for LoanActor {
             }
         };
         let writer = self.services.db.writer().clone();
-        let unit = plan.unit.clone();
+        let mut plan = plan;
+        let unit = plan.unit.take().expect("a fresh plan has its unit");
         ctx.wait(
             async move { writer.commit(unit).await }
                 .instrument(span.clone())

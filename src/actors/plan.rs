@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{amortization_schedule, LoanId, Money, ScheduleLine};
 use crate::mailbox::{Envelope, MessageBody};
-use crate::persistence::{Consume, DocumentRow, LoanRecord, LoanWrite, NewEventRow, UnitOfWork};
+use crate::persistence::{Consume, DocumentRow, LoanRecord, LoanWrite, NewEventRow, NotificationRow, UnitOfWork};
 use crate::saga::{LoanSaga, NotificationState, SagaCommand, SagaInput};
 
 /// The document kind of a repayment schedule.
@@ -20,7 +20,10 @@ pub const SCHEDULE_KIND: &str = "repayment_schedule";
 pub struct Plan {
     /// The loan after the step (equal to the current one when not applied).
     pub record: LoanRecord,
-    pub unit: UnitOfWork,
+    /// What to commit (taken by the commit; the rest of the plan waits for its outcome).
+    pub unit: Option<UnitOfWork>,
+    /// The types of the events the unit records (for the metrics).
+    pub event_types: Vec<&'static str>,
     pub emits: Vec<Envelope>,
     /// False when the saga ignored the input (a duplicate or stale message): only the ack.
     pub applied: bool,
@@ -44,7 +47,7 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, c
     let first = current.saga.handle(&current.application, input);
     if !first.applied {
         unit.loan = Some(LoanWrite::Verify { id: current.id.to_string(), expected_version: current.version });
-        return Plan { record: current.clone(), unit, emits: vec![], applied: false };
+        return Plan { record: current.clone(), unit: Some(unit), event_types: vec![], emits: vec![], applied: false };
     }
     let mut state = first.state;
     let mut events = first.events;
@@ -73,11 +76,25 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, c
         .into_iter()
         .map(|command| Envelope::new(current.id, Some(envelope.message_id), body_for(current, command)))
         .collect();
+    if let SagaInput::ApplicantNotified { channel } = input {
+        // Recorded with the transition to notified (one version-checked unit): exactly once.
+        unit.notification = Some(NotificationRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            loan_id: current.id.to_string(),
+            channel: channel.clone(),
+            recipient: current.application.applicant.email.masked(),
+            status: state.status.as_str().to_owned(),
+            sent_at: now,
+        });
+    }
     let record = next_record(current, state, now);
     unit.loan = Some(LoanWrite::Update { row: Box::new(record.to_row()), expected_version: current.version });
     unit.events = events.iter().map(|e| NewEventRow::new(current.id, e, now)).collect();
-    unit.emits = emits.clone();
-    Plan { record, unit, emits, applied: true }
+    for envelope in &emits {
+        unit.emit(envelope);
+    }
+    let event_types = events.iter().map(|e| e.type_name()).collect();
+    Plan { record, unit: Some(unit), event_types, emits, applied: true }
 }
 
 fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> LoanRecord {

@@ -1,6 +1,7 @@
 //! The long-lived service actors (credit bureau, appraiser, notifier) share one shell: the
 //! handler only starts a task, so a slow bureau never blocks the mailbox and many calls are in
-//! flight at once; the task commits the result with the consumed message, then delivers the reply.
+//! flight at once; the task sends the reply uncommitted (the loan's unit consumes the request
+//! when it applies the reply), or dead-letters a message it cannot handle.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,15 +14,15 @@ use super::registry::ActorStats;
 use super::supervision::{catch_panic, commit_until_done, dead_letter_unit};
 use super::Services;
 use crate::mailbox::{ActorKind, Deliver, Envelope};
-use crate::persistence::{CommitOutcome, Consume, UnitOfWork};
+use crate::persistence::{CommitOutcome, Consume};
 
-/// What a service does with one message: the unit to commit and the replies it emits.
-pub type Work = BoxFuture<'static, Result<(UnitOfWork, Vec<Envelope>), String>>;
+/// What a service does with one message: its reply to the loan.
+pub type Work = BoxFuture<'static, Result<Envelope, String>>;
 
 pub trait Service: Unpin + Send + 'static {
     const KIND: ActorKind;
     /// Start handling a message. Errors are permanent: the message is dead-lettered.
-    fn handle(&self, envelope: Envelope, consume: Consume) -> Work;
+    fn handle(&self, envelope: Envelope) -> Work;
 }
 
 pub struct ServiceActor<S: Service> {
@@ -62,8 +63,7 @@ impl<S: Service> Handler<Deliver> for ServiceActor<S> {
             message = envelope.body.label(),
             message_id = %envelope.message_id,
         );
-        let consume = Consume::Outbox(envelope.message_id);
-        let work = match catch_panic(|| self.service.handle(envelope.clone(), consume)) {
+        let work = match catch_panic(|| self.service.handle(envelope.clone())) {
             Ok(work) => work,
             Err(panic) => {
                 tracing::error!(parent: &span, %panic, "service actor panicked; restarting it");
@@ -74,30 +74,28 @@ impl<S: Service> Handler<Deliver> for ServiceActor<S> {
         };
         self.stats.pending.fetch_add(1, Ordering::Relaxed);
         let (services, stats) = (self.services.clone(), self.stats.clone());
-        actix::spawn(run_work(work, envelope, consume, services, stats).instrument(span));
+        actix::spawn(run_work(work, envelope, services, stats).instrument(span));
     }
 }
 
-async fn run_work(work: Work, envelope: Envelope, consume: Consume, services: Services, stats: Arc<ActorStats>) {
-    let (unit, emits) = match work.await {
-        Ok(done) => done,
+async fn run_work(work: Work, envelope: Envelope, services: Services, stats: Arc<ActorStats>) {
+    match work.await {
+        // Settled when the loan commits it (or on a redelivery, if this reply is lost).
+        Ok(reply) => services.postman.deliver([reply]),
         Err(reason) => {
             tracing::error!(%reason, "message cannot be handled; dead-lettering it");
-            (dead_letter_unit(&envelope, consume, &reason), vec![])
-        }
-    };
-    let dead_lettered = unit.dead_letter.is_some();
-    match commit_until_done(services.db.writer(), unit).await {
-        Ok(CommitOutcome::Committed { .. }) => {
-            if dead_lettered {
-                services.metrics.dead_lettered(envelope.destination);
+            let unit = dead_letter_unit(&envelope, Consume::Outbox(envelope.outbox_row()), &reason);
+            match commit_until_done(services.db.writer(), unit).await {
+                Ok(outcome) => {
+                    if matches!(outcome, CommitOutcome::Committed { .. }) {
+                        services.metrics.dead_lettered(envelope.destination);
+                    }
+                    services.postman.settled(envelope.message_id);
+                }
+                // Left in the outbox; the sweep delivers it again.
+                Err(err) => tracing::error!(error = %err, "commit failed for good"),
             }
-            services.postman.settled(envelope.message_id);
-            services.postman.deliver(emits);
         }
-        Ok(_) => services.postman.settled(envelope.message_id),
-        // Left in the outbox; the sweep delivers it again.
-        Err(err) => tracing::error!(error = %err, "commit failed for good"),
     }
     stats.finished_one();
 }

@@ -70,10 +70,11 @@ async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
     let raw = id.to_string();
     let row = state.db.read(move |c| queries::dead_letter(c, &raw)).await?.ok_or_else(not_found)?;
     let stored = Envelope::from_json(&row.envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let envelope = Envelope { attempt: 1, ..stored };
+    // Its own row in the outbox now, even if it was an uncommitted reply before.
+    let envelope = Envelope { attempt: 1, ..stored.committed() };
     let mut unit = UnitOfWork::new(envelope.loan_id, chrono::Utc::now().naive_utc(), None);
     unit.revive = Some(id);
-    unit.emits = vec![envelope.clone()];
+    unit.emit(&envelope);
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
             tracing::info!(loan_id = %envelope.loan_id, message_id = %id, "dead letter replayed");

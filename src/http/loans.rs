@@ -104,7 +104,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     unit.idempotency = key.map(|key| IdempotencyRecord { key, request_hash: request_hash.clone() });
     unit.loan = Some(LoanWrite::Insert(Box::new(record.to_row())));
     unit.events = vec![NewEventRow::new(record.id, &submitted, now)];
-    unit.emits = vec![start.clone()];
+    unit.emit(&start);
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {

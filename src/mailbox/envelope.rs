@@ -91,6 +91,12 @@ pub struct Envelope {
     pub attempt: u32,
     pub destination: ActorKind,
     pub body: MessageBody,
+    /// A service's reply sent without a commit of its own: the request it answers
+    /// (`causation_id`) stays in the outbox until the receiver consumes it, in the same unit
+    /// that applies the reply. A crash before that loses nothing: the request is delivered again
+    /// and answered again (the services are idempotent). Saves one commit per service call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncommitted: bool,
 }
 
 impl Envelope {
@@ -102,7 +108,27 @@ impl Envelope {
             attempt: 1,
             destination: body.destination(),
             body,
+            uncommitted: false,
         }
+    }
+
+    /// A service's reply to `request`, sent without committing it (see `uncommitted`).
+    pub fn uncommitted_reply(request: &Envelope, body: MessageBody) -> Self {
+        Self { uncommitted: true, ..Self::new(request.loan_id, Some(request.message_id), body) }
+    }
+
+    /// The outbox row whose deletion acknowledges this message: its own, or for an uncommitted
+    /// reply the request's.
+    pub fn outbox_row(&self) -> MessageId {
+        match (self.uncommitted, self.causation_id) {
+            (true, Some(request)) => request,
+            _ => self.message_id,
+        }
+    }
+
+    /// The same message as a row of its own in the outbox (a dead letter being replayed).
+    pub fn committed(self) -> Self {
+        Self { uncommitted: false, ..self }
     }
 
     /// The same message, for another delivery attempt.
@@ -134,5 +160,19 @@ mod tests {
         assert_eq!(back, env);
         assert_eq!(back.destination, ActorKind::Appraisal);
         assert_eq!(back.retried().attempt, 2);
+        assert!(!env.to_json().contains("uncommitted"), "the common case keeps its old shape");
+    }
+
+    #[test]
+    fn an_uncommitted_reply_is_acknowledged_by_its_request_row() {
+        let request = Envelope::new(LoanId::generate(), None, MessageBody::ReleaseCreditCheck);
+        let reply = Envelope::uncommitted_reply(&request, MessageBody::Saga(SagaInput::CreditCheckReleased));
+        assert_eq!(reply.destination, ActorKind::Loan);
+        assert_eq!(reply.outbox_row(), request.message_id);
+        assert_eq!(request.outbox_row(), request.message_id);
+        let back = Envelope::from_json(&reply.to_json()).unwrap();
+        assert!(back.uncommitted);
+        let replayed = back.committed();
+        assert_eq!(replayed.outbox_row(), replayed.message_id);
     }
 }

@@ -86,7 +86,9 @@ impl Postman {
     /// Send committed envelopes on their way.
     pub fn deliver(&self, envelopes: impl IntoIterator<Item = Envelope>) {
         if let Some(broker) = self.inner.broker.get() {
-            broker.publish(envelopes.into_iter().collect());
+            if let Err(rejected) = broker.publish(envelopes.into_iter().collect()) {
+                self.not_published(&rejected);
+            }
             return;
         }
         for envelope in envelopes {
@@ -98,7 +100,7 @@ impl Postman {
     /// its actor starts without reading it back.
     pub fn deliver_to_new_loan(&self, envelope: Envelope, record: LoanRecord) {
         if let Some(broker) = self.inner.broker.get() {
-            broker.publish(vec![envelope]);
+            let _ = broker.publish(vec![envelope]);
             return;
         }
         self.route(envelope, Some(record), None);
@@ -132,6 +134,30 @@ impl Postman {
         let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
         if let (Some(InFlight { acker: Some(acker), .. }), Some(broker)) = (entry, self.inner.broker.get()) {
             broker.ack(acker);
+        }
+    }
+
+    /// Finished with a message: settle it and, for an uncommitted reply, the request it consumed.
+    pub fn settled_message(&self, envelope: &Envelope) {
+        self.settled(envelope.message_id);
+        if envelope.uncommitted {
+            self.settled(envelope.outbox_row());
+        }
+    }
+
+    /// Not finished with: cluster mode hands the delivery back to the broker (requeued) at
+    /// once; embedded mode lets the sweep deliver the row again.
+    pub fn release(&self, id: MessageId) {
+        let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
+        if let (Some(InFlight { acker: Some(acker), .. }), Some(broker)) = (entry, self.inner.broker.get()) {
+            broker.requeue(acker);
+        }
+    }
+
+    /// Cluster mode: uncommitted replies that never reached the broker: their requests go back.
+    pub(super) fn not_published(&self, envelopes: &[Envelope]) {
+        for envelope in envelopes.iter().filter(|e| e.uncommitted) {
+            self.release(envelope.outbox_row());
         }
     }
 

@@ -2,6 +2,7 @@
 //! Reads go through an r2d2 pool on blocking threads; writes through the group-commit writer.
 
 mod connection;
+mod loan_update;
 pub mod queries;
 mod records;
 mod schema;

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::connection::AnyConnection;
+use super::loan_update::UpdateLoanState;
 use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NodeRow, NotificationRow};
 use super::schema::{
     dead_letters, documents, idempotency_keys, inbox, loan_events, loans, nodes, notifications, outbox,
@@ -53,7 +54,8 @@ pub struct UnitOfWork {
     pub events: Vec<NewEventRow>,
     pub document: Option<DocumentRow>,
     pub notification: Option<NotificationRow>,
-    pub emits: Vec<Envelope>,
+    /// The messages the step sends, as outbox rows (serialised before they reach the writer).
+    pub emits: Vec<NewOutboxRow>,
     pub dead_letter: Option<DeadLetterRow>,
     /// Cluster mode: outbox rows the broker confirmed.
     pub mark_published: Vec<MessageId>,
@@ -80,6 +82,11 @@ impl UnitOfWork {
             revive: None,
             heartbeat: None,
         }
+    }
+
+    /// Send `envelope` once this unit commits (a row in the outbox).
+    pub fn emit(&mut self, envelope: &Envelope) {
+        self.emits.push(NewOutboxRow::new(envelope, self.now));
     }
 }
 
@@ -109,25 +116,8 @@ impl From<diesel::result::Error> for ApplyError {
     }
 }
 
-/// What applying a unit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Fully,
-    /// Its effect was already there (a notification recorded before): only the message was
-    /// consumed, so that it is not delivered again.
-    OnlyConsumed,
-}
-
 /// Everything of a unit but its events (see [`insert_events`]).
-pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Applied, ApplyError> {
-    if let Some(notification) = &unit.notification {
-        let already: i64 =
-            notifications::table.filter(notifications::loan_id.eq(&notification.loan_id)).count().get_result(conn)?;
-        if already > 0 {
-            consume(conn, unit)?;
-            return Ok(Applied::OnlyConsumed);
-        }
-    }
+pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
     consume(conn, unit)?;
     if let Some(id) = unit.revive {
         let removed =
@@ -144,11 +134,7 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Applied
             diesel::insert_into(loans::table).values(row.as_ref()).execute(conn)?;
         }
         Some(LoanWrite::Update { row, expected_version }) => {
-            let updated = diesel::update(loans::table)
-                .filter(loans::id.eq(&row.id))
-                .filter(loans::version.eq(expected_version))
-                .set(row.as_ref())
-                .execute(conn)?;
+            let updated = UpdateLoanState { row, expected_version: *expected_version }.execute(conn)?;
             if updated == 0 {
                 return Err(ApplyError::Skip(CommitOutcome::Conflict));
             }
@@ -167,8 +153,8 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Applied
     if let Some(notification) = &unit.notification {
         diesel::insert_into(notifications::table).values(notification).execute(conn)?;
     }
-    for envelope in &unit.emits {
-        diesel::insert_into(outbox::table).values(NewOutboxRow::new(envelope, unit.now)).execute(conn)?;
+    for row in &unit.emits {
+        diesel::insert_into(outbox::table).values(row).execute(conn)?;
     }
     if !unit.mark_published.is_empty() {
         let ids: Vec<String> = unit.mark_published.iter().map(ToString::to_string).collect();
@@ -183,7 +169,7 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Applied
     if let Some(dead) = &unit.dead_letter {
         diesel::insert_into(dead_letters::table).values(dead).execute(conn)?;
     }
-    Ok(Applied::Fully)
+    Ok(())
 }
 
 /// The unit's events, last in the transaction: the writer inserts them once every unit of the

@@ -7,21 +7,21 @@
 //! across writers and nodes (streams resume by event id).
 
 use std::hash::{Hash, Hasher};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::connection::{AnyConnection, Backend};
-use super::unit_of_work::{apply_unit, insert_events, Applied, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
+use super::unit_of_work::{apply_unit, insert_events, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
 use super::StoreError;
 use crate::live::{EventBus, LiveEvent};
 
-/// Units waiting for the writer; senders wait (backpressure) once this many queue up.
-const QUEUE_BOUND: usize = 16_384;
+/// Units waiting for a writer; senders wait (backpressure, up to the HTTP edge) once this many
+/// queue up. A few batches' worth: more only holds memory (the queue allocates as it fills).
+const QUEUE_BOUND: usize = 4_096;
 
 struct Job {
     unit: UnitOfWork,
@@ -36,10 +36,29 @@ const EVENT_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7375718252)";
 /// one writer at a time.
 static EVENT_ORDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+type EventOrderGuard = std::sync::MutexGuard<'static, ()>;
+
+/// How a batch keeps one unit's failure from spoiling the others.
+#[derive(Clone, Copy)]
+enum Isolation {
+    /// No savepoints: any unit that would be skipped aborts the attempt.
+    Shared,
+    /// A savepoint per unit.
+    PerUnit,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("a unit of the batch needs its own savepoint")]
+    NeedsIsolation,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
 /// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    shards: Arc<Vec<SyncSender<Job>>>,
+    shards: Arc<Vec<mpsc::Sender<Job>>>,
 }
 
 impl Writer {
@@ -49,7 +68,7 @@ impl Writer {
         let writers = if matches!(backend, Backend::Sqlite(_)) { 1 } else { writers.max(1) };
         let shards = (0..writers)
             .map(|i| {
-                let (jobs, rx) = mpsc::sync_channel(QUEUE_BOUND);
+                let (jobs, rx) = mpsc::channel(QUEUE_BOUND);
                 let (backend, bus) = (backend.clone(), bus.clone());
                 std::thread::Builder::new()
                     .name(format!("loanflow-writer-{i}"))
@@ -63,7 +82,7 @@ impl Writer {
 
     /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
     /// idempotency key for submissions (two requests with one key meet on one writer).
-    fn shard(&self, unit: &UnitOfWork) -> &SyncSender<Job> {
+    fn shard(&self, unit: &UnitOfWork) -> &mpsc::Sender<Job> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         match &unit.idempotency {
             Some(record) => record.key.hash(&mut hasher),
@@ -75,17 +94,7 @@ impl Writer {
     /// Commit one unit of work (batched with whatever else is waiting).
     pub async fn commit(&self, unit: UnitOfWork) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let jobs = self.shard(&unit).clone();
-        // `send` blocks only when the queue is full: do that off the async threads.
-        match jobs.try_send(Job { unit, reply }) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(job)) => {
-                tokio::task::spawn_blocking(move || jobs.send(job).map_err(|_| StoreError::WriterGone))
-                    .await
-                    .map_err(|_| StoreError::WriterGone)??;
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::WriterGone),
-        }
+        self.shard(&unit).send(Job { unit, reply }).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -98,8 +107,8 @@ struct WriterLoop {
 }
 
 impl WriterLoop {
-    fn run(mut self, rx: Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < self.batch_max {
                 match rx.try_recv() {
@@ -130,19 +139,14 @@ impl WriterLoop {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by_key(|&i| batch[i].unit.loan_id);
         let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
-        let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            let mut outcomes: Vec<_> = units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect();
-            // Held from here until the events are published (after the commit): this node's
-            // writers publish in the order they commit, which is id order.
-            let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
-            if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
-                conn.batch_execute(EVENT_ORDER_LOCK)?;
-            }
-            for (unit, outcome) in units.iter().zip(outcomes.iter_mut()) {
-                if let Ok(CommitOutcome::Committed { event_ids }) = outcome {
-                    *event_ids = insert_events(conn, unit)?;
-                }
-            }
+        // First without savepoints (a savepoint costs two statements and a sub-journal per unit);
+        // only if a unit would be skipped (duplicate, conflict, ...) or fails is the batch rolled
+        // back and applied again with each unit isolated in its own savepoint.
+        let mut result = Self::apply_batch(conn, &units, ordered, Isolation::Shared);
+        if matches!(result, Err(BatchError::NeedsIsolation)) {
+            result = Self::apply_batch(conn, &units, ordered, Isolation::PerUnit);
+        }
+        let result = result.map(|(outcomes, in_order)| {
             // Back in the order of the batch.
             let mut in_batch_order: Vec<Option<Result<CommitOutcome, StoreError>>> =
                 (0..outcomes.len()).map(|_| None).collect();
@@ -151,7 +155,7 @@ impl WriterLoop {
             }
             let outcomes =
                 in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect::<Vec<_>>();
-            Ok((outcomes, in_order))
+            (outcomes, in_order)
         });
         match result {
             Ok((outcomes, in_order)) => {
@@ -176,6 +180,40 @@ impl WriterLoop {
                 }
             }
         }
+    }
+
+    /// One transaction over the units (in locking order); their outcomes in the same order, and
+    /// the event-order guard to hold until the events are published.
+    fn apply_batch(
+        conn: &mut AnyConnection,
+        units: &[&UnitOfWork],
+        ordered: bool,
+        isolation: Isolation,
+    ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+        conn.transaction::<_, BatchError, _>(|conn| {
+            let mut outcomes = Vec::with_capacity(units.len());
+            for unit in units {
+                outcomes.push(match isolation {
+                    Isolation::PerUnit => apply_in_savepoint(conn, unit),
+                    Isolation::Shared => match apply_unit(conn, unit) {
+                        Ok(()) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
+                        Err(_) => return Err(BatchError::NeedsIsolation),
+                    },
+                });
+            }
+            // Held from here until the events are published (after the commit): this node's
+            // writers publish in the order they commit, which is id order.
+            let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
+            if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
+                conn.batch_execute(EVENT_ORDER_LOCK)?;
+            }
+            for (unit, outcome) in units.iter().zip(outcomes.iter_mut()) {
+                if let Ok(CommitOutcome::Committed { event_ids }) = outcome {
+                    *event_ids = insert_events(conn, unit)?;
+                }
+            }
+            Ok((outcomes, in_order))
+        })
     }
 
     fn connection(&mut self) -> Result<&mut AnyConnection, String> {
@@ -208,9 +246,111 @@ fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
 /// `Committed` with its event ids still to come.
 fn apply_in_savepoint(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, StoreError> {
     match conn.transaction::<_, ApplyError, _>(|conn| apply_unit(conn, unit)) {
-        Ok(Applied::Fully) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
-        Ok(Applied::OnlyConsumed) => Ok(CommitOutcome::Duplicate),
+        Ok(()) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
         Err(ApplyError::Skip(outcome)) => Ok(outcome),
         Err(ApplyError::Db(err)) => Err(StoreError::from(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::{LoanId, MessageId};
+    use crate::mailbox::{Envelope, MessageBody};
+    use crate::persistence::connection::run_migrations;
+    use crate::persistence::records::LoanRow;
+    use crate::persistence::{queries, Consume};
+
+    fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
+        let now = Utc::now().naive_utc();
+        LoanRow {
+            id: id.to_string(),
+            status: status.to_owned(),
+            applicant_name: "Ada".into(),
+            applicant_email: "ada@example.com".into(),
+            annual_income_cents: 9_000_000,
+            monthly_debts_cents: 0,
+            property_address: "1 Main St".into(),
+            declared_value_cents: 40_000_000,
+            amount_cents: 20_000_000,
+            term_months: 240,
+            credit_score: None,
+            appraised_value_cents: None,
+            rate_bps: None,
+            monthly_payment_cents: None,
+            saga: "{}".into(),
+            version,
+            submitted_at: now,
+            updated_at: now,
+            decided_at: None,
+            notified_at: None,
+        }
+    }
+
+    /// Commit `units` as one batch, the way the writer thread does; their outcomes in order.
+    fn commit(writer: &mut WriterLoop, units: Vec<UnitOfWork>) -> Vec<Result<CommitOutcome, StoreError>> {
+        let (jobs, answers): (Vec<_>, Vec<_>) = units
+            .into_iter()
+            .map(|unit| {
+                let (reply, answer) = oneshot::channel();
+                (Job { unit, reply }, answer)
+            })
+            .unzip();
+        writer.commit_batch(jobs);
+        answers.into_iter().map(|mut answer| answer.try_recv().expect("answered")).collect()
+    }
+
+    #[test]
+    fn a_unit_that_must_be_skipped_spoils_nothing_else_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
+        run_migrations(&mut backend.connect().unwrap()).unwrap();
+        let mut writer = WriterLoop { backend, batch_max: 64, conn: None, bus: EventBus::new() };
+        let now = Utc::now().naive_utc();
+        let (a, b) = (LoanId::generate(), LoanId::generate());
+        let submit = |id| {
+            let mut unit = UnitOfWork::new(id, now, None);
+            unit.loan = Some(LoanWrite::Insert(Box::new(loan_row(id, 1, "submitted"))));
+            unit.emit(&Envelope::new(id, None, MessageBody::Saga(crate::saga::SagaInput::Start)));
+            unit
+        };
+        let outcomes = commit(&mut writer, vec![submit(a), submit(b)]);
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
+
+        // One good step, one on a stale version, one consuming a message that is gone.
+        let step = |id, expected_version, consumes| {
+            let mut unit = UnitOfWork::new(id, now, Some(Consume::Outbox(consumes)));
+            unit.loan = Some(LoanWrite::Update {
+                row: Box::new(loan_row(id, expected_version + 1, "evaluating")),
+                expected_version,
+            });
+            unit.emit(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck));
+            unit
+        };
+        let conn = writer.connection().unwrap();
+        let pending = queries::outbox_after(conn, 0, 10).unwrap();
+        let envelopes = |rows: Vec<crate::persistence::OutboxRow>| -> Vec<Envelope> {
+            rows.iter().map(|row| Envelope::from_json(&row.envelope).unwrap()).collect()
+        };
+        let pending = envelopes(pending);
+        let start_of = |id: LoanId| pending.iter().find(|e| e.loan_id == id).unwrap().message_id;
+        let (start_a, start_b) = (start_of(a), start_of(b));
+        let outcomes =
+            commit(&mut writer, vec![step(a, 1, start_a), step(b, 7, start_b), step(b, 1, MessageId::generate())]);
+        assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+        assert!(matches!(outcomes[1], Ok(CommitOutcome::Conflict)), "{outcomes:?}");
+        assert!(matches!(outcomes[2], Ok(CommitOutcome::Duplicate)), "{outcomes:?}");
+
+        let conn = writer.connection().unwrap();
+        let loan = |conn: &mut AnyConnection, id| queries::loan(conn, id).unwrap().unwrap();
+        assert_eq!((loan(conn, a).version, loan(conn, a).status.as_str()), (2, "evaluating"));
+        assert_eq!((loan(conn, b).version, loan(conn, b).status.as_str()), (1, "submitted"));
+        let rows = envelopes(queries::outbox_after(conn, 0, 10).unwrap());
+        let kinds: Vec<(LoanId, &str)> = rows.iter().map(|e| (e.loan_id, e.body.label())).collect();
+        assert_eq!(kinds.len(), 2, "a's start consumed, a's step emitted, b untouched: {kinds:?}");
+        assert!(kinds.contains(&(a, "release_credit_check")), "{kinds:?}");
+        assert!(kinds.contains(&(b, "start")), "{kinds:?}");
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::options::BasicAckOptions;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
 use lapin::{Acker, Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -112,15 +112,18 @@ impl Broker {
         &self.shared.counters
     }
 
-    /// Queue committed envelopes for publishing. Never blocks: when the queue is full or the
-    /// broker is away, the rows stay unpublished in the outbox and the sweep publishes them.
-    pub fn publish(&self, envelopes: Vec<Envelope>) {
+    /// Queue envelopes for publishing. Never blocks: when the queue is full, committed ones stay
+    /// unpublished in the outbox (the sweep publishes them) and all come back as `Err`.
+    pub fn publish(&self, envelopes: Vec<Envelope>) -> Result<(), Vec<Envelope>> {
         if envelopes.is_empty() {
-            return;
+            return Ok(());
         }
-        if let Err(err) = self.publish.try_send(envelopes) {
-            tracing::debug!(error = %err, "publish queue full; the outbox sweep will publish");
-        }
+        self.publish.try_send(envelopes).map_err(|err| {
+            tracing::debug!("publish queue full; the outbox sweep will publish");
+            match err {
+                mpsc::error::TrySendError::Full(envelopes) | mpsc::error::TrySendError::Closed(envelopes) => envelopes,
+            }
+        })
     }
 
     /// Send a committed event to every node's live streams (best effort, like the streams).
@@ -137,6 +140,13 @@ impl Broker {
             }
         };
         let _ = self.runtime.spawn(cancel).await;
+    }
+
+    /// Hand a delivery back to its queue (delivered again, here or on another node).
+    pub fn requeue(&self, acker: Acker) {
+        self.runtime.spawn(async move {
+            let _ = acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+        });
     }
 
     /// Acknowledge a delivery once its effect is committed.

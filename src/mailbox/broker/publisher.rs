@@ -1,6 +1,8 @@
-//! Publishing committed envelopes with pipelined publisher confirms: a batch is published, then
-//! its confirms are awaited together, then the acknowledged rows are marked published in one
-//! unit of work. A nack, a timeout or a lost connection leaves rows unpublished for the sweep.
+//! Publishing envelopes with pipelined publisher confirms: a batch is published, then its
+//! confirms are awaited together, then the acknowledged rows are marked published (one unit per
+//! loan). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
+//! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, that
+//! request goes back to its queue and is answered again.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -37,10 +39,13 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         let Some(channel) = shared.publish_channel.lock().expect("broker lock").clone() else {
-            continue; // Not connected: the sweep publishes these rows later.
+            // Not connected: the sweep publishes the committed rows later; the requests of
+            // uncommitted replies go back to their queues.
+            context.postman.not_published(&batch);
+            continue;
         };
         let mut pending = Vec::with_capacity(batch.len() * copies);
-        for envelope in &batch {
+        for (i, envelope) in batch.iter().enumerate() {
             let payload = envelope.to_json();
             for _ in 0..copies {
                 let publish = channel.basic_publish(
@@ -51,7 +56,7 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
                     properties(envelope.message_id),
                 );
                 match publish.await {
-                    Ok(confirm) => pending.push((envelope.message_id, confirm)),
+                    Ok(confirm) => pending.push((i, confirm)),
                     Err(err) => {
                         tracing::warn!(error = %err, "publish failed; the sweep will retry");
                         break;
@@ -60,36 +65,39 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
-        let loan_of: HashMap<MessageId, LoanId> = batch.iter().map(|e| (e.message_id, e.loan_id)).collect();
-        let mut confirmed = Vec::with_capacity(pending.len());
-        for (id, confirm) in pending {
+        let mut confirmed = vec![false; batch.len()];
+        for (i, confirm) in pending {
             match tokio::time::timeout(timeout, confirm).await {
                 Ok(Ok(confirmation)) if confirmation.is_ack() => {
                     shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
                     context.metrics.publish_confirmed();
-                    confirmed.push(id);
+                    confirmed[i] = true;
                 }
                 outcome => {
                     shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
                     context.metrics.publish_nacked();
-                    tracing::warn!(message_id = %id, ?outcome, "publish not confirmed; the sweep will retry");
+                    tracing::warn!(message_id = %batch[i].message_id, ?outcome, "publish not confirmed; the sweep will retry");
                 }
             }
         }
-        confirmed.dedup();
-        mark_published(&context, confirmed, &loan_of).await;
+        let mut published_rows: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
+        for (envelope, confirmed) in batch.iter().zip(confirmed) {
+            match (envelope.uncommitted, confirmed) {
+                // The reply is safe in its queue: the request's delivery can be acked (its row
+                // stays in the outbox until the loan consumes it).
+                (true, true) => context.postman.settled(envelope.outbox_row()),
+                (true, false) => context.postman.release(envelope.outbox_row()),
+                (false, true) => published_rows.entry(envelope.loan_id).or_default().push(envelope.message_id),
+                (false, false) => {}
+            }
+        }
+        mark_published(&context, published_rows).await;
     }
 }
 
 /// One unit per loan, so each goes to the writer that owns that loan's rows (no two writers
 /// lock the same outbox rows in different orders).
-async fn mark_published(context: &BrokerContext, ids: Vec<MessageId>, loan_of: &HashMap<MessageId, LoanId>) {
-    let mut by_loan: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
-    for id in ids {
-        if let Some(loan) = loan_of.get(&id) {
-            by_loan.entry(*loan).or_default().push(id);
-        }
-    }
+async fn mark_published(context: &BrokerContext, by_loan: HashMap<LoanId, Vec<MessageId>>) {
     let now = chrono::Utc::now().naive_utc();
     let commits = by_loan.into_iter().map(|(loan, ids)| {
         let mut unit = UnitOfWork::new(loan, now, None);

@@ -1,0 +1,70 @@
+//! The one UPDATE a step makes to its loan, as a fixed statement diesel can keep prepared.
+//! diesel never caches its own `UPDATE` statements (they mark themselves unsafe to cache), so
+//! `diesel::update(..).set(row)` was parsed and prepared again for every step: the largest
+//! single cost of the writer thread (docs/benchmarks.md). Only the columns a step can change are
+//! written; the application's columns never change after the insert.
+
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
+use diesel::{QueryResult, RunQueryDsl};
+
+use super::records::LoanRow;
+
+/// `UPDATE loans SET <state columns> WHERE id = ? AND version = ?`: 0 rows = a version conflict.
+pub struct UpdateLoanState<'a> {
+    pub row: &'a LoanRow,
+    pub expected_version: i64,
+}
+
+/// The statement cache's key: one shape, whatever the values.
+pub struct UpdateLoanStateId;
+
+impl QueryId for UpdateLoanState<'_> {
+    type QueryId = UpdateLoanStateId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<DB> QueryFragment<DB> for UpdateLoanState<'_>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<i32>: ToSql<Nullable<Integer>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let row = self.row;
+        out.push_sql("UPDATE loans SET status = ");
+        out.push_bind_param::<Text, _>(&row.status)?;
+        out.push_sql(", credit_score = ");
+        out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
+        out.push_sql(", appraised_value_cents = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
+        out.push_sql(", rate_bps = ");
+        out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
+        out.push_sql(", monthly_payment_cents = ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
+        out.push_sql(", saga = ");
+        out.push_bind_param::<Text, _>(&row.saga)?;
+        out.push_sql(", version = ");
+        out.push_bind_param::<BigInt, _>(&row.version)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
+        out.push_sql(", decided_at = ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
+        out.push_sql(", notified_at = ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(&row.id)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<BigInt, _>(&self.expected_version)?;
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for UpdateLoanState<'_> {}
