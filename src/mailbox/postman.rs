@@ -3,6 +3,7 @@
 //! broker; deliveries coming back from it are routed to the local actors and acked once settled.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,16 @@ struct Inner {
     routes: OnceLock<Routes>,
     broker: OnceLock<Broker>,
     in_flight: Mutex<HashMap<MessageId, InFlight>>,
+    /// Embedded mode: uncommitted replies handed to loan actors and not yet settled.
+    replies_in_delivery: AtomicUsize,
 }
+
+/// Embedded mode: how many uncommitted replies may be on their way to loan actors at once.
+/// When slow calls come due together (e.g. 100,000 calls submitted at 5,000/s, answered 60 s
+/// later), the service actors hold the rest in their compact timer queues instead of waking
+/// every loan at once (each awake loan holds its state and a read). Cluster mode needs no such
+/// bound: the broker holds the messages, and the consumer prefetch bounds each node.
+const MAX_REPLIES_IN_DELIVERY: usize = 2_048;
 
 /// Rows read per page when sweeping the outbox.
 const SWEEP_PAGE: i64 = 2_000;
@@ -61,6 +71,7 @@ impl Postman {
                 routes: OnceLock::new(),
                 broker: OnceLock::new(),
                 in_flight: Mutex::new(HashMap::new()),
+                replies_in_delivery: AtomicUsize::new(0),
             }),
         }
     }
@@ -117,6 +128,9 @@ impl Postman {
             return;
         };
         let id = envelope.message_id;
+        if envelope.uncommitted && self.inner.broker.get().is_none() {
+            self.inner.replies_in_delivery.fetch_add(1, Ordering::AcqRel);
+        }
         self.inner.in_flight.lock().expect("in-flight lock").insert(id, InFlight { since: Instant::now(), acker });
         let recipient = match envelope.destination {
             ActorKind::Loan => return (routes.loans)(envelope, preload),
@@ -142,7 +156,18 @@ impl Postman {
         self.settled(envelope.message_id);
         if envelope.uncommitted {
             self.settled(envelope.outbox_row());
+            if self.inner.broker.get().is_none() {
+                let _ = self
+                    .inner
+                    .replies_in_delivery
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            }
         }
+    }
+
+    /// May a service actor send another reply now? (Embedded mode: see `MAX_REPLIES_IN_DELIVERY`.)
+    pub fn has_reply_capacity(&self) -> bool {
+        self.inner.replies_in_delivery.load(Ordering::Acquire) < MAX_REPLIES_IN_DELIVERY
     }
 
     /// Not finished with: cluster mode hands the delivery back to the broker (requeued) at
@@ -196,12 +221,17 @@ impl Postman {
                     .filter_map(parse)
                     .collect(),
                 None => {
+                    // Judged by the row's id before its envelope is parsed: with many calls in
+                    // flight, nearly every row is, and parsing them all each sweep was costly.
                     let in_flight = self.inner.in_flight.lock().expect("in-flight lock");
-                    rows.into_iter()
-                        .filter(|row| row.created_at <= cutoff)
-                        .filter_map(parse)
-                        .filter(|env| in_flight.get(&env.message_id).is_none_or(|f| f.since.elapsed() >= presumed_lost))
-                        .collect()
+                    let lost = |row: &OutboxRow| match MessageId::parse(&row.message_id) {
+                        Ok(id) => in_flight.get(&id).is_none_or(|f| f.since.elapsed() >= presumed_lost),
+                        Err(_) => true,
+                    };
+                    let due: Vec<OutboxRow> =
+                        rows.into_iter().filter(|row| row.created_at <= cutoff && lost(row)).collect();
+                    drop(in_flight);
+                    due.into_iter().filter_map(parse).collect()
                 }
             };
             sent += due.len();

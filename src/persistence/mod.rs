@@ -9,6 +9,7 @@ mod schema;
 mod unit_of_work;
 mod writer;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -25,6 +26,28 @@ use crate::live::EventBus;
 use crate::settings::DatabaseSettings;
 
 type Pool = r2d2::Pool<connection::AnyConnectionManager>;
+
+type ReadJob = Box<dyn FnOnce() + Send>;
+
+/// `n` reader threads taking jobs from one queue; they end when every sender is dropped.
+fn start_readers(n: usize) -> std::sync::mpsc::Sender<ReadJob> {
+    let (jobs, queue) = std::sync::mpsc::channel::<ReadJob>();
+    let queue = Arc::new(std::sync::Mutex::new(queue));
+    for i in 0..n.max(1) {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("loanflow-reader-{i}"))
+            .spawn(move || loop {
+                let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .expect("spawning a reader thread");
+    }
+    jobs
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +101,10 @@ impl From<CorruptRow> for StoreError {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    /// Reads run on a fixed set of threads, one per pooled connection; reads beyond that wait
+    /// in this queue (a boxed closure each). With `spawn_blocking`, a burst of loan
+    /// re-activations once started ~1,000 threads and 1 GiB of stacks and thread heaps.
+    readers: std::sync::mpsc::Sender<ReadJob>,
     writer: Writer,
     backend: Backend,
 }
@@ -102,7 +129,8 @@ impl Database {
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
         let writer = Writer::start(backend.clone(), settings.write_batch_max, bus, settings.writers);
-        Ok(Self { pool, writer, backend })
+        let readers = start_readers(settings.pool_size as usize);
+        Ok(Self { pool, readers, writer, backend })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -113,7 +141,7 @@ impl Database {
         &self.writer
     }
 
-    /// Run a read on a blocking thread with a pooled connection, keeping the caller's span.
+    /// Run a read on a reader thread with a pooled connection, keeping the caller's span.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -121,13 +149,19 @@ impl Database {
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Query(format!("read task failed: {e}")))?
+            let read = || {
+                let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                f(&mut conn)
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+                .unwrap_or_else(|_| Err(StoreError::Query("the read panicked".into())));
+            let _ = answer.send(outcome);
+        });
+        self.readers.send(job).map_err(|_| StoreError::Query("the reader threads are gone".into()))?;
+        result.await.map_err(|_| StoreError::Query("the read was dropped".into()))?
     }
 
     /// A trivial query: is the database answering?
