@@ -40,6 +40,7 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connect_timeout_ms: u64,
     pub write_batch_max: usize,
+    pub group_commit_wait_us: u64,
     pub writers: usize,
 }
 

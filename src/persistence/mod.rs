@@ -128,7 +128,7 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
-        let writer = Writer::start(backend.clone(), settings.write_batch_max, bus, settings.writers);
+        let writer = Writer::start(backend.clone(), settings, bus);
         let readers = start_readers(settings.pool_size as usize);
         Ok(Self { pool, readers, writer, backend })
     }

@@ -18,6 +18,10 @@ use super::connection::{AnyConnection, Backend};
 use super::unit_of_work::{apply_unit, insert_events, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
 use super::StoreError;
 use crate::live::{EventBus, LiveEvent};
+use crate::settings::DatabaseSettings;
+
+/// A batch smaller than this waits `database.group_commit_wait_us` for more units.
+const SMALL_BATCH: usize = 16;
 
 /// Units waiting for a writer; senders wait (backpressure, up to the HTTP edge) once this many
 /// queue up. A few batches' worth: more only holds memory (the queue allocates as it fills).
@@ -64,7 +68,9 @@ pub struct Writer {
 impl Writer {
     /// Start `writers` threads (1 for SQLite, whatever is asked). Each connects lazily and
     /// reconnects after a failure.
-    pub fn start(backend: Backend, batch_max: usize, bus: EventBus, writers: usize) -> Self {
+    pub fn start(backend: Backend, settings: &DatabaseSettings, bus: EventBus) -> Self {
+        let (batch_max, writers) = (settings.write_batch_max, settings.writers);
+        let group_wait = Duration::from_micros(settings.group_commit_wait_us);
         let writers = if matches!(backend, Backend::Sqlite(_)) { 1 } else { writers.max(1) };
         if let Backend::Sqlite(_) = backend {
             let backend = backend.clone();
@@ -79,7 +85,7 @@ impl Writer {
                 let (backend, bus) = (backend.clone(), bus.clone());
                 std::thread::Builder::new()
                     .name(format!("loanflow-writer-{i}"))
-                    .spawn(move || WriterLoop { backend, batch_max, conn: None, bus }.run(rx))
+                    .spawn(move || WriterLoop { backend, batch_max, group_wait, conn: None, bus }.run(rx))
                     .expect("spawning a writer thread");
                 jobs
             })
@@ -109,6 +115,8 @@ impl Writer {
 struct WriterLoop {
     backend: Backend,
     batch_max: usize,
+    /// How long a small batch waits for company (see `run`).
+    group_wait: Duration,
     conn: Option<AnyConnection>,
     bus: EventBus,
 }
@@ -117,13 +125,23 @@ impl WriterLoop {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < self.batch_max {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+            self.take_queued(&mut rx, &mut batch);
+            // Under moderate load units trickle in: a short wait gathers several into one
+            // transaction (one commit and one WAL write of each page instead of several).
+            if batch.len() < SMALL_BATCH && !self.group_wait.is_zero() {
+                std::thread::sleep(self.group_wait);
+                self.take_queued(&mut rx, &mut batch);
             }
             self.commit_batch(batch);
+        }
+    }
+
+    fn take_queued(&self, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+        while batch.len() < self.batch_max {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
         }
     }
 
@@ -341,7 +359,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
         run_migrations(&mut backend.connect().unwrap()).unwrap();
-        let mut writer = WriterLoop { backend, batch_max: 64, conn: None, bus: EventBus::new() };
+        let mut writer =
+            WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() };
         let now = Utc::now().naive_utc();
         let (a, b) = (LoanId::generate(), LoanId::generate());
         let submit = |id| {
