@@ -97,8 +97,11 @@ impl Postman {
     /// Send committed envelopes on their way.
     pub fn deliver(&self, envelopes: impl IntoIterator<Item = Envelope>) {
         if let Some(broker) = self.inner.broker.get() {
-            if let Err(rejected) = broker.publish(envelopes.into_iter().collect()) {
-                self.not_published(&rejected);
+            let (replies, committed): (Vec<Envelope>, Vec<Envelope>) =
+                envelopes.into_iter().partition(|e| e.uncommitted);
+            broker.publish(committed);
+            for reply in replies {
+                broker.publish_reply(reply);
             }
             return;
         }
@@ -111,7 +114,7 @@ impl Postman {
     /// its actor starts without reading it back.
     pub fn deliver_to_new_loan(&self, envelope: Envelope, record: LoanRecord) {
         if let Some(broker) = self.inner.broker.get() {
-            let _ = broker.publish(vec![envelope]);
+            broker.publish(vec![envelope]);
             return;
         }
         self.route(envelope, Some(record), None);
@@ -168,22 +171,6 @@ impl Postman {
     /// May a service actor send another reply now? (Embedded mode: see `MAX_REPLIES_IN_DELIVERY`.)
     pub fn has_reply_capacity(&self) -> bool {
         self.inner.replies_in_delivery.load(Ordering::Acquire) < MAX_REPLIES_IN_DELIVERY
-    }
-
-    /// Not finished with: cluster mode hands the delivery back to the broker (requeued) at
-    /// once; embedded mode lets the sweep deliver the row again.
-    pub fn release(&self, id: MessageId) {
-        let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
-        if let (Some(InFlight { acker: Some(acker), .. }), Some(broker)) = (entry, self.inner.broker.get()) {
-            broker.requeue(acker);
-        }
-    }
-
-    /// Cluster mode: uncommitted replies that never reached the broker: their requests go back.
-    pub(super) fn not_published(&self, envelopes: &[Envelope]) {
-        for envelope in envelopes.iter().filter(|e| e.uncommitted) {
-            self.release(envelope.outbox_row());
-        }
     }
 
     pub fn in_flight(&self) -> usize {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::options::BasicAckOptions;
 use lapin::{Acker, Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -93,8 +93,8 @@ impl Broker {
         });
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (events, events_rx) = mpsc::channel(PUBLISH_QUEUE * 4);
-        let broker = Self { runtime: handle.clone(), shared: shared.clone(), publish, events };
-        handle.spawn(publisher::publish_loop(publish_rx, shared.clone(), context.clone()));
+        let broker = Self { runtime: handle.clone(), shared: shared.clone(), publish: publish.clone(), events };
+        handle.spawn(publisher::publish_loop(publish_rx, publish.clone(), shared.clone(), context.clone()));
         handle.spawn(publisher::events_loop(events_rx, shared.clone()));
         handle.spawn(supervise(shared, context));
         broker
@@ -112,18 +112,25 @@ impl Broker {
         &self.shared.counters
     }
 
-    /// Queue envelopes for publishing. Never blocks: when the queue is full, committed ones stay
-    /// unpublished in the outbox (the sweep publishes them) and all come back as `Err`.
-    pub fn publish(&self, envelopes: Vec<Envelope>) -> Result<(), Vec<Envelope>> {
+    /// Queue committed envelopes for publishing. Never blocks: when the queue is full, they stay
+    /// unpublished in the outbox and the sweep publishes them.
+    pub fn publish(&self, envelopes: Vec<Envelope>) {
         if envelopes.is_empty() {
-            return Ok(());
+            return;
         }
-        self.publish.try_send(envelopes).map_err(|err| {
-            tracing::debug!("publish queue full; the outbox sweep will publish");
-            match err {
-                mpsc::error::TrySendError::Full(envelopes) | mpsc::error::TrySendError::Closed(envelopes) => envelopes,
-            }
-        })
+        if let Err(err) = self.publish.try_send(envelopes) {
+            tracing::debug!(error = %err, "publish queue full; the outbox sweep will publish");
+        }
+    }
+
+    /// Queue a service's uncommitted reply for publishing, waiting for room in the queue: it has
+    /// no outbox row the sweep could publish later. (The waiting is bounded: a node holds at
+    /// most `broker.prefetch` unacked requests per queue.)
+    pub fn publish_reply(&self, reply: Envelope) {
+        let publish = self.publish.clone();
+        self.runtime.spawn(async move {
+            let _ = publish.send(vec![reply]).await;
+        });
     }
 
     /// Send a committed event to every node's live streams (best effort, like the streams).
@@ -140,13 +147,6 @@ impl Broker {
             }
         };
         let _ = self.runtime.spawn(cancel).await;
-    }
-
-    /// Hand a delivery back to its queue (delivered again, here or on another node).
-    pub fn requeue(&self, acker: Acker) {
-        self.runtime.spawn(async move {
-            let _ = acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-        });
     }
 
     /// Acknowledge a delivery once its effect is committed.

@@ -1,8 +1,8 @@
 //! Publishing envelopes with pipelined publisher confirms: a batch is published, then its
 //! confirms are awaited together, then the acknowledged rows are marked published (one unit per
 //! loan). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
-//! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, that
-//! request goes back to its queue and is answered again.
+//! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, it is
+//! published again a second later.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -27,7 +27,15 @@ fn properties(message_id: MessageId) -> BasicProperties {
         .with_message_id(message_id.to_string().into())
 }
 
-pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: Arc<Shared>, context: BrokerContext) {
+/// How long an uncommitted reply that could not be published waits before it is tried again.
+const REPLY_RETRY: Duration = Duration::from_secs(1);
+
+pub(super) async fn publish_loop(
+    mut rx: mpsc::Receiver<Vec<Envelope>>,
+    queue: mpsc::Sender<Vec<Envelope>>,
+    shared: Arc<Shared>,
+    context: BrokerContext,
+) {
     let max = context.settings.broker.publish_batch;
     let timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
     let copies = if context.settings.faults.publish_twice { 2 } else { 1 };
@@ -39,9 +47,8 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         let Some(channel) = shared.publish_channel.lock().expect("broker lock").clone() else {
-            // Not connected: the sweep publishes the committed rows later; the requests of
-            // uncommitted replies go back to their queues.
-            context.postman.not_published(&batch);
+            // Not connected: the sweep publishes the committed rows later; replies are retried.
+            retry_replies(batch, &queue);
             continue;
         };
         let mut pending = Vec::with_capacity(batch.len() * copies);
@@ -81,18 +88,35 @@ pub(super) async fn publish_loop(mut rx: mpsc::Receiver<Vec<Envelope>>, shared: 
             }
         }
         let mut published_rows: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
-        for (envelope, confirmed) in batch.iter().zip(confirmed) {
+        let mut unpublished_replies = Vec::new();
+        for (envelope, confirmed) in batch.into_iter().zip(confirmed) {
             match (envelope.uncommitted, confirmed) {
                 // The reply is safe in its queue: the request's delivery can be acked (its row
                 // stays in the outbox until the loan consumes it).
                 (true, true) => context.postman.settled(envelope.outbox_row()),
-                (true, false) => context.postman.release(envelope.outbox_row()),
+                (true, false) => unpublished_replies.push(envelope),
                 (false, true) => published_rows.entry(envelope.loan_id).or_default().push(envelope.message_id),
                 (false, false) => {}
             }
         }
+        retry_replies(unpublished_replies, &queue);
         mark_published(&context, published_rows).await;
     }
+}
+
+/// Uncommitted replies have no outbox row for the sweep: publish them again a little later. The
+/// request's delivery stays unacked meanwhile (if its channel is gone, the broker delivers the
+/// request again and it is answered again: the loan takes whichever reply comes first).
+fn retry_replies(batch: Vec<Envelope>, queue: &mpsc::Sender<Vec<Envelope>>) {
+    let replies: Vec<Envelope> = batch.into_iter().filter(|e| e.uncommitted).collect();
+    if replies.is_empty() {
+        return;
+    }
+    let queue = queue.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(REPLY_RETRY).await;
+        let _ = queue.send(replies).await;
+    });
 }
 
 /// One unit per loan, so each goes to the writer that owns that loan's rows (no two writers
