@@ -130,3 +130,64 @@ impl Service for Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LoanId;
+
+    fn settings(failure_rate: f64) -> BureauSettings {
+        BureauSettings {
+            credit_latency_ms: 40,
+            appraisal_latency_ms: 0,
+            failure_rate,
+            max_attempts: 3,
+            retry_base_ms: 20,
+            retry_max_ms: 2_000,
+        }
+    }
+
+    fn check_credit() -> Envelope {
+        Envelope::new(LoanId::generate(), None, MessageBody::CheckCredit { email: "Ada@Example.com".into() })
+    }
+
+    #[test]
+    fn a_bureau_that_answers_replies_uncommitted_with_the_contract_score() {
+        let bureau = CreditBureau { settings: settings(0.0) };
+        let request = check_credit();
+        assert_eq!(bureau.latency(&request.body), Duration::from_millis(40));
+        assert_eq!(bureau.latency(&MessageBody::ReleaseCreditCheck), Duration::ZERO);
+        let Attempt::Reply(reply) = bureau.attempt(&request, 1) else { panic!("expected a reply") };
+        assert!(reply.uncommitted);
+        assert_eq!(reply.outbox_row(), request.message_id, "the loan's unit consumes the request");
+        let expected = credit_score(&Email::parse("ada@example.com").unwrap());
+        assert_eq!(reply.body, MessageBody::Saga(SagaInput::CreditChecked { score: expected }));
+    }
+
+    #[test]
+    fn a_bureau_that_keeps_failing_backs_off_then_reports_the_failure() {
+        let bureau = CreditBureau { settings: settings(1.0) };
+        let request = check_credit();
+        for attempt in 1..3 {
+            match bureau.attempt(&request, attempt) {
+                Attempt::RetryAfter(wait) => assert!(wait <= Duration::from_millis(20 << (attempt - 1))),
+                other => panic!("attempt {attempt}: expected a retry, got {other:?}"),
+            }
+        }
+        let Attempt::Reply(reply) = bureau.attempt(&request, 3) else { panic!("expected the failure reply") };
+        match reply.body {
+            MessageBody::Saga(SagaInput::CreditCheckFailed { attempts, reason }) => {
+                assert_eq!(attempts, 3);
+                assert!(reason.contains("after 3 attempts"), "{reason}");
+            }
+            other => panic!("expected CreditCheckFailed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_message_of_the_wrong_kind_is_dead_lettered() {
+        let appraiser = Appraiser { settings: settings(0.0) };
+        assert!(matches!(appraiser.attempt(&check_credit(), 1), Attempt::DeadLetter(_)));
+        assert!(matches!(Notifier.attempt(&check_credit(), 1), Attempt::DeadLetter(_)));
+    }
+}

@@ -215,3 +215,25 @@ impl<S: Service> Handler<Deliver> for ServiceActor<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LoanId;
+
+    fn waiting(due: Instant, seq: u64) -> Waiting {
+        let envelope = Envelope::new(LoanId::generate(), None, MessageBody::ReleaseCreditCheck);
+        Waiting { due, seq, attempt: 1, envelope }
+    }
+
+    #[test]
+    fn the_queue_hands_out_the_earliest_call_first_and_ties_in_arrival_order() {
+        let now = Instant::now();
+        let mut queue = BinaryHeap::new();
+        for (offset_ms, seq) in [(30, 1), (10, 2), (20, 3), (10, 4), (0, 5)] {
+            queue.push(waiting(now + Duration::from_millis(offset_ms), seq));
+        }
+        let order: Vec<u64> = std::iter::from_fn(|| queue.pop().map(|w| w.seq)).collect();
+        assert_eq!(order, vec![5, 2, 4, 3, 1]);
+    }
+}
