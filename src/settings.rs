@@ -49,6 +49,7 @@ pub struct BrokerSettings {
     pub url: Option<String>,
     pub queue_type: QueueType,
     pub prefetch: u16,
+    pub service_prefetch: u16,
     pub delivery_limit: u32,
     pub publish_batch: usize,
     pub confirm_timeout_ms: u64,
@@ -162,6 +163,9 @@ impl Settings {
         }
         if self.broker.prefetch == 0 {
             return invalid("broker.prefetch", "must be at least 1");
+        }
+        if self.broker.service_prefetch == 0 {
+            return invalid("broker.service_prefetch", "must be at least 1");
         }
         if self.broker.publish_batch == 0 {
             return invalid("broker.publish_batch", "must be at least 1");

@@ -26,7 +26,13 @@ pub(super) async fn start_all(
     let mut consumers = Vec::new();
     for kind in ActorKind::ALL {
         let channel = connection.create_channel().await?;
-        channel.basic_qos(context.settings.broker.prefetch, BasicQosOptions::default()).await?;
+        // A waiting service call costs its actor a queue entry, a loan delivery an awake actor
+        // with its state: the service queues may hold many more unacked deliveries.
+        let prefetch = match kind {
+            ActorKind::Loan => context.settings.broker.prefetch,
+            _ => context.settings.broker.service_prefetch,
+        };
+        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let consumer = subscribe(&channel, queue_name(kind), &context.node_id).await?;
         consumers.push((channel.clone(), consumer_tag(&context.node_id, queue_name(kind))));
         let context = context.clone();
