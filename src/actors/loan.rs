@@ -105,7 +105,7 @@ impl LoanActor {
 
     fn give_up(&mut self, envelope: Envelope, reason: String, ctx: &mut Context<Self>) {
         tracing::error!(loan_id = %self.id, message_id = %envelope.message_id, %reason, "dead-lettering message");
-        let unit = dead_letter_unit(&envelope, self.consume(&envelope), &reason);
+        let unit = dead_letter_unit(&envelope, &reason);
         let writer = self.services.db.writer().clone();
         ctx.wait(async move { writer.commit(unit).await }.into_actor(self).map(move |result, act, ctx| match result {
             Ok(outcome) => {

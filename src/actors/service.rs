@@ -18,7 +18,7 @@ use super::registry::ActorStats;
 use super::supervision::{catch_panic, commit_until_done, dead_letter_unit};
 use super::Services;
 use crate::mailbox::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::{CommitOutcome, Consume};
+use crate::persistence::CommitOutcome;
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
@@ -170,7 +170,7 @@ impl<S: Service> ServiceActor<S> {
 
 async fn dead_letter(envelope: Envelope, reason: String, services: Services, stats: Arc<ActorStats>) {
     tracing::error!(%reason, message_id = %envelope.message_id, "message cannot be handled; dead-lettering it");
-    let unit = dead_letter_unit(&envelope, Consume::Outbox(envelope.outbox_row()), &reason);
+    let unit = dead_letter_unit(&envelope, &reason);
     match commit_until_done(services.db.writer(), unit).await {
         Ok(outcome) => {
             if matches!(outcome, CommitOutcome::Committed { .. }) {

@@ -47,10 +47,11 @@ pub async fn commit_until_done(writer: &Writer, unit: UnitOfWork) -> Result<Comm
     }
 }
 
-/// The unit that gives up on a message: consume it and keep it in `dead_letters`.
-pub fn dead_letter_unit(envelope: &Envelope, consume: Consume, reason: &str) -> UnitOfWork {
+/// The unit that gives up on a message: consume it (its outbox row, or for an uncommitted reply
+/// its request's) and keep it in `dead_letters`.
+pub fn dead_letter_unit(envelope: &Envelope, reason: &str) -> UnitOfWork {
     let now = chrono::Utc::now().naive_utc();
-    let mut unit = UnitOfWork::new(envelope.loan_id, now, Some(consume));
+    let mut unit = UnitOfWork::new(envelope.loan_id, now, Some(Consume::Outbox(envelope.outbox_row())));
     unit.dead_letter = Some(DeadLetterRow {
         message_id: envelope.message_id.to_string(),
         loan_id: envelope.loan_id.to_string(),

@@ -9,8 +9,8 @@ use crate::mailbox::Envelope;
 use crate::saga::{LoanEvent, LoanSaga};
 
 /// A loan as stored: the application, the saga's state, and the view columns derived from it.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = loans, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = loans)]
 pub struct LoanRow {
     pub id: String,
     pub status: String,

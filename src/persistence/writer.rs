@@ -1,9 +1,9 @@
 //! The group-commit writers: each thread owns one write connection and commits many units of work
 //! (one step of one loan each) per transaction. SQLite has one writer anyway; batching turns one
 //! fsync per step into one per batch. PostgreSQL gets several writers (a round trip per statement
-//! is their bound, not the server), each loan always on the same one. Each unit runs in its own
-//! savepoint, so a duplicate or a conflict in one unit never spoils the others; the events of a
-//! batch are inserted last, under a lock held to the commit, so that event ids follow commit order
+//! is their bound, not the server), each loan always on the same one. A unit that must be skipped
+//! (a duplicate, a conflict) never spoils the others: the batch is then re-run with a savepoint
+//! per unit (see `commit_batch`); the events of a batch are inserted last, under a lock held to the commit, so that event ids follow commit order
 //! across writers and nodes (streams resume by event id).
 
 use std::hash::{Hash, Hasher};

@@ -15,7 +15,7 @@ use super::BrokerContext;
 use crate::actors::dead_letter_unit;
 use crate::live::LiveEvent;
 use crate::mailbox::{ActorKind, Envelope};
-use crate::persistence::{CommitOutcome, Consume};
+use crate::persistence::CommitOutcome;
 
 pub(super) async fn start_all(
     connection: &Connection,
@@ -104,11 +104,11 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
         return;
     };
     let reason = format!("delivered {} times without success", context.settings.broker.delivery_limit);
-    let unit = dead_letter_unit(&envelope, Consume::Outbox(envelope.message_id), &reason);
+    let unit = dead_letter_unit(&envelope, &reason);
     match context.db.writer().commit(unit).await {
         Ok(CommitOutcome::Committed { .. }) => {
             tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
-            context.postman.settled(envelope.message_id);
+            context.postman.settled_message(&envelope);
             context.metrics.dead_lettered(envelope.destination);
             let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         }
