@@ -118,6 +118,14 @@ impl From<diesel::result::Error> for ApplyError {
 
 /// Everything of a unit but its events (see [`insert_events`]).
 pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
+    apply_state(conn, unit)?;
+    insert_outbox_rows(conn, &unit.emits.iter().collect::<Vec<_>>())?;
+    Ok(())
+}
+
+/// Everything of a unit but its events and the messages it emits: a batch inserts those of all
+/// its units at once ([`insert_outbox_rows`], [`insert_events`]).
+pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
     consume(conn, unit)?;
     if let Some(id) = unit.revive {
         let removed =
@@ -153,9 +161,6 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), App
     if let Some(notification) = &unit.notification {
         diesel::insert_into(notifications::table).values(notification).execute(conn)?;
     }
-    for row in &unit.emits {
-        diesel::insert_into(outbox::table).values(row).execute(conn)?;
-    }
     if !unit.mark_published.is_empty() {
         let ids: Vec<String> = unit.mark_published.iter().map(ToString::to_string).collect();
         diesel::update(outbox::table.filter(outbox::message_id.eq_any(ids)))
@@ -172,13 +177,47 @@ pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), App
     Ok(())
 }
 
-/// The unit's events, last in the transaction: the writer inserts them once every unit of the
-/// batch is applied, under a lock held to the commit, so that event ids follow commit order.
-pub fn insert_events(conn: &mut AnyConnection, unit: &UnitOfWork) -> diesel::QueryResult<Vec<i64>> {
-    unit.events
-        .iter()
-        .map(|event| diesel::insert_into(loan_events::table).values(event).returning(loan_events::id).get_result(conn))
-        .collect()
+/// Rows per multi-row INSERT: well under both backends' limits on bound parameters (SQLite
+/// 32,766, PostgreSQL 65,535) with up to 6 columns a row.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// Outbox rows, as few INSERT statements as possible (one per `ROWS_PER_INSERT` rows): one
+/// statement per row was a large part of the writer's time (docs/benchmarks.md).
+pub fn insert_outbox_rows(conn: &mut AnyConnection, rows: &[&NewOutboxRow]) -> diesel::QueryResult<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.to_vec();
+        match conn {
+            AnyConnection::Postgresql(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
+            AnyConnection::Sqlite(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The events of a batch's units, last in the transaction: the writer inserts them once every
+/// unit of the batch is applied, under a lock held to the commit, so that event ids follow
+/// commit order. Returns the ids each unit's events got, in order.
+pub fn insert_events(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<Vec<Vec<i64>>> {
+    let rows: Vec<&NewEventRow> = units.iter().flat_map(|unit| &unit.events).collect();
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let chunk = chunk.to_vec();
+        let mut chunk_ids: Vec<i64> = match conn {
+            AnyConnection::Postgresql(c) => {
+                diesel::insert_into(loan_events::table).values(chunk).returning(loan_events::id).get_results(c)?
+            }
+            AnyConnection::Sqlite(c) => {
+                diesel::insert_into(loan_events::table).values(chunk).returning(loan_events::id).get_results(c)?
+            }
+        };
+        // RETURNING promises no order; ids are handed out in row order within one statement
+        // (SQLite's single writer, PostgreSQL's sequence under the event-order lock), so the
+        // sorted ids are the rows' ids in order.
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
+    }
+    let mut ids = ids.into_iter();
+    Ok(units.iter().map(|unit| ids.by_ref().take(unit.events.len()).collect()).collect())
 }
 
 fn consume(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {

@@ -3,8 +3,9 @@
 //! fsync per step into one per batch. PostgreSQL gets several writers (a round trip per statement
 //! is their bound, not the server), each loan always on the same one. A unit that must be skipped
 //! (a duplicate, a conflict) never spoils the others: the batch is then re-run with a savepoint
-//! per unit (see `commit_batch`); the events of a batch are inserted last, under a lock held to the commit, so that event ids follow commit order
-//! across writers and nodes (streams resume by event id).
+//! per unit (see `commit_batch`). The outbox rows and the events of a batch go in one multi-row
+//! INSERT each; the events last, under a lock held to the commit, so that event ids follow commit
+//! order across writers and nodes (streams resume by event id).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -15,7 +16,10 @@ use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connection::{AnyConnection, Backend};
-use super::unit_of_work::{apply_unit, insert_events, ApplyError, CommitOutcome, LoanWrite, UnitOfWork};
+use super::records::NewOutboxRow;
+use super::unit_of_work::{
+    apply_state, apply_unit, insert_events, insert_outbox_rows, ApplyError, CommitOutcome, LoanWrite, UnitOfWork,
+};
 use super::StoreError;
 use crate::live::{EventBus, LiveEvent};
 use crate::settings::DatabaseSettings;
@@ -217,24 +221,35 @@ impl WriterLoop {
     ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
         conn.transaction::<_, BatchError, _>(|conn| {
             let mut outcomes = Vec::with_capacity(units.len());
-            for unit in units {
-                outcomes.push(match isolation {
-                    Isolation::PerUnit => apply_in_savepoint(conn, unit),
-                    Isolation::Shared => match apply_unit(conn, unit) {
-                        Ok(()) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
-                        Err(_) => return Err(BatchError::NeedsIsolation),
-                    },
-                });
+            match isolation {
+                // Every unit's own statements, then the messages of all of them in one INSERT.
+                Isolation::Shared => {
+                    for unit in units {
+                        if apply_state(conn, unit).is_err() {
+                            return Err(BatchError::NeedsIsolation);
+                        }
+                        outcomes.push(Ok(CommitOutcome::Committed { event_ids: Vec::new() }));
+                    }
+                    let emits: Vec<&NewOutboxRow> = units.iter().flat_map(|unit| &unit.emits).collect();
+                    if insert_outbox_rows(conn, &emits).is_err() {
+                        return Err(BatchError::NeedsIsolation);
+                    }
+                }
+                Isolation::PerUnit => outcomes.extend(units.iter().map(|unit| apply_in_savepoint(conn, unit))),
             }
             // Held from here until the events are published (after the commit): this node's
             // writers publish in the order they commit, which is id order.
             let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
-            if ordered && units.iter().any(|unit| !unit.events.is_empty()) {
-                conn.batch_execute(EVENT_ORDER_LOCK)?;
-            }
-            for (unit, outcome) in units.iter().zip(outcomes.iter_mut()) {
-                if let Ok(CommitOutcome::Committed { event_ids }) = outcome {
-                    *event_ids = insert_events(conn, unit)?;
+            let committed: Vec<usize> = (0..units.len())
+                .filter(|&i| matches!(outcomes[i], Ok(CommitOutcome::Committed { .. })) && !units[i].events.is_empty())
+                .collect();
+            if !committed.is_empty() {
+                if ordered {
+                    conn.batch_execute(EVENT_ORDER_LOCK)?;
+                }
+                let with_events: Vec<&UnitOfWork> = committed.iter().map(|&i| units[i]).collect();
+                for (i, ids) in committed.into_iter().zip(insert_events(conn, &with_events)?) {
+                    outcomes[i] = Ok(CommitOutcome::Committed { event_ids: ids });
                 }
             }
             Ok((outcomes, in_order))
