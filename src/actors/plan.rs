@@ -7,12 +7,13 @@ use std::collections::VecDeque;
 use chrono::{Months, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{amortization_schedule, LoanId, Money, ScheduleLine};
+use crate::domain::{amortization_schedule, schedule_csv, LoanId, Money, ScheduleLine};
 use crate::mailbox::{Envelope, MessageBody};
 use crate::persistence::{Consume, DocumentRow, LoanRecord, LoanWrite, NewEventRow, NotificationRow, UnitOfWork};
 use crate::saga::{LoanSaga, NotificationState, SagaCommand, SagaInput};
 
-/// The document kind of a repayment schedule.
+/// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]; before
+/// session 3 it was the JSON of [`ScheduleDocument`], which readers still accept).
 pub const SCHEDULE_KIND: &str = "repayment_schedule";
 
 /// What one message does to a loan, ready to commit.
@@ -29,7 +30,8 @@ pub struct Plan {
     pub applied: bool,
 }
 
-/// The stored repayment schedule of an approved loan.
+/// The repayment schedule of an approved loan as the API shows it. It is stored as CSV (see
+/// [`schedule_csv`]); the figures of the head come from the loan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleDocument {
     pub loan_id: LoanId,
@@ -58,13 +60,13 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, c
             outgoing.push(command);
             continue;
         }
-        let document = schedule_document(current, &state, now);
-        let lines = document.lines.len() as u16;
+        let schedule = schedule_lines(current, &state, now);
+        let lines = schedule.len() as u16;
         unit.document = Some(DocumentRow {
             id: uuid::Uuid::now_v7().to_string(),
             loan_id: current.id.to_string(),
             kind: SCHEDULE_KIND.to_owned(),
-            content: serde_json::to_string(&document).expect("a schedule always serialises"),
+            content: schedule_csv(&schedule),
             created_at: now,
         });
         let next = state.handle(&current.application, &SagaInput::ScheduleGenerated { lines });
@@ -111,25 +113,11 @@ fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> Loan
     }
 }
 
-fn schedule_document(current: &LoanRecord, state: &LoanSaga, now: NaiveDateTime) -> ScheduleDocument {
+fn schedule_lines(current: &LoanRecord, state: &LoanSaga, now: NaiveDateTime) -> Vec<ScheduleLine> {
     let app = &current.application;
     let decision = state.decision.as_ref().expect("a schedule is only generated after a decision");
     let first_due = now.date().checked_add_months(Months::new(1)).unwrap_or(now.date());
-    ScheduleDocument {
-        loan_id: current.id,
-        currency: "EUR".to_owned(),
-        amount: app.amount,
-        rate_bps: decision.rate_bps,
-        term_months: app.term_months.get(),
-        monthly_payment: decision.monthly_payment,
-        lines: amortization_schedule(
-            app.amount,
-            decision.rate_bps,
-            app.term_months,
-            decision.monthly_payment,
-            first_due,
-        ),
-    }
+    amortization_schedule(app.amount, decision.rate_bps, app.term_months, decision.monthly_payment, first_due)
 }
 
 fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {

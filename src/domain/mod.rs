@@ -19,4 +19,4 @@ pub use rules::{
     appraised_value, credit_score, decide, monthly_payment, monthly_rate, rate_bps, CreditScore, Decision,
     RejectionReason, Verdict, MAX_DEBT_TO_INCOME_PERCENT, MAX_LOAN_TO_VALUE_PERCENT, MIN_CREDIT_SCORE,
 };
-pub use schedule::{amortization_schedule, schedule_csv, ScheduleLine};
+pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleCsvError, ScheduleLine};

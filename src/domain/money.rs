@@ -49,6 +49,12 @@ impl Money {
     /// The amount in cents. Saturates at the `i64` bounds, which only values far beyond
     /// [`Money::MAX_ABS_UNITS`] can reach.
     pub fn cents(&self) -> i64 {
+        // Every value is kept at scale 2 (see the type's docs): the mantissa is the cents.
+        if self.0.scale() == 2 {
+            if let Ok(cents) = i64::try_from(self.0.mantissa()) {
+                return cents;
+            }
+        }
         let saturated = if self.0.is_sign_negative() { i64::MIN } else { i64::MAX };
         self.0.checked_mul(Decimal::ONE_HUNDRED).and_then(|cents| cents.to_i64()).unwrap_or(saturated)
     }
@@ -89,6 +95,16 @@ impl Money {
         } else {
             self.0.to_f64().unwrap_or(f64::NAN)
         }
+    }
+}
+
+impl std::str::FromStr for Money {
+    type Err = MoneyError;
+
+    /// Plain decimal text as [`Display`](fmt::Display) writes it (`1234.50`, `-0.07`), or any
+    /// number text [`Money::parse_json`] takes.
+    fn from_str(text: &str) -> Result<Money, MoneyError> {
+        parse_decimal_text(text)
     }
 }
 
@@ -142,7 +158,12 @@ fn parse_decimal_text(text: &str) -> Result<Money, MoneyError> {
 /// `1234.50`: always two decimals, no thousands separator.
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.2}", self.0)
+        // From the integer cents: `Decimal`'s own formatting was a visible cost of writing
+        // schedules (hundreds of amounts per approved loan).
+        let cents = self.cents();
+        let sign = if cents < 0 { "-" } else { "" };
+        let abs = cents.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
     }
 }
 

@@ -72,9 +72,14 @@ fn due_date(first_due: NaiveDate, month: u16) -> NaiveDate {
     first_due.checked_add_months(Months::new(u32::from(month) - 1)).unwrap_or(NaiveDate::MAX)
 }
 
-/// CSV export: a header line, then one line per month, money as `1234.50`, dates as ISO 8601.
+const CSV_HEADER: &str = "month,due_date,payment,interest,principal,balance";
+
+/// CSV: a header line, then one line per month, money as `1234.50`, dates as ISO 8601. This is
+/// also how a schedule is stored (less than half the bytes of its JSON, and cheaper to write).
 pub fn schedule_csv(lines: &[ScheduleLine]) -> String {
-    let mut csv = String::from("month,due_date,payment,interest,principal,balance\n");
+    let mut csv = String::with_capacity(CSV_HEADER.len() + 1 + lines.len() * 48);
+    csv.push_str(CSV_HEADER);
+    csv.push('\n');
     for line in lines {
         // Writing to a String cannot fail.
         let _ = writeln!(
@@ -84,6 +89,40 @@ pub fn schedule_csv(lines: &[ScheduleLine]) -> String {
         );
     }
     csv
+}
+
+/// Why a stored schedule could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("schedule CSV line {line}: {reason}")]
+pub struct ScheduleCsvError {
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The lines of a schedule written by [`schedule_csv`].
+pub fn parse_schedule_csv(csv: &str) -> Result<Vec<ScheduleLine>, ScheduleCsvError> {
+    let mut rows = csv.lines();
+    if rows.next() != Some(CSV_HEADER) {
+        return Err(ScheduleCsvError { line: 1, reason: format!("expected the header `{CSV_HEADER}`") });
+    }
+    rows.enumerate()
+        .map(|(i, row)| {
+            let error = |reason: String| ScheduleCsvError { line: i + 2, reason };
+            let fields: Vec<&str> = row.split(',').collect();
+            let [month, due_date, payment, interest, principal, balance] = fields[..] else {
+                return Err(error(format!("expected 6 fields, found {}", fields.len())));
+            };
+            let money = |text: &str| text.parse::<Money>().map_err(|e| error(format!("`{text}` {e}")));
+            Ok(ScheduleLine {
+                month: month.parse().map_err(|e| error(format!("month `{month}`: {e}")))?,
+                due_date: due_date.parse().map_err(|e| error(format!("due date `{due_date}`: {e}")))?,
+                payment: money(payment)?,
+                interest: money(interest)?,
+                principal: money(principal)?,
+                balance: money(balance)?,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -108,6 +108,25 @@ fn schedule_line_serialises_dates_and_money() {
     assert_eq!(json["payment"].to_string(), "106.62");
 }
 
+#[test]
+fn a_stored_schedule_reads_back_line_for_line() {
+    let lines = amortization_schedule(money("250000"), 625, term(360), money("1539.29"), date("2025-01-31"));
+    assert_eq!(parse_schedule_csv(&schedule_csv(&lines)), Ok(lines));
+    assert_eq!(parse_schedule_csv(&schedule_csv(&[])), Ok(vec![]));
+}
+
+#[test]
+fn a_damaged_schedule_says_where() {
+    let good = schedule_csv(&amortization_schedule(money("1200"), 1200, term(12), money("106.62"), date("2025-01-15")));
+    assert_eq!(parse_schedule_csv("month,due\n").unwrap_err().line, 1);
+    let damaged = good.replacen("2025-03-15", "2025-13-15", 1);
+    assert_eq!(parse_schedule_csv(&damaged).unwrap_err().line, 4);
+    let damaged = good.replacen("94.62", "94.625", 1);
+    assert!(parse_schedule_csv(&damaged).unwrap_err().reason.contains("decimal"), "{damaged}");
+    let short = format!("{good}13,2026-01-15,1.00\n");
+    assert_eq!(parse_schedule_csv(&short).unwrap_err().line, 14);
+}
+
 proptest! {
     #[test]
     fn schedule_invariants(
@@ -121,6 +140,7 @@ proptest! {
         let lines = amortization_schedule(amount, rate_bps, term, payment, date("2025-01-31"));
 
         prop_assert_eq!(lines.len(), usize::try_from(months).unwrap());
+        prop_assert_eq!(parse_schedule_csv(&schedule_csv(&lines)), Ok(lines.clone()));
         let principal_cents: i64 = lines.iter().map(|l| l.principal.cents()).sum();
         prop_assert_eq!(principal_cents, amount_cents);
         prop_assert_eq!(lines.last().unwrap().balance, Money::ZERO);

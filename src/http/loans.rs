@@ -13,7 +13,7 @@ use super::openapi::{
 use super::views::{EventView, LoanPage, LoanView};
 use super::AppState;
 use crate::actors::ScheduleDocument;
-use crate::domain::{schedule_csv, FieldError, LoanApplication, LoanId};
+use crate::domain::{parse_schedule_csv, schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::mailbox::{Envelope, MessageBody};
 use crate::persistence::{queries, CommitOutcome, IdempotencyRecord, LoanRecord, LoanWrite, NewEventRow, UnitOfWork};
 use crate::saga::{LoanEvent, LoanSaga, LoanStatus, SagaInput};
@@ -257,13 +257,34 @@ async fn schedule(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/csv"));
-    if !wants_csv {
+    let internal = |e: String| ApiError::Internal(format!("stored schedule of loan {id}: {e}"));
+    // Stored as CSV; schedules stored by earlier versions are JSON.
+    let legacy_json = document.content.starts_with('{');
+    if wants_csv {
+        let csv = if legacy_json {
+            let parsed: ScheduleDocument =
+                serde_json::from_str(&document.content).map_err(|e| internal(e.to_string()))?;
+            schedule_csv(&parsed.lines)
+        } else {
+            document.content
+        };
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"schedule-{id}.csv\"")))
+            .body(csv));
+    }
+    if legacy_json {
         return Ok(HttpResponse::Ok().content_type("application/json").body(document.content));
     }
-    let parsed: ScheduleDocument =
-        serde_json::from_str(&document.content).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"schedule-{id}.csv\"")))
-        .body(schedule_csv(&parsed.lines)))
+    let lines = parse_schedule_csv(&document.content).map_err(|e| internal(e.to_string()))?;
+    let figure = |value: Option<i64>, name: &str| value.ok_or_else(|| internal(format!("the loan has no {name}")));
+    Ok(HttpResponse::Ok().json(ScheduleDocument {
+        loan_id: id,
+        currency: "EUR".to_owned(),
+        amount: Money::from_cents(loan.amount_cents),
+        rate_bps: u32::try_from(figure(loan.rate_bps.map(i64::from), "rate")?).map_err(|e| internal(e.to_string()))?,
+        term_months: u16::try_from(loan.term_months).map_err(|e| internal(e.to_string()))?,
+        monthly_payment: Money::from_cents(figure(loan.monthly_payment_cents, "monthly payment")?),
+        lines,
+    }))
 }
