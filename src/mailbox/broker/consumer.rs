@@ -65,8 +65,14 @@ pub(super) async fn start_all(
         let _channel = setup;
         while let Some(delivery) = events.next().await {
             let delivery = delivery?;
-            if let Ok(event) = serde_json::from_slice::<LiveEvent>(&delivery.data) {
-                bus.publish_local(event);
+            // A batch of events in commit order (a node of an older version sent one event).
+            match serde_json::from_slice::<Vec<LiveEvent>>(&delivery.data) {
+                Ok(events) => events.into_iter().for_each(|event| bus.publish_local(event)),
+                Err(_) => {
+                    if let Ok(event) = serde_json::from_slice::<LiveEvent>(&delivery.data) {
+                        bus.publish_local(event);
+                    }
+                }
             }
         }
         Ok(())
