@@ -52,6 +52,7 @@ pub struct BrokerSettings {
     pub service_prefetch: u16,
     pub delivery_limit: u32,
     pub publish_batch: usize,
+    pub envelopes_per_message: usize,
     pub confirm_timeout_ms: u64,
     pub reconnect_max_ms: u64,
 }
@@ -169,6 +170,9 @@ impl Settings {
         }
         if self.broker.publish_batch == 0 {
             return invalid("broker.publish_batch", "must be at least 1");
+        }
+        if self.broker.envelopes_per_message == 0 {
+            return invalid("broker.envelopes_per_message", "must be at least 1");
         }
         if let Some(url) = self.broker_url() {
             // The build has no TLS for AMQP (lapin without a TLS feature): amqps:// would fail later.

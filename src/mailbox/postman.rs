@@ -36,8 +36,15 @@ pub struct Postman {
 
 struct InFlight {
     since: Instant,
-    /// Cluster mode: the delivery to ack once the message is settled.
-    acker: Option<Acker>,
+    /// Cluster mode: the deliveries that carried the message (usually one; a copy may come
+    /// again while the first is handled), each acked once all its envelopes are settled.
+    deliveries: Vec<Arc<BrokerDelivery>>,
+}
+
+/// Cluster mode: one AMQP delivery, carrying one or more envelopes.
+struct BrokerDelivery {
+    acker: Acker,
+    unsettled: AtomicUsize,
 }
 
 struct Inner {
@@ -120,12 +127,19 @@ impl Postman {
         self.route(envelope, Some(record), None);
     }
 
-    /// Cluster mode: a delivery from the broker for a local actor.
-    pub fn accept_from_broker(&self, envelope: Envelope, acker: Acker) {
-        self.route(envelope, None, Some(acker));
+    /// Cluster mode: a delivery from the broker for local actors, acked once every envelope it
+    /// carries is settled.
+    pub fn accept_from_broker(&self, mut envelopes: Vec<Envelope>, acker: Acker) {
+        // The same envelope twice in one message counts once.
+        let mut seen = std::collections::HashSet::with_capacity(envelopes.len());
+        envelopes.retain(|envelope| seen.insert(envelope.message_id));
+        let delivery = Arc::new(BrokerDelivery { acker, unsettled: AtomicUsize::new(envelopes.len()) });
+        for envelope in envelopes {
+            self.route(envelope, None, Some(delivery.clone()));
+        }
     }
 
-    fn route(&self, envelope: Envelope, preload: Option<LoanRecord>, acker: Option<Acker>) {
+    fn route(&self, envelope: Envelope, preload: Option<LoanRecord>, delivery: Option<Arc<BrokerDelivery>>) {
         let Some(routes) = self.inner.routes.get() else {
             tracing::warn!("delivery before start-up finished; the sweep will deliver it");
             return;
@@ -134,7 +148,13 @@ impl Postman {
         if envelope.uncommitted && self.inner.broker.get().is_none() {
             self.inner.replies_in_delivery.fetch_add(1, Ordering::AcqRel);
         }
-        self.inner.in_flight.lock().expect("in-flight lock").insert(id, InFlight { since: Instant::now(), acker });
+        {
+            let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
+            let entry =
+                in_flight.entry(id).or_insert_with(|| InFlight { since: Instant::now(), deliveries: Vec::new() });
+            entry.since = Instant::now();
+            entry.deliveries.extend(delivery);
+        }
         let recipient = match envelope.destination {
             ActorKind::Loan => return (routes.loans)(envelope, preload),
             ActorKind::Credit => &routes.credit,
@@ -149,8 +169,12 @@ impl Postman {
     /// The message is finished with (handled, duplicate, or dead-lettered): ack it.
     pub fn settled(&self, id: MessageId) {
         let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
-        if let (Some(InFlight { acker: Some(acker), .. }), Some(broker)) = (entry, self.inner.broker.get()) {
-            broker.ack(acker);
+        if let (Some(entry), Some(broker)) = (entry, self.inner.broker.get()) {
+            for delivery in entry.deliveries {
+                if delivery.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    broker.ack(delivery.acker.clone());
+                }
+            }
         }
     }
 

@@ -28,9 +28,15 @@ pub(super) async fn start_all(
         let channel = connection.create_channel().await?;
         // A waiting service call costs its actor a queue entry, a loan delivery an awake actor
         // with its state: the service queues may hold many more unacked deliveries.
+        // The loan queue's prefetch counts envelopes (a message carries up to
+        // broker.envelopes_per_message): a delivered loan envelope wakes its loan.
+        let broker = &context.settings.broker;
         let prefetch = match kind {
-            ActorKind::Loan => context.settings.broker.prefetch,
-            _ => context.settings.broker.service_prefetch,
+            ActorKind::Loan => {
+                let per_message = u16::try_from(broker.envelopes_per_message).unwrap_or(u16::MAX);
+                (broker.prefetch / per_message.max(1)).max(broker.prefetch.min(64))
+            }
+            _ => broker.service_prefetch,
         };
         channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
         let consumer = subscribe(&channel, queue_name(kind), &context.node_id).await?;
@@ -91,10 +97,17 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
     channel.basic_consume(queue.into(), tag.as_str().into(), options, FieldTable::default()).await
 }
 
-/// A message for a local actor: it is acked when the postman hears it was settled.
+/// Envelopes for local actors: the message is acked when the postman hears that every one of
+/// them was settled.
 async fn accept(delivery: Delivery, context: &BrokerContext) {
-    match std::str::from_utf8(&delivery.data).ok().map(Envelope::from_json) {
-        Some(Ok(envelope)) => context.postman.accept_from_broker(envelope, delivery.acker),
+    match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
+        // Delivered before, maybe to a node that died handling one of these envelopes: they go
+        // on as one message each, so that an envelope that keeps killing nodes reaches the
+        // delivery limit alone instead of dead-lettering its batch with it.
+        Some(Ok(envelopes)) if envelopes.len() > 1 && delivery.redelivered => {
+            split(envelopes, delivery.acker, context).await
+        }
+        Some(Ok(envelopes)) if !envelopes.is_empty() => context.postman.accept_from_broker(envelopes, delivery.acker),
         _ => {
             tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
             let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
@@ -102,29 +115,56 @@ async fn accept(delivery: Delivery, context: &BrokerContext) {
     }
 }
 
-/// A message the broker gave up on: record it as a dead letter (consuming its outbox row).
+/// One envelope (its JSON object) or several (a JSON array of them).
+fn parse_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+    } else {
+        Envelope::from_json(text).map(|envelope| vec![envelope])
+    }
+}
+
+/// Publish a redelivered batch's envelopes one per message, then ack the batch. If that fails,
+/// the batch is handled as it is (never nacked: a requeue counts toward the delivery limit).
+async fn split(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerContext) {
+    let published = match context.postman.broker() {
+        Some(broker) => broker.publish_each(&envelopes).await,
+        None => false,
+    };
+    if published {
+        tracing::info!(envelopes = envelopes.len(), "a batch was delivered again; split into single messages");
+        let _ = acker.ack(BasicAckOptions::default()).await;
+    } else {
+        tracing::warn!(envelopes = envelopes.len(), "a batch delivered again could not be split; handling it whole");
+        context.postman.accept_from_broker(envelopes, acker);
+    }
+}
+
+/// A message the broker gave up on: record its envelopes as dead letters (consuming their
+/// outbox rows). Those of a batch that were handled meanwhile are only acked.
 async fn bury(delivery: Delivery, context: &BrokerContext) {
-    let Some(Ok(envelope)) = std::str::from_utf8(&delivery.data).ok().map(Envelope::from_json) else {
+    let Some(Ok(envelopes)) = std::str::from_utf8(&delivery.data).ok().map(parse_message) else {
         tracing::error!("unreadable dead letter dropped");
         let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         return;
     };
     let reason = format!("delivered {} times without success", context.settings.broker.delivery_limit);
-    let unit = dead_letter_unit(&envelope, &reason);
-    match context.db.writer().commit(unit).await {
-        Ok(CommitOutcome::Committed { .. }) => {
-            tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
-            context.postman.settled_message(&envelope);
-            context.metrics.dead_lettered(envelope.destination);
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-        }
-        // Handled meanwhile (or already buried): nothing to keep.
-        Ok(_) => {
-            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "could not record a dead letter; it stays queued");
-            let _ = delivery.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await;
+    for envelope in &envelopes {
+        match context.db.writer().commit(dead_letter_unit(envelope, &reason)).await {
+            Ok(CommitOutcome::Committed { .. }) => {
+                tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
+                context.postman.settled_message(envelope);
+                context.metrics.dead_lettered(envelope.destination);
+            }
+            // Handled meanwhile (or already buried): nothing to keep.
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "could not record a dead letter; it stays queued");
+                let _ =
+                    delivery.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await;
+                return;
+            }
         }
     }
+    let _ = delivery.acker.ack(BasicAckOptions::default()).await;
 }

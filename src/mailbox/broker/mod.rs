@@ -55,6 +55,7 @@ pub struct Broker {
     shared: Arc<Shared>,
     publish: mpsc::Sender<Vec<Envelope>>,
     events: mpsc::Sender<LiveEvent>,
+    confirm_timeout: Duration,
 }
 
 /// What the broker tasks need from the rest of the node.
@@ -93,7 +94,9 @@ impl Broker {
         });
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (events, events_rx) = mpsc::channel(PUBLISH_QUEUE * 4);
-        let broker = Self { runtime: handle.clone(), shared: shared.clone(), publish: publish.clone(), events };
+        let confirm_timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
+        let broker =
+            Self { runtime: handle.clone(), shared: shared.clone(), publish: publish.clone(), events, confirm_timeout };
         handle.spawn(publisher::publish_loop(publish_rx, publish.clone(), shared.clone(), context.clone()));
         handle.spawn(publisher::events_loop(events_rx, shared.clone()));
         handle.spawn(supervise(shared, context));
@@ -131,6 +134,13 @@ impl Broker {
         self.runtime.spawn(async move {
             let _ = publish.send(vec![reply]).await;
         });
+    }
+
+    /// Publish each envelope as a message of its own and wait for the confirms: true if every
+    /// one was confirmed.
+    pub(super) async fn publish_each(&self, envelopes: &[Envelope]) -> bool {
+        let Some(channel) = self.shared.publish_channel.lock().expect("broker lock").clone() else { return false };
+        publisher::publish_each(&channel, envelopes, self.confirm_timeout).await
     }
 
     /// Send a committed event to every node's live streams (best effort, like the streams).
@@ -186,10 +196,11 @@ async fn run_connection(url: &str, shared: &Arc<Shared>, context: &BrokerContext
     topology::declare(&setup, &context.settings.broker, &context.node_id).await?;
     let publish_channel = connection.create_channel().await?;
     publish_channel.confirm_select(Default::default()).await?;
+    // Before the consumers start: they publish on it (splitting redelivered batches).
+    *shared.publish_channel.lock().expect("broker lock") = Some(publish_channel);
     let mut tasks = JoinSet::new();
     let consumers = consumer::start_all(&connection, &setup, context, &mut tasks).await?;
     *shared.consumers.lock().expect("broker lock") = consumers;
-    *shared.publish_channel.lock().expect("broker lock") = Some(publish_channel);
     *shared.events_channel.lock().expect("broker lock") = Some(connection.create_channel().await?);
     shared.connected.store(true, Ordering::Release);
     *shared.last_error.lock().expect("broker lock") = None;

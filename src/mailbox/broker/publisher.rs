@@ -1,4 +1,5 @@
-//! Publishing envelopes with pipelined publisher confirms: a batch is published, then its
+//! Publishing envelopes with pipelined publisher confirms: a batch is published (envelopes bound
+//! for one queue share AMQP messages, up to `broker.envelopes_per_message` each), then its
 //! confirms are awaited together, then the acknowledged rows are marked published (one unit per
 //! loan). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
 //! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, it is
@@ -17,7 +18,7 @@ use super::topology::{queue_name, EVENTS_EXCHANGE};
 use super::{BrokerContext, Shared};
 use crate::domain::{LoanId, MessageId};
 use crate::live::LiveEvent;
-use crate::mailbox::Envelope;
+use crate::mailbox::{ActorKind, Envelope};
 use crate::persistence::UnitOfWork;
 
 fn properties(message_id: MessageId) -> BasicProperties {
@@ -51,19 +52,21 @@ pub(super) async fn publish_loop(
             retry_replies(batch, &queue);
             continue;
         };
-        let mut pending = Vec::with_capacity(batch.len() * copies);
-        for (i, envelope) in batch.iter().enumerate() {
-            let payload = envelope.to_json();
+        let per_message = context.settings.broker.envelopes_per_message;
+        let mut pending = Vec::new();
+        for chunk in message_groups(&batch, per_message) {
+            let payload = message_payload(&batch, &chunk);
+            let first = &batch[chunk[0]];
             for _ in 0..copies {
                 let publish = channel.basic_publish(
                     "".into(),
-                    queue_name(envelope.destination).into(),
+                    queue_name(first.destination).into(),
                     BasicPublishOptions::default(),
                     payload.as_bytes(),
-                    properties(envelope.message_id),
+                    properties(first.message_id),
                 );
                 match publish.await {
-                    Ok(confirm) => pending.push((i, confirm)),
+                    Ok(confirm) => pending.push((chunk.clone(), confirm)),
                     Err(err) => {
                         tracing::warn!(error = %err, "publish failed; the sweep will retry");
                         break;
@@ -73,17 +76,18 @@ pub(super) async fn publish_loop(
         }
         shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
         let mut confirmed = vec![false; batch.len()];
-        for (i, confirm) in pending {
+        for (chunk, confirm) in pending {
             match tokio::time::timeout(timeout, confirm).await {
                 Ok(Ok(confirmation)) if confirmation.is_ack() => {
                     shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
                     context.metrics.publish_confirmed();
-                    confirmed[i] = true;
+                    chunk.iter().for_each(|&i| confirmed[i] = true);
                 }
                 outcome => {
                     shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
                     context.metrics.publish_nacked();
-                    tracing::warn!(message_id = %batch[i].message_id, ?outcome, "publish not confirmed; the sweep will retry");
+                    let first = batch[chunk[0]].message_id;
+                    tracing::warn!(message_id = %first, envelopes = chunk.len(), ?outcome, "publish not confirmed; the sweep will retry");
                 }
             }
         }
@@ -102,6 +106,57 @@ pub(super) async fn publish_loop(
         retry_replies(unpublished_replies, &queue);
         mark_published(&context, published_rows).await;
     }
+}
+
+/// Each envelope in a message of its own; true once every one is confirmed.
+pub(super) async fn publish_each(channel: &lapin::Channel, envelopes: &[Envelope], timeout: Duration) -> bool {
+    let mut confirms = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        let payload = envelope.to_json();
+        let publish = channel.basic_publish(
+            "".into(),
+            queue_name(envelope.destination).into(),
+            BasicPublishOptions::default(),
+            payload.as_bytes(),
+            properties(envelope.message_id),
+        );
+        match publish.await {
+            Ok(confirm) => confirms.push(confirm),
+            Err(_) => return false,
+        }
+    }
+    for confirm in confirms {
+        match tokio::time::timeout(timeout, confirm).await {
+            Ok(Ok(confirmation)) if confirmation.is_ack() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The envelopes of a batch grouped into AMQP messages: by destination queue, in batch order,
+/// at most `per_message` in one. Indices into the batch.
+fn message_groups(batch: &[Envelope], per_message: usize) -> Vec<Vec<usize>> {
+    let mut by_queue: Vec<(ActorKind, Vec<usize>)> = Vec::new();
+    for (i, envelope) in batch.iter().enumerate() {
+        match by_queue.iter_mut().find(|(kind, _)| *kind == envelope.destination) {
+            Some((_, indices)) => indices.push(i),
+            None => by_queue.push((envelope.destination, vec![i])),
+        }
+    }
+    by_queue
+        .into_iter()
+        .flat_map(|(_, indices)| indices.chunks(per_message).map(<[usize]>::to_vec).collect::<Vec<_>>())
+        .collect()
+}
+
+/// One envelope as itself, several as a JSON array (what `consumer::accept` reads).
+fn message_payload(batch: &[Envelope], chunk: &[usize]) -> String {
+    if let [only] = chunk {
+        return batch[*only].to_json();
+    }
+    let envelopes: Vec<&Envelope> = chunk.iter().map(|&i| &batch[i]).collect();
+    serde_json::to_string(&envelopes).expect("envelopes always serialise")
 }
 
 /// Uncommitted replies have no outbox row for the sweep: publish them again a little later. The
