@@ -68,3 +68,72 @@ where
 }
 
 impl<Conn> RunQueryDsl<Conn> for UpdateLoanState<'_> {}
+
+/// PostgreSQL: the loan UPDATEs of a whole batch in one statement (one round trip instead of
+/// one per unit): `WITH v(..) AS (VALUES (..), ..) UPDATE loans SET .. FROM v WHERE loans.id =
+/// v.id AND loans.version = v.expected`. Fewer rows updated than given = some version conflict
+/// (the writer then applies the units one by one). Not cached: its shape varies with the count.
+pub struct UpdateLoanStates<'a> {
+    pub rows: Vec<(&'a LoanRow, i64)>,
+}
+
+impl QueryId for UpdateLoanStates<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+/// The columns a step changes, in the order of the VALUES rows (then `id` and `expected`).
+const STATE_COLUMNS: [&str; 10] = [
+    "status",
+    "credit_score",
+    "appraised_value_cents",
+    "rate_bps",
+    "monthly_payment_cents",
+    "saga",
+    "version",
+    "updated_at",
+    "decided_at",
+    "notified_at",
+];
+
+impl QueryFragment<diesel::pg::Pg> for UpdateLoanStates<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql("WITH v (");
+        out.push_sql(&STATE_COLUMNS.join(", "));
+        out.push_sql(", id, expected) AS (VALUES ");
+        for (i, (row, expected_version)) in self.rows.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Text, _>(&row.status)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.saga)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(&row.version)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.id)?;
+            out.push_sql(", ");
+            out.push_bind_param::<BigInt, _>(expected_version)?;
+            out.push_sql(")");
+        }
+        out.push_sql(") UPDATE loans SET ");
+        let set: Vec<String> = STATE_COLUMNS.iter().map(|c| format!("{c} = v.{c}")).collect();
+        out.push_sql(&set.join(", "));
+        out.push_sql(" FROM v WHERE loans.id = v.id AND loans.version = v.expected");
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for UpdateLoanStates<'_> {}

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::connection::AnyConnection;
-use super::loan_update::UpdateLoanState;
+use super::loan_update::{UpdateLoanState, UpdateLoanStates};
 use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NodeRow, NotificationRow};
 use super::schema::{
     dead_letters, documents, idempotency_keys, inbox, loan_events, loans, nodes, notifications, outbox,
@@ -118,15 +118,16 @@ impl From<diesel::result::Error> for ApplyError {
 
 /// Everything of a unit but its events (see [`insert_events`]).
 pub fn apply_unit(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
-    apply_state(conn, unit)?;
-    insert_outbox_rows(conn, &unit.emits.iter().collect::<Vec<_>>())?;
+    consume(conn, unit)?;
+    apply_state(conn, unit, false)?;
+    insert_rows(conn, &[unit])?;
     Ok(())
 }
 
-/// Everything of a unit but its events and the messages it emits: a batch inserts those of all
-/// its units at once ([`insert_outbox_rows`], [`insert_events`]).
-pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {
-    consume(conn, unit)?;
+/// Everything of a unit but consuming its message, the rows it inserts and its events, and its
+/// loan update if `loan_update_batched`: a batch does those for all its units at once
+/// ([`consume_all`], [`update_loans`], [`insert_rows`], [`insert_events`]).
+pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork, loan_update_batched: bool) -> Result<(), ApplyError> {
     if let Some(id) = unit.revive {
         let removed =
             diesel::delete(dead_letters::table.filter(dead_letters::message_id.eq(id.to_string()))).execute(conn)?;
@@ -141,6 +142,7 @@ pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), Ap
         Some(LoanWrite::Insert(row)) => {
             diesel::insert_into(loans::table).values(row.as_ref()).execute(conn)?;
         }
+        Some(LoanWrite::Update { .. }) if loan_update_batched => {}
         Some(LoanWrite::Update { row, expected_version }) => {
             let updated = UpdateLoanState { row, expected_version: *expected_version }.execute(conn)?;
             if updated == 0 {
@@ -155,17 +157,8 @@ pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), Ap
         }
         None => {}
     }
-    if let Some(document) = &unit.document {
-        diesel::insert_into(documents::table).values(document).execute(conn)?;
-    }
-    if let Some(notification) = &unit.notification {
-        diesel::insert_into(notifications::table).values(notification).execute(conn)?;
-    }
     if !unit.mark_published.is_empty() {
-        let ids: Vec<String> = unit.mark_published.iter().map(ToString::to_string).collect();
-        diesel::update(outbox::table.filter(outbox::message_id.eq_any(ids)))
-            .set(outbox::published_at.eq(Some(unit.now)))
-            .execute(conn)?;
+        mark_published(conn, &unit.mark_published, unit.now)?;
     }
     if let Some(node) = &unit.heartbeat {
         diesel::delete(nodes::table.find(&node.node_id)).execute(conn)?;
@@ -181,17 +174,46 @@ pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), Ap
 /// 32,766, PostgreSQL 65,535) with up to 6 columns a row.
 const ROWS_PER_INSERT: usize = 1_000;
 
-/// Outbox rows, as few INSERT statements as possible (one per `ROWS_PER_INSERT` rows): one
-/// statement per row was a large part of the writer's time (docs/benchmarks.md).
-pub fn insert_outbox_rows(conn: &mut AnyConnection, rows: &[&NewOutboxRow]) -> diesel::QueryResult<()> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let chunk = chunk.to_vec();
-        match conn {
-            AnyConnection::Postgresql(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
-            AnyConnection::Sqlite(c) => diesel::insert_into(outbox::table).values(chunk).execute(c)?,
-        };
-    }
+/// `rows` into `table` in as few INSERT statements as possible (one per `ROWS_PER_INSERT`).
+macro_rules! insert_in_chunks {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        for chunk in $rows.chunks(ROWS_PER_INSERT) {
+            match &mut *$conn {
+                AnyConnection::Postgresql(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
+                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk.to_vec()).execute(c)?,
+            };
+        }
+    };
+}
+
+/// The documents, notifications and outbox rows of `units`, one multi-row INSERT per table:
+/// one statement per row was a large part of the writer's time (docs/benchmarks.md).
+pub fn insert_rows(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<()> {
+    let documents: Vec<&DocumentRow> = units.iter().filter_map(|unit| unit.document.as_ref()).collect();
+    let notifications: Vec<&NotificationRow> = units.iter().filter_map(|unit| unit.notification.as_ref()).collect();
+    let emits: Vec<&NewOutboxRow> = units.iter().flat_map(|unit| &unit.emits).collect();
+    insert_in_chunks!(conn, documents::table, documents);
+    insert_in_chunks!(conn, notifications::table, notifications);
+    insert_in_chunks!(conn, outbox::table, emits);
     Ok(())
+}
+
+/// PostgreSQL: the loan updates of `units` in one statement per `ROWS_PER_INSERT`; true if
+/// every loan still had its expected version (else the batch must isolate its units).
+pub fn update_loans(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<bool> {
+    let rows: Vec<(&LoanRow, i64)> = units
+        .iter()
+        .filter_map(|unit| match &unit.loan {
+            Some(LoanWrite::Update { row, expected_version }) => Some((row.as_ref(), *expected_version)),
+            _ => None,
+        })
+        .collect();
+    let AnyConnection::Postgresql(c) = conn else { return Ok(rows.is_empty()) };
+    let mut updated = 0;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        updated += UpdateLoanStates { rows: chunk.to_vec() }.execute(c)?;
+    }
+    Ok(updated == rows.len())
 }
 
 /// The events of a batch's units, last in the transaction: the writer inserts them once every
@@ -218,6 +240,46 @@ pub fn insert_events(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel:
     }
     let mut ids = ids.into_iter();
     Ok(units.iter().map(|unit| ids.by_ref().take(unit.events.len()).collect()).collect())
+}
+
+/// Rows the broker confirmed. PostgreSQL: rows another transaction holds (a loan consuming its
+/// message right now) are skipped, so this never waits and cannot take part in a deadlock; a
+/// row left unmarked is published again by the sweep, a duplicate its consumer ignores.
+fn mark_published(conn: &mut AnyConnection, ids: &[MessageId], now: NaiveDateTime) -> diesel::QueryResult<usize> {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    match conn {
+        AnyConnection::Postgresql(c) => diesel::sql_query(
+            // The sequence numbers as an array (an InitPlan): the update then takes the primary
+            // key index; as a plain `IN (subquery)` it was planned as a scan of the outbox.
+            "WITH free AS (SELECT seq FROM outbox WHERE message_id = ANY($2) FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox SET published_at = $1 WHERE seq = ANY(ARRAY(SELECT seq FROM free))",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+        .execute(c),
+        AnyConnection::Sqlite(c) => diesel::update(outbox::table.filter(outbox::message_id.eq_any(ids)))
+            .set(outbox::published_at.eq(Some(now)))
+            .execute(c),
+    }
+}
+
+/// The messages a batch's units handle, consumed in one statement: true if every one was
+/// still there (else some unit is a duplicate and the batch must isolate its units).
+pub fn consume_all(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<bool> {
+    let mut ids: Vec<String> = Vec::new();
+    for unit in units {
+        match unit.consumes {
+            None => {}
+            Some(Consume::Outbox(id)) => ids.push(id.to_string()),
+            // Not batched (and unused by the writers today): the savepoint path handles it.
+            Some(Consume::Inbox(_)) => return Ok(false),
+        }
+    }
+    let mut deleted = 0;
+    for chunk in ids.chunks(ROWS_PER_INSERT) {
+        deleted += diesel::delete(outbox::table.filter(outbox::message_id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(deleted == ids.len())
 }
 
 fn consume(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<(), ApplyError> {

@@ -16,11 +16,12 @@ use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connection::{AnyConnection, Backend};
-use super::records::NewOutboxRow;
 use super::unit_of_work::{
-    apply_state, apply_unit, insert_events, insert_outbox_rows, ApplyError, CommitOutcome, LoanWrite, UnitOfWork,
+    apply_state, apply_unit, consume_all, insert_events, insert_rows, update_loans, ApplyError, CommitOutcome,
+    LoanWrite, UnitOfWork,
 };
 use super::StoreError;
+use crate::domain::LoanId;
 use crate::live::{EventBus, LiveEvent};
 use crate::settings::DatabaseSettings;
 
@@ -100,12 +101,22 @@ impl Writer {
     /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
     /// idempotency key for submissions (two requests with one key meet on one writer).
     fn shard(&self, unit: &UnitOfWork) -> &mpsc::Sender<Job> {
+        let index = match &unit.idempotency {
+            Some(record) => self.shard_by(&record.key),
+            None => self.shard_of(unit.loan_id),
+        };
+        &self.shards[index]
+    }
+
+    /// Which writer writes this loan's rows (units for several loans that share it can be one).
+    pub fn shard_of(&self, loan: LoanId) -> usize {
+        self.shard_by(&loan)
+    }
+
+    fn shard_by(&self, key: &impl Hash) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        match &unit.idempotency {
-            Some(record) => record.key.hash(&mut hasher),
-            None => unit.loan_id.hash(&mut hasher),
-        }
-        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+        key.hash(&mut hasher);
+        (hasher.finish() % self.shards.len() as u64) as usize
     }
 
     /// Commit one unit of work (batched with whatever else is waiting).
@@ -165,8 +176,10 @@ impl WriterLoop {
         };
         // Every writer (of every node) locks the rows of the loans of a batch in ascending loan
         // order, so two batches never wait on each other in a cycle (no deadlocks).
+        // Units that only mark rows published go last: they touch rows of many loans, but never
+        // wait for a lock (see `mark_published`), so nothing waits on them in a cycle.
         let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| batch[i].unit.loan_id);
+        order.sort_by_key(|&i| (!batch[i].unit.mark_published.is_empty(), batch[i].unit.loan_id));
         let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
         // First without savepoints (a savepoint costs two statements and a sub-journal per unit);
         // only if a unit would be skipped (duplicate, conflict, ...) or fails is the batch rolled
@@ -224,14 +237,21 @@ impl WriterLoop {
             match isolation {
                 // Every unit's own statements, then the messages of all of them in one INSERT.
                 Isolation::Shared => {
+                    if !matches!(consume_all(conn, units), Ok(true)) {
+                        return Err(BatchError::NeedsIsolation);
+                    }
+                    // PostgreSQL pays a round trip per statement: loan updates go in one too.
+                    let loans_batched = ordered;
                     for unit in units {
-                        if apply_state(conn, unit).is_err() {
+                        if apply_state(conn, unit, loans_batched).is_err() {
                             return Err(BatchError::NeedsIsolation);
                         }
                         outcomes.push(Ok(CommitOutcome::Committed { event_ids: Vec::new() }));
                     }
-                    let emits: Vec<&NewOutboxRow> = units.iter().flat_map(|unit| &unit.emits).collect();
-                    if insert_outbox_rows(conn, &emits).is_err() {
+                    if loans_batched && !matches!(update_loans(conn, units), Ok(true)) {
+                        return Err(BatchError::NeedsIsolation);
+                    }
+                    if insert_rows(conn, units).is_err() {
                         return Err(BatchError::NeedsIsolation);
                     }
                 }

@@ -89,6 +89,13 @@ impl TestDatabase {
         last.split('?').next().unwrap_or_default()
     }
 
+    /// Run SQL on the database directly (not through the app).
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");
+        conn.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Rows per table, read directly (not through the app).
     pub fn counts(&self) -> Vec<(&'static str, i64)> {
         let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");

@@ -12,6 +12,7 @@ both_backends!(
     listing_pages_newest_first_with_a_cursor,
     stats_count_by_status,
     the_schedule_is_json_or_csv,
+    a_schedule_stored_as_json_by_an_earlier_version_is_still_served,
     health_reports_each_dependency,
     a_panicking_loan_actor_is_restarted_and_the_message_retried,
 );
@@ -78,6 +79,12 @@ async fn the_schedule_is_json_or_csv(db: Db) {
     assert_eq!(lines.len(), 300);
     assert_eq!(lines[0]["payment"], loan["monthly_payment"]);
     assert_eq!(lines.last().unwrap()["balance"], json!(0));
+    // The head comes from the loan (the stored CSV holds only the lines).
+    assert_eq!(document["loan_id"], json!(id));
+    assert_eq!(document["currency"], "EUR");
+    for field in ["amount", "rate_bps", "term_months", "monthly_payment"] {
+        assert_eq!(document[field], loan[field], "{field}");
+    }
     let csv = app
         .client
         .get(app.url(&format!("/api/v1/loans/{id}/schedule")))
@@ -99,6 +106,27 @@ async fn the_schedule_is_json_or_csv(db: Db) {
     app.wait_finished(&rejected, Duration::from_secs(10)).await;
     let (status, problem) = app.get_json(&format!("/api/v1/loans/{rejected}/schedule")).await;
     assert_eq!(status, 404, "{problem}");
+}
+
+/// Before session 3 a schedule document held its JSON; now it holds CSV. Old rows keep working.
+async fn a_schedule_stored_as_json_by_an_earlier_version_is_still_served(db: Db) {
+    let app = spawn_app(db).await;
+    let id = app.submit(&approvable_application()).await;
+    app.wait_finished(&id, Duration::from_secs(10)).await;
+    let (status, document) = app.get_json(&format!("/api/v1/loans/{id}/schedule")).await;
+    assert_eq!(status, 200);
+    let csv = |app: &crate::helpers::TestApp| {
+        let request = app.client.get(app.url(&format!("/api/v1/loans/{id}/schedule"))).header("Accept", "text/csv");
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let stored_csv = csv(&app).await;
+    let legacy = document.to_string();
+    assert!(!legacy.contains('\''));
+    app.db.execute(&format!("UPDATE documents SET content = '{legacy}' WHERE loan_id = '{id}'"));
+
+    let (status, served) = app.get_json(&format!("/api/v1/loans/{id}/schedule")).await;
+    assert_eq!((status, served), (200, document));
+    assert_eq!(csv(&app).await, stored_csv);
 }
 
 async fn health_reports_each_dependency(db: Db) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
-use lapin::BasicProperties;
+use lapin::{BasicProperties, PublisherConfirm};
 use tokio::sync::mpsc;
 
 use super::topology::{queue_name, EVENTS_EXCHANGE};
@@ -26,6 +26,13 @@ fn properties(message_id: MessageId) -> BasicProperties {
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
         .with_message_id(message_id.to_string().into())
+}
+
+/// Publish `payload` (one envelope or several) to the queue of `first`'s destination.
+async fn publish(channel: &lapin::Channel, first: &Envelope, payload: &str) -> lapin::Result<PublisherConfirm> {
+    let queue = queue_name(first.destination);
+    let options = BasicPublishOptions::default();
+    channel.basic_publish("".into(), queue.into(), options, payload.as_bytes(), properties(first.message_id)).await
 }
 
 /// How long an uncommitted reply that could not be published waits before it is tried again.
@@ -58,14 +65,7 @@ pub(super) async fn publish_loop(
             let payload = message_payload(&batch, &chunk);
             let first = &batch[chunk[0]];
             for _ in 0..copies {
-                let publish = channel.basic_publish(
-                    "".into(),
-                    queue_name(first.destination).into(),
-                    BasicPublishOptions::default(),
-                    payload.as_bytes(),
-                    properties(first.message_id),
-                );
-                match publish.await {
+                match publish(&channel, first, &payload).await {
                     Ok(confirm) => pending.push((chunk.clone(), confirm)),
                     Err(err) => {
                         tracing::warn!(error = %err, "publish failed; the sweep will retry");
@@ -112,15 +112,7 @@ pub(super) async fn publish_loop(
 pub(super) async fn publish_each(channel: &lapin::Channel, envelopes: &[Envelope], timeout: Duration) -> bool {
     let mut confirms = Vec::with_capacity(envelopes.len());
     for envelope in envelopes {
-        let payload = envelope.to_json();
-        let publish = channel.basic_publish(
-            "".into(),
-            queue_name(envelope.destination).into(),
-            BasicPublishOptions::default(),
-            payload.as_bytes(),
-            properties(envelope.message_id),
-        );
-        match publish.await {
+        match publish(channel, envelope, &envelope.to_json()).await {
             Ok(confirm) => confirms.push(confirm),
             Err(_) => return false,
         }
@@ -174,15 +166,16 @@ fn retry_replies(batch: Vec<Envelope>, queue: &mpsc::Sender<Vec<Envelope>>) {
     });
 }
 
-/// One unit per loan, so each goes to the writer that owns that loan's rows (no two writers
-/// lock the same outbox rows in different orders).
+/// One unit per writer, for the rows of the loans that writer owns.
 async fn mark_published(context: &BrokerContext, by_loan: HashMap<LoanId, Vec<MessageId>>) {
     let now = chrono::Utc::now().naive_utc();
-    let commits = by_loan.into_iter().map(|(loan, ids)| {
-        let mut unit = UnitOfWork::new(loan, now, None);
-        unit.mark_published = ids;
-        context.db.writer().commit(unit)
-    });
+    let writer = context.db.writer();
+    let mut by_writer: HashMap<usize, UnitOfWork> = HashMap::new();
+    for (loan, ids) in by_loan {
+        let unit = by_writer.entry(writer.shard_of(loan)).or_insert_with(|| UnitOfWork::new(loan, now, None));
+        unit.mark_published.extend(ids);
+    }
+    let commits = by_writer.into_values().map(|unit| writer.commit(unit));
     for result in futures_util::future::join_all(commits).await {
         if let Err(err) = result {
             // Unmarked rows are published again by the sweep: a duplicate the consumer ignores.
