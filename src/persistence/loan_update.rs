@@ -38,33 +38,48 @@ where
     Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let row = self.row;
-        out.push_sql("UPDATE loans SET status = ");
-        out.push_bind_param::<Text, _>(&row.status)?;
-        out.push_sql(", credit_score = ");
-        out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
-        out.push_sql(", appraised_value_cents = ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
-        out.push_sql(", rate_bps = ");
-        out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
-        out.push_sql(", monthly_payment_cents = ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
-        out.push_sql(", saga = ");
-        out.push_bind_param::<Text, _>(&row.saga)?;
-        out.push_sql(", version = ");
-        out.push_bind_param::<BigInt, _>(&row.version)?;
-        out.push_sql(", updated_at = ");
-        out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
-        out.push_sql(", decided_at = ");
-        out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
-        out.push_sql(", notified_at = ");
-        out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)?;
-        out.push_sql(" WHERE id = ");
-        out.push_bind_param::<Text, _>(&row.id)?;
+        out.push_sql("UPDATE loans SET (");
+        out.push_sql(&STATE_COLUMNS.join(", "));
+        out.push_sql(") = (");
+        push_state_values(&mut out, self.row)?;
+        out.push_sql(") WHERE id = ");
+        out.push_bind_param::<Text, _>(&self.row.id)?;
         out.push_sql(" AND version = ");
         out.push_bind_param::<BigInt, _>(&self.expected_version)?;
         Ok(())
     }
+}
+
+/// The values of `STATE_COLUMNS`, comma-separated binds.
+fn push_state_values<'b, DB>(out: &mut AstPass<'_, 'b, DB>, row: &'b LoanRow) -> QueryResult<()>
+where
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
+    String: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    Option<i32>: ToSql<Nullable<Integer>, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    NaiveDateTime: ToSql<Timestamp, DB>,
+    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+{
+    out.push_bind_param::<Text, _>(&row.status)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&row.saga)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&row.version)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)
 }
 
 impl<Conn> RunQueryDsl<Conn> for UpdateLoanState<'_> {}
@@ -103,25 +118,7 @@ impl QueryFragment<diesel::pg::Pg> for UpdateLoanStates<'_> {
         out.push_sql(", id, expected) AS (VALUES ");
         for (i, (row, expected_version)) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
-            out.push_bind_param::<Text, _>(&row.status)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&row.saga)?;
-            out.push_sql(", ");
-            out.push_bind_param::<BigInt, _>(&row.version)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)?;
+            push_state_values(&mut out, row)?;
             out.push_sql(", ");
             out.push_bind_param::<Text, _>(&row.id)?;
             out.push_sql(", ");
