@@ -109,6 +109,20 @@ fn schedule_line_serialises_dates_and_money() {
 }
 
 #[test]
+fn csv_matches_display_formatting() {
+    let odd = [
+        line(1, "2025-01-15", ["0", "0.05", "-0.07", "1000000000000"]),
+        line(480, "0033-12-01", ["12.3", "99.99", "100", "-12345.6"]),
+        line(65535, "+12345-06-07", ["1", "2", "3", "4"]),
+    ];
+    let by_display: String = odd
+        .iter()
+        .map(|l| format!("{},{},{},{},{},{}\n", l.month, l.due_date, l.payment, l.interest, l.principal, l.balance))
+        .collect();
+    assert_eq!(schedule_csv(&odd), format!("month,due_date,payment,interest,principal,balance\n{by_display}"));
+}
+
+#[test]
 fn a_stored_schedule_reads_back_line_for_line() {
     let lines = amortization_schedule(money("250000"), 625, term(360), money("1539.29"), date("2025-01-31"));
     assert_eq!(parse_schedule_csv(&schedule_csv(&lines)), Ok(lines));

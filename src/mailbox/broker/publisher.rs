@@ -1,7 +1,7 @@
 //! Publishing envelopes with pipelined publisher confirms: a batch is published (envelopes bound
-//! for one queue share AMQP messages, up to `broker.envelopes_per_message` each), then its
-//! confirms are awaited together, then the acknowledged rows are marked published (one unit per
-//! loan). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
+//! for one queue share AMQP messages, up to `broker.envelopes_per_message` each), then, beside
+//! the loop (the next batch goes out meanwhile), its confirms are awaited together and the
+//! acknowledged rows are marked published (one unit per writer). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
 //! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, it is
 //! published again a second later.
 
@@ -47,6 +47,7 @@ pub(super) async fn publish_loop(
     let max = context.settings.broker.publish_batch;
     let timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
     let copies = if context.settings.faults.publish_twice { 2 } else { 1 };
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
     while let Some(mut batch) = rx.recv().await {
         while batch.len() < max {
             match rx.try_recv() {
@@ -75,37 +76,61 @@ pub(super) async fn publish_loop(
             }
         }
         shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
-        let mut confirmed = vec![false; batch.len()];
-        for (chunk, confirm) in pending {
-            match tokio::time::timeout(timeout, confirm).await {
-                Ok(Ok(confirmation)) if confirmation.is_ack() => {
-                    shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
-                    context.metrics.publish_confirmed();
-                    chunk.iter().for_each(|&i| confirmed[i] = true);
-                }
-                outcome => {
-                    shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
-                    context.metrics.publish_nacked();
-                    let first = batch[chunk[0]].message_id;
-                    tracing::warn!(message_id = %first, envelopes = chunk.len(), ?outcome, "publish not confirmed; the sweep will retry");
-                }
-            }
-        }
-        let mut published_rows: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
-        let mut unpublished_replies = Vec::new();
-        for (envelope, confirmed) in batch.into_iter().zip(confirmed) {
-            match (envelope.uncommitted, confirmed) {
-                // The reply is safe in its queue: the request's delivery can be acked (its row
-                // stays in the outbox until the loan consumes it).
-                (true, true) => context.postman.settled(envelope.outbox_row()),
-                (true, false) => unpublished_replies.push(envelope),
-                (false, true) => published_rows.entry(envelope.loan_id).or_default().push(envelope.message_id),
-                (false, false) => {}
-            }
-        }
-        retry_replies(unpublished_replies, &queue);
-        mark_published(&context, published_rows).await;
+        // The confirms are awaited (and the rows marked) beside the loop, so the next batch goes
+        // out meanwhile: awaiting them here put a confirm round and a commit into every hop of
+        // every loan (open-loop latency). At most `BATCHES_IN_FLIGHT` batches wait at once.
+        let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (shared, context, queue) = (shared.clone(), context.clone(), queue.clone());
+        tokio::spawn(async move {
+            settle_batch(batch, pending, timeout, &shared, &context, &queue).await;
+            drop(permit);
+        });
     }
+}
+
+/// Publish batches whose confirms are still awaited, at most.
+const BATCHES_IN_FLIGHT: usize = 16;
+
+/// Await a published batch's confirms: settle the requests of confirmed replies, publish
+/// unconfirmed replies again later, mark confirmed rows published.
+async fn settle_batch(
+    batch: Vec<Envelope>,
+    pending: Vec<(Vec<usize>, PublisherConfirm)>,
+    timeout: Duration,
+    shared: &Shared,
+    context: &BrokerContext,
+    queue: &mpsc::Sender<Vec<Envelope>>,
+) {
+    let mut confirmed = vec![false; batch.len()];
+    for (chunk, confirm) in pending {
+        match tokio::time::timeout(timeout, confirm).await {
+            Ok(Ok(confirmation)) if confirmation.is_ack() => {
+                shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
+                context.metrics.publish_confirmed();
+                chunk.iter().for_each(|&i| confirmed[i] = true);
+            }
+            outcome => {
+                shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
+                context.metrics.publish_nacked();
+                let first = batch[chunk[0]].message_id;
+                tracing::warn!(message_id = %first, envelopes = chunk.len(), ?outcome, "publish not confirmed; the sweep will retry");
+            }
+        }
+    }
+    let mut published_rows: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
+    let mut unpublished_replies = Vec::new();
+    for (envelope, confirmed) in batch.into_iter().zip(confirmed) {
+        match (envelope.uncommitted, confirmed) {
+            // The reply is safe in its queue: the request's delivery can be acked (its row
+            // stays in the outbox until the loan consumes it).
+            (true, true) => context.postman.settled(envelope.outbox_row()),
+            (true, false) => unpublished_replies.push(envelope),
+            (false, true) => published_rows.entry(envelope.loan_id).or_default().push(envelope.message_id),
+            (false, false) => {}
+        }
+    }
+    retry_replies(unpublished_replies, queue);
+    mark_published(context, published_rows).await;
 }
 
 /// Each envelope in a message of its own; true once every one is confirmed.
