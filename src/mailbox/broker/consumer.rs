@@ -140,14 +140,33 @@ async fn split(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerCo
     }
 }
 
-/// A message the broker gave up on: record its envelopes as dead letters (consuming their
-/// outbox rows). Those of a batch that were handled meanwhile are only acked.
+/// A message the broker gave up on: record its envelope as a dead letter (consuming its outbox
+/// row). A batch is never buried whole: a node may have died on one envelope, so each goes back
+/// to its queue as a message of its own, with its own delivery limit; only single envelopes end
+/// up in `dead_letters`.
 async fn bury(delivery: Delivery, context: &BrokerContext) {
     let Some(Ok(envelopes)) = std::str::from_utf8(&delivery.data).ok().map(parse_message) else {
         tracing::error!("unreadable dead letter dropped");
         let _ = delivery.acker.ack(BasicAckOptions::default()).await;
         return;
     };
+    if envelopes.len() > 1 {
+        let published = match context.postman.broker() {
+            Some(broker) => broker.publish_each(&envelopes).await,
+            None => false,
+        };
+        tracing::warn!(
+            envelopes = envelopes.len(),
+            published,
+            "a batch was dead-lettered; its envelopes go back one by one"
+        );
+        let _ = if published {
+            delivery.acker.ack(BasicAckOptions::default()).await
+        } else {
+            delivery.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await
+        };
+        return;
+    }
     let reason = format!("delivered {} times without success", context.settings.broker.delivery_limit);
     for envelope in &envelopes {
         match context.db.writer().commit(dead_letter_unit(envelope, &reason)).await {
