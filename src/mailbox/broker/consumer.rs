@@ -187,3 +187,21 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
     }
     let _ = delivery.acker.ack(BasicAckOptions::default()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_message;
+    use crate::domain::LoanId;
+    use crate::mailbox::{Envelope, MessageBody};
+
+    #[test]
+    fn a_message_carries_one_envelope_or_an_array_of_them() {
+        let one = Envelope::new(LoanId::generate(), None, MessageBody::VoidAppraisal);
+        let two = Envelope::new(LoanId::generate(), None, MessageBody::ReleaseCreditCheck);
+        assert_eq!(parse_message(&one.to_json()).unwrap(), vec![one.clone()]);
+        let array = serde_json::to_string(&[&one, &two]).unwrap();
+        assert_eq!(parse_message(&format!("  {array}")).unwrap(), vec![one, two]);
+        assert!(parse_message("[{\"not\": \"an envelope\"}]").is_err());
+        assert!(parse_message("").is_err());
+    }
+}

@@ -234,3 +234,37 @@ pub(super) async fn events_loop(mut rx: mpsc::Receiver<LiveEvent>, shared: Arc<S
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::LoanId;
+    use crate::mailbox::MessageBody;
+    use crate::saga::SagaInput;
+
+    fn envelope(body: MessageBody) -> Envelope {
+        Envelope::new(LoanId::generate(), None, body)
+    }
+
+    #[test]
+    fn envelopes_share_messages_by_queue_in_order_up_to_the_limit() {
+        let start = || envelope(MessageBody::Saga(SagaInput::Start));
+        let credit = || envelope(MessageBody::ReleaseCreditCheck);
+        let batch = vec![start(), credit(), start(), start(), credit(), start(), envelope(MessageBody::VoidAppraisal)];
+        let groups = message_groups(&batch, 3);
+        assert_eq!(groups, vec![vec![0, 2, 3], vec![5], vec![1, 4], vec![6]]);
+        for group in &groups {
+            let kinds: Vec<ActorKind> = group.iter().map(|&i| batch[i].destination).collect();
+            assert!(kinds.iter().all(|&kind| kind == kinds[0]), "one queue per message: {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn one_envelope_travels_as_itself_several_as_an_array() {
+        let batch = vec![envelope(MessageBody::ReleaseCreditCheck), envelope(MessageBody::ReleaseCreditCheck)];
+        let single = message_payload(&batch, &[1]);
+        assert_eq!(Envelope::from_json(&single).unwrap(), batch[1]);
+        let both: Vec<Envelope> = serde_json::from_str(&message_payload(&batch, &[0, 1])).unwrap();
+        assert_eq!(both, batch);
+    }
+}
