@@ -102,8 +102,8 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
 async fn accept(delivery: Delivery, context: &BrokerContext) {
     match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
         // Delivered before, maybe to a node that died handling one of these envelopes: they go
-        // on as one message each, so that an envelope that keeps killing nodes reaches the
-        // delivery limit alone instead of dead-lettering its batch with it.
+        // on as one message each (fresh delivery counts), so that an envelope that keeps killing
+        // nodes does not carry the whole batch to the delivery limit with it.
         Some(Ok(envelopes)) if envelopes.len() > 1 && delivery.redelivered => {
             split(envelopes, delivery.acker, context).await
         }
