@@ -1,11 +1,12 @@
 //! The group-commit writers: each thread owns one write connection and commits many units of work
 //! (one step of one loan each) per transaction. SQLite has one writer anyway; batching turns one
-//! fsync per step into one per batch. PostgreSQL gets several writers (a round trip per statement
-//! is their bound, not the server), each loan always on the same one. A unit that must be skipped
+//! fsync per step into one per batch. PostgreSQL may get several (`database.writers`, default 1:
+//! more measured slower), each loan always on the same one. A unit that must be skipped
 //! (a duplicate, a conflict) never spoils the others: the batch is then re-run with a savepoint
-//! per unit (see `commit_batch`). The outbox rows and the events of a batch go in one multi-row
-//! INSERT each; the events last, under a lock held to the commit, so that event ids follow commit
-//! order across writers and nodes (streams resume by event id).
+//! per unit (see `commit_batch`). Without savepoints, statements are shared by the batch's units
+//! (one DELETE, multi-row INSERTs, on PostgreSQL one UPDATE of the loans). The events go last,
+//! under a lock held to the commit, so that event ids follow commit order across writers and
+//! nodes (streams resume by event id).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -161,7 +162,7 @@ impl WriterLoop {
     }
 
     fn commit_batch(&mut self, batch: Vec<Job>) {
-        let ordered = matches!(self.backend, Backend::Postgres(_));
+        let postgres = matches!(self.backend, Backend::Postgres(_));
         let conn = match self.connection() {
             Ok(conn) => conn,
             Err(err) => {
@@ -184,9 +185,9 @@ impl WriterLoop {
         // First without savepoints (a savepoint costs two statements and a sub-journal per unit);
         // only if a unit would be skipped (duplicate, conflict, ...) or fails is the batch rolled
         // back and applied again with each unit isolated in its own savepoint.
-        let mut result = Self::apply_batch(conn, &units, ordered, Isolation::Shared);
+        let mut result = Self::apply_batch(conn, &units, postgres, Isolation::Shared);
         if matches!(result, Err(BatchError::NeedsIsolation)) {
-            result = Self::apply_batch(conn, &units, ordered, Isolation::PerUnit);
+            result = Self::apply_batch(conn, &units, postgres, Isolation::PerUnit);
         }
         let result = result.map(|(outcomes, in_order)| {
             // Back in the order of the batch.
@@ -229,7 +230,7 @@ impl WriterLoop {
     fn apply_batch(
         conn: &mut AnyConnection,
         units: &[&UnitOfWork],
-        ordered: bool,
+        postgres: bool,
         isolation: Isolation,
     ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
         conn.transaction::<_, BatchError, _>(|conn| {
@@ -241,14 +242,13 @@ impl WriterLoop {
                         return Err(BatchError::NeedsIsolation);
                     }
                     // PostgreSQL pays a round trip per statement: loan updates go in one too.
-                    let loans_batched = ordered;
                     for unit in units {
-                        if apply_state(conn, unit, loans_batched).is_err() {
+                        if apply_state(conn, unit, postgres).is_err() {
                             return Err(BatchError::NeedsIsolation);
                         }
                         outcomes.push(Ok(CommitOutcome::Committed { event_ids: Vec::new() }));
                     }
-                    if loans_batched && !matches!(update_loans(conn, units), Ok(true)) {
+                    if postgres && !matches!(update_loans(conn, units), Ok(true)) {
                         return Err(BatchError::NeedsIsolation);
                     }
                     if insert_rows(conn, units).is_err() {
@@ -264,7 +264,7 @@ impl WriterLoop {
                 .filter(|&i| matches!(outcomes[i], Ok(CommitOutcome::Committed { .. })) && !units[i].events.is_empty())
                 .collect();
             if !committed.is_empty() {
-                if ordered {
+                if postgres {
                     conn.batch_execute(EVENT_ORDER_LOCK)?;
                 }
                 let with_events: Vec<&UnitOfWork> = committed.iter().map(|&i| units[i]).collect();

@@ -127,16 +127,20 @@ fn parse_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
 /// Publish a redelivered batch's envelopes one per message, then ack the batch. If that fails,
 /// the batch is handled as it is (never nacked: a requeue counts toward the delivery limit).
 async fn split(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerContext) {
-    let published = match context.postman.broker() {
-        Some(broker) => broker.publish_each(&envelopes).await,
-        None => false,
-    };
-    if published {
+    if publish_each(&envelopes, context).await {
         tracing::info!(envelopes = envelopes.len(), "a batch was delivered again; split into single messages");
         let _ = acker.ack(BasicAckOptions::default()).await;
     } else {
         tracing::warn!(envelopes = envelopes.len(), "a batch delivered again could not be split; handling it whole");
         context.postman.accept_from_broker(envelopes, acker);
+    }
+}
+
+/// Each envelope again, in a message of its own; true once all are confirmed.
+async fn publish_each(envelopes: &[Envelope], context: &BrokerContext) -> bool {
+    match context.postman.broker() {
+        Some(broker) => broker.publish_each(envelopes).await,
+        None => false,
     }
 }
 
@@ -151,10 +155,7 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
         return;
     };
     if envelopes.len() > 1 {
-        let published = match context.postman.broker() {
-            Some(broker) => broker.publish_each(&envelopes).await,
-            None => false,
-        };
+        let published = publish_each(&envelopes, context).await;
         tracing::warn!(
             envelopes = envelopes.len(),
             published,

@@ -117,7 +117,7 @@ async fn settle_batch(
             }
         }
     }
-    let mut published_rows: HashMap<LoanId, Vec<MessageId>> = HashMap::new();
+    let mut published_rows: Vec<(LoanId, MessageId)> = Vec::new();
     let mut unpublished_replies = Vec::new();
     for (envelope, confirmed) in batch.into_iter().zip(confirmed) {
         match (envelope.uncommitted, confirmed) {
@@ -125,7 +125,7 @@ async fn settle_batch(
             // stays in the outbox until the loan consumes it).
             (true, true) => context.postman.settled(envelope.outbox_row()),
             (true, false) => unpublished_replies.push(envelope),
-            (false, true) => published_rows.entry(envelope.loan_id).or_default().push(envelope.message_id),
+            (false, true) => published_rows.push((envelope.loan_id, envelope.message_id)),
             (false, false) => {}
         }
     }
@@ -192,13 +192,13 @@ fn retry_replies(batch: Vec<Envelope>, queue: &mpsc::Sender<Vec<Envelope>>) {
 }
 
 /// One unit per writer, for the rows of the loans that writer owns.
-async fn mark_published(context: &BrokerContext, by_loan: HashMap<LoanId, Vec<MessageId>>) {
+async fn mark_published(context: &BrokerContext, rows: Vec<(LoanId, MessageId)>) {
     let now = chrono::Utc::now().naive_utc();
     let writer = context.db.writer();
     let mut by_writer: HashMap<usize, UnitOfWork> = HashMap::new();
-    for (loan, ids) in by_loan {
+    for (loan, id) in rows {
         let unit = by_writer.entry(writer.shard_of(loan)).or_insert_with(|| UnitOfWork::new(loan, now, None));
-        unit.mark_published.extend(ids);
+        unit.mark_published.push(id);
     }
     let commits = by_writer.into_values().map(|unit| writer.commit(unit));
     for result in futures_util::future::join_all(commits).await {
