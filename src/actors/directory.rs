@@ -27,18 +27,28 @@ impl LoanDirectory {
         Self { services, arbiters }
     }
 
-    /// Hand an envelope to the loan's actor, activating it (with `preload` as its state when
-    /// the caller has it, e.g. right after a submission) if it is not live.
-    pub fn deliver(&self, envelope: Envelope, preload: Option<LoanRecord>) {
+    /// Hand an envelope to the loan's actor, activating it if it is not live.
+    pub fn deliver(&self, envelope: Envelope) {
         let id = envelope.loan_id;
         let mut loans = self.services.registry.loans.lock().expect("registry lock");
         let stale = loans.get(&id).is_some_and(|entry| !entry.addr.connected());
         if stale {
             loans.remove(&id);
         }
-        let entry = loans.entry(id).or_insert_with(|| self.activate(id, preload));
+        let entry = loans.entry(id).or_insert_with(|| self.activate(id, None));
         entry.stats.pending.fetch_add(1, Ordering::AcqRel);
         entry.addr.do_send(Deliver(envelope));
+    }
+
+    /// A loan just submitted: make its actor live with the state the caller has, so that the
+    /// replies to its first requests find it without reading it back. No-op if it is live.
+    pub fn activate_with(&self, record: LoanRecord) {
+        let id = record.id;
+        let mut loans = self.services.registry.loans.lock().expect("registry lock");
+        if loans.get(&id).is_none_or(|entry| !entry.addr.connected()) {
+            let entry = self.activate(id, Some(record));
+            loans.insert(id, entry);
+        }
     }
 
     /// Remove the loan's actor if it is this generation and nothing is pending for it.

@@ -18,7 +18,7 @@ use actix::{Arbiter, ArbiterHandle, Supervisor};
 pub use bureaus::{Appraiser, CreditBureau, Notifier, NOTIFICATION_CHANNEL};
 pub use directory::LoanDirectory;
 pub use loan::LoanActor;
-pub use plan::{ScheduleDocument, SCHEDULE_KIND};
+pub use plan::{plan_submission, ScheduleDocument, SCHEDULE_KIND};
 pub use registry::{ActorSnapshot, ActorStats, Registry};
 pub use service::{Service, ServiceActor};
 pub use supervision::{backoff as supervision_backoff, dead_letter_unit};
@@ -69,9 +69,10 @@ impl ActorSystem {
         let credit = start_service(&services, &handles[0], CreditBureau { settings: bureaus.clone() });
         let appraisal = start_service(&services, &handles[1 % handles.len()], Appraiser { settings: bureaus });
         let notifier = start_service(&services, &handles[0], Notifier);
-        let loans = directory.clone();
+        let (loans, new_loans) = (directory.clone(), directory.clone());
         services.postman.set_routes(Routes {
-            loans: Box::new(move |envelope, preload| loans.deliver(envelope, preload)),
+            loans: Box::new(move |envelope| loans.deliver(envelope)),
+            new_loan: Box::new(move |record| new_loans.activate_with(record)),
             credit: credit.recipient(),
             appraisal: appraisal.recipient(),
             notifier: notifier.recipient(),

@@ -7,10 +7,10 @@ use std::collections::VecDeque;
 use chrono::{Months, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{amortization_schedule, schedule_csv, LoanId, Money, ScheduleLine};
+use crate::domain::{amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, Money, ScheduleLine};
 use crate::mailbox::{Envelope, MessageBody};
 use crate::persistence::{Consume, DocumentRow, LoanRecord, LoanWrite, NewEventRow, NotificationRow, UnitOfWork};
-use crate::saga::{LoanSaga, NotificationState, SagaCommand, SagaInput};
+use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput};
 
 /// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]; before
 /// session 3 it was the JSON of [`ScheduleDocument`], which readers still accept).
@@ -43,9 +43,48 @@ pub struct ScheduleDocument {
     pub lines: Vec<ScheduleLine>,
 }
 
+/// What one delivered message does to a loan: a step consuming that message.
 pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, consume: Consume) -> Plan {
-    let now = Utc::now().naive_utc();
-    let mut unit = UnitOfWork::new(current.id, now, Some(consume));
+    plan_transition(current, Some(envelope.message_id), input, Some(consume), Utc::now().naive_utc())
+}
+
+/// A submission: the new loan, its `LoanSubmitted` event and its start in one unit, so the commit
+/// that accepts the loan also requests its credit check and appraisal. (Until session 4 a
+/// separate `Start` message did that: one more step per loan and, in cluster mode, one more
+/// broker round trip. The saga still handles `Start`, for loans submitted by earlier versions.)
+pub fn plan_submission(id: LoanId, application: LoanApplication, now: NaiveDateTime) -> Plan {
+    let submitted = LoanEvent::LoanSubmitted {
+        amount: application.amount,
+        term_months: application.term_months.get(),
+        declared_value: application.property.declared_value,
+    };
+    // Version 0: not stored yet; the start makes it version 1, the one inserted.
+    let new = LoanRecord {
+        id,
+        application,
+        saga: LoanSaga::new(),
+        version: 0,
+        submitted_at: now,
+        updated_at: now,
+        decided_at: None,
+        notified_at: None,
+    };
+    let mut plan = plan_transition(&new, None, &SagaInput::Start, None, now);
+    let unit = plan.unit.as_mut().expect("a fresh plan has its unit");
+    unit.loan = Some(LoanWrite::Insert(Box::new(plan.record.to_row())));
+    unit.events.insert(0, NewEventRow::new(id, &submitted, now));
+    plan.event_types.insert(0, submitted.type_name());
+    plan
+}
+
+fn plan_transition(
+    current: &LoanRecord,
+    causation: Option<MessageId>,
+    input: &SagaInput,
+    consume: Option<Consume>,
+    now: NaiveDateTime,
+) -> Plan {
+    let mut unit = UnitOfWork::new(current.id, now, consume);
     let first = current.saga.handle(&current.application, input);
     if !first.applied {
         unit.loan = Some(LoanWrite::Verify { id: current.id.to_string(), expected_version: current.version });
@@ -74,10 +113,8 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, c
         events.extend(next.events);
         local.extend(next.commands);
     }
-    let emits: Vec<Envelope> = outgoing
-        .into_iter()
-        .map(|command| Envelope::new(current.id, Some(envelope.message_id), body_for(current, command)))
-        .collect();
+    let emits: Vec<Envelope> =
+        outgoing.into_iter().map(|command| Envelope::new(current.id, causation, body_for(current, command))).collect();
     if let SagaInput::ApplicantNotified { channel } = input {
         // Recorded with the transition to notified (one version-checked unit): exactly once.
         unit.notification = Some(NotificationRow {
@@ -136,5 +173,57 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
             email: app.applicant.email.as_ref().to_owned(),
         },
         SagaCommand::GenerateSchedule => unreachable!("generated locally above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mailbox::ActorKind;
+    use crate::saga::LoanStatus;
+
+    fn application() -> LoanApplication {
+        let json = serde_json::json!({
+            "applicant": {"name": "Jane Doe", "email": "jane@example.com", "annual_income": 120000, "monthly_debts": 0},
+            "property": {"address": "1 Canal St, Amsterdam", "declared_value": 400000},
+            "amount": 200000, "term_months": 360
+        });
+        LoanApplication::parse(&json).unwrap()
+    }
+
+    #[test]
+    fn a_submission_inserts_the_started_loan_and_requests_both_steps_in_one_unit() {
+        let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
+        let plan = plan_submission(id, application(), now);
+        assert_eq!((plan.record.version, plan.record.saga.status), (1, LoanStatus::Evaluating));
+        assert_eq!(plan.record.saga.waiting_on(), Some("credit_check"));
+        assert_eq!(plan.event_types, ["LoanSubmitted"]);
+
+        let unit = plan.unit.expect("a unit");
+        assert!(unit.consumes.is_none(), "a submission consumes no message");
+        let Some(LoanWrite::Insert(row)) = &unit.loan else { panic!("not an insert: {:?}", unit.loan) };
+        assert_eq!((row.id.as_str(), row.status.as_str(), row.version), (id.to_string().as_str(), "evaluating", 1));
+        assert_eq!((row.submitted_at, row.updated_at), (now, now));
+        let events: Vec<&str> = unit.events.iter().map(|e| e.event_type.as_str()).collect();
+        assert_eq!(events, ["LoanSubmitted"]);
+
+        let destinations: Vec<ActorKind> = plan.emits.iter().map(|e| e.destination).collect();
+        assert_eq!(destinations, [ActorKind::Credit, ActorKind::Appraisal]);
+        assert!(plan.emits.iter().all(|e| e.loan_id == id && e.causation_id.is_none() && !e.uncommitted));
+        let emitted: Vec<String> = unit.emits.iter().map(|row| row.message_id.clone()).collect();
+        let planned: Vec<String> = plan.emits.iter().map(|e| e.message_id.to_string()).collect();
+        assert_eq!(emitted, planned, "the unit stores exactly the envelopes delivered after the commit");
+    }
+
+    #[test]
+    fn a_start_message_of_an_earlier_version_still_starts_a_submitted_loan() {
+        let mut submitted = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc()).record;
+        submitted.saga = LoanSaga::new();
+        let start = Envelope::new(submitted.id, None, MessageBody::Saga(SagaInput::Start));
+        let plan = plan_step(&submitted, &start, &SagaInput::Start, Consume::Outbox(start.message_id));
+        assert!(plan.applied);
+        assert_eq!((plan.record.version, plan.record.saga.status), (2, LoanStatus::Evaluating));
+        assert!(plan.emits.iter().all(|e| e.causation_id == Some(start.message_id)));
+        assert_eq!(plan.emits.len(), 2);
     }
 }

@@ -12,11 +12,10 @@ use super::openapi::{
 };
 use super::views::{EventView, LoanPage, LoanView};
 use super::AppState;
-use crate::actors::ScheduleDocument;
+use crate::actors::{plan_submission, ScheduleDocument};
 use crate::domain::{parse_schedule_csv, schedule_csv, FieldError, LoanApplication, LoanId, Money};
-use crate::mailbox::{Envelope, MessageBody};
-use crate::persistence::{queries, CommitOutcome, IdempotencyRecord, LoanRecord, LoanWrite, NewEventRow, UnitOfWork};
-use crate::saga::{LoanEvent, LoanSaga, LoanStatus, SagaInput};
+use crate::persistence::{queries, CommitOutcome, IdempotencyRecord};
+use crate::saga::LoanStatus;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 const DEFAULT_PAGE: i64 = 50;
@@ -81,35 +80,15 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     let application = LoanApplication::parse(&json).map_err(ApiError::Invalid)?;
     let request_hash = hex(&Sha256::digest(json.to_string().as_bytes()));
 
-    let now = chrono::Utc::now().naive_utc();
-    let record = LoanRecord {
-        id: LoanId::generate(),
-        application,
-        saga: LoanSaga::new(),
-        version: 1,
-        submitted_at: now,
-        updated_at: now,
-        decided_at: None,
-        notified_at: None,
-    };
-    tracing::Span::current().record("loan_id", tracing::field::display(record.id));
-    let app = &record.application;
-    let submitted = LoanEvent::LoanSubmitted {
-        amount: app.amount,
-        term_months: app.term_months.get(),
-        declared_value: app.property.declared_value,
-    };
-    let start = Envelope::new(record.id, None, MessageBody::Saga(SagaInput::Start));
-    let mut unit = UnitOfWork::new(record.id, now, None);
+    let mut plan = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc());
+    tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
+    let mut unit = plan.unit.take().expect("a fresh plan has its unit");
     unit.idempotency = key.map(|key| IdempotencyRecord { key, request_hash: request_hash.clone() });
-    unit.loan = Some(LoanWrite::Insert(Box::new(record.to_row())));
-    unit.events = vec![NewEventRow::new(record.id, &submitted, now)];
-    unit.emit(&start);
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
-            let view = LoanView::from_row(record.to_row());
-            state.postman.deliver_to_new_loan(start, record);
+            let view = LoanView::from_row(plan.record.to_row());
+            state.postman.deliver_submission(plan.record, plan.emits);
             Ok(created(view, false))
         }
         CommitOutcome::IdempotentReplay { loan_id, request_hash: earlier } => {

@@ -23,7 +23,9 @@ pub struct Deliver(pub Envelope);
 /// Where each kind of message goes on this node.
 pub struct Routes {
     /// Finds or activates the loan's actor and hands it the envelope.
-    pub loans: Box<dyn Fn(Envelope, Option<LoanRecord>) + Send + Sync>,
+    pub loans: Box<dyn Fn(Envelope) + Send + Sync>,
+    /// Activates the actor of a loan just submitted, with its state.
+    pub new_loan: Box<dyn Fn(LoanRecord) + Send + Sync>,
     pub credit: Recipient<Deliver>,
     pub appraisal: Recipient<Deliver>,
     pub notifier: Recipient<Deliver>,
@@ -113,18 +115,18 @@ impl Postman {
             return;
         }
         for envelope in envelopes {
-            self.route(envelope, None, None);
+            self.route(envelope, None);
         }
     }
 
-    /// The first message of a loan just submitted, with its state, so that (in embedded mode)
-    /// its actor starts without reading it back.
-    pub fn deliver_to_new_loan(&self, envelope: Envelope, record: LoanRecord) {
-        if let Some(broker) = self.inner.broker.get() {
-            broker.publish(vec![envelope]);
-            return;
+    /// A loan just submitted and its first requests: its actor is made live here with its state
+    /// (the replies find it without reading it back; in cluster mode they may land on another
+    /// node, which reads it), then the requests go on their way.
+    pub fn deliver_submission(&self, record: LoanRecord, envelopes: Vec<Envelope>) {
+        if let Some(routes) = self.inner.routes.get() {
+            (routes.new_loan)(record);
         }
-        self.route(envelope, Some(record), None);
+        self.deliver(envelopes);
     }
 
     /// Cluster mode: a delivery from the broker for local actors, acked once every envelope it
@@ -135,11 +137,11 @@ impl Postman {
         envelopes.retain(|envelope| seen.insert(envelope.message_id));
         let delivery = Arc::new(BrokerDelivery { acker, unsettled: AtomicUsize::new(envelopes.len()) });
         for envelope in envelopes {
-            self.route(envelope, None, Some(delivery.clone()));
+            self.route(envelope, Some(delivery.clone()));
         }
     }
 
-    fn route(&self, envelope: Envelope, preload: Option<LoanRecord>, delivery: Option<Arc<BrokerDelivery>>) {
+    fn route(&self, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>>) {
         let Some(routes) = self.inner.routes.get() else {
             tracing::warn!("delivery before start-up finished; the sweep will deliver it");
             return;
@@ -156,7 +158,7 @@ impl Postman {
             entry.deliveries.extend(delivery);
         }
         let recipient = match envelope.destination {
-            ActorKind::Loan => return (routes.loans)(envelope, preload),
+            ActorKind::Loan => return (routes.loans)(envelope),
             ActorKind::Credit => &routes.credit,
             ActorKind::Appraisal => &routes.appraisal,
             ActorKind::Notifier => &routes.notifier,
