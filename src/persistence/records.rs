@@ -11,6 +11,8 @@ use crate::saga::{LoanEvent, LoanSaga};
 /// A loan as stored: the application, the saga's state, and the view columns derived from it.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = loans)]
+// None is NULL (not DEFAULT): SQLite takes several rows in one INSERT only without DEFAULT.
+#[diesel(treat_none_as_default_value = false)]
 pub struct LoanRow {
     pub id: String,
     pub status: String,

@@ -139,9 +139,8 @@ pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork, loan_update_batc
         claim_idempotency_key(conn, unit, record)?;
     }
     match &unit.loan {
-        Some(LoanWrite::Insert(row)) => {
-            diesel::insert_into(loans::table).values(row.as_ref()).execute(conn)?;
-        }
+        // Inserted with the other new rows (`insert_rows`).
+        Some(LoanWrite::Insert(_)) => {}
         Some(LoanWrite::Update { .. }) if loan_update_batched => {}
         Some(LoanWrite::Update { row, expected_version }) => {
             let updated = UpdateLoanState { row, expected_version: *expected_version }.execute(conn)?;
@@ -186,9 +185,17 @@ macro_rules! insert_in_chunks {
     };
 }
 
-/// The documents, notifications and outbox rows of `units`, one multi-row INSERT per table:
-/// one statement per row was a large part of the writer's time (docs/benchmarks.md).
+/// The new loans, documents, notifications and outbox rows of `units`, one multi-row INSERT per
+/// table: one statement per row was a large part of the writer's time (docs/benchmarks.md).
 pub fn insert_rows(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<()> {
+    let new_loans: Vec<&LoanRow> = units
+        .iter()
+        .filter_map(|unit| match &unit.loan {
+            Some(LoanWrite::Insert(row)) => Some(row.as_ref()),
+            _ => None,
+        })
+        .collect();
+    insert_in_chunks!(conn, loans::table, new_loans);
     let documents: Vec<&DocumentRow> = units.iter().filter_map(|unit| unit.document.as_ref()).collect();
     let notifications: Vec<&NotificationRow> = units.iter().filter_map(|unit| unit.notification.as_ref()).collect();
     let emits: Vec<&NewOutboxRow> = units.iter().flat_map(|unit| &unit.emits).collect();

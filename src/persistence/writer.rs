@@ -358,7 +358,7 @@ mod tests {
     use crate::mailbox::{Envelope, MessageBody};
     use crate::persistence::connection::run_migrations;
     use crate::persistence::records::LoanRow;
-    use crate::persistence::{queries, Consume};
+    use crate::persistence::{queries, Consume, IdempotencyRecord};
 
     fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
         let now = Utc::now().naive_utc();
@@ -450,5 +450,39 @@ mod tests {
         assert_eq!(kinds.len(), 2, "a's start consumed, a's step emitted, b untouched: {kinds:?}");
         assert!(kinds.contains(&(a, "release_credit_check")), "{kinds:?}");
         assert!(kinds.contains(&(b, "start")), "{kinds:?}");
+    }
+
+    #[test]
+    fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
+        run_migrations(&mut backend.connect().unwrap()).unwrap();
+        let mut writer =
+            WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() };
+        let now = Utc::now().naive_utc();
+        let submit = |id, key: &str| {
+            let mut unit = UnitOfWork::new(id, now, None);
+            unit.idempotency = Some(IdempotencyRecord { key: key.into(), request_hash: "h".into() });
+            unit.loan = Some(LoanWrite::Insert(Box::new(loan_row(id, 1, "evaluating"))));
+            unit.emit(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck));
+            unit
+        };
+        let (first, second, replay, third) =
+            (LoanId::generate(), LoanId::generate(), LoanId::generate(), LoanId::generate());
+        let outcomes = commit(&mut writer, vec![submit(first, "k1"), submit(second, "k2")]);
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
+
+        let outcomes = commit(&mut writer, vec![submit(replay, "k1"), submit(third, "k3")]);
+        let replayed_loan = first.to_string();
+        assert!(
+            matches!(&outcomes[0], Ok(CommitOutcome::IdempotentReplay { loan_id, .. }) if *loan_id == replayed_loan),
+            "{outcomes:?}"
+        );
+        assert!(matches!(outcomes[1], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+        let conn = writer.connection().unwrap();
+        for (id, stored) in [(first, true), (second, true), (replay, false), (third, true)] {
+            assert_eq!(queries::loan(conn, id).unwrap().is_some(), stored, "loan {id}");
+        }
+        assert_eq!(queries::outbox_len(conn).unwrap(), 3, "the replay emitted nothing");
     }
 }
