@@ -386,6 +386,13 @@ mod tests {
         }
     }
 
+    /// A writer on a fresh SQLite database in `dir`.
+    fn sqlite_writer(dir: &tempfile::TempDir) -> WriterLoop {
+        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
+        run_migrations(&mut backend.connect().unwrap()).unwrap();
+        WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() }
+    }
+
     /// Commit `units` as one batch, the way the writer thread does; their outcomes in order.
     fn commit(writer: &mut WriterLoop, units: Vec<UnitOfWork>) -> Vec<Result<CommitOutcome, StoreError>> {
         let (jobs, answers): (Vec<_>, Vec<_>) = units
@@ -402,10 +409,7 @@ mod tests {
     #[test]
     fn a_unit_that_must_be_skipped_spoils_nothing_else_in_its_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
-        run_migrations(&mut backend.connect().unwrap()).unwrap();
-        let mut writer =
-            WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() };
+        let mut writer = sqlite_writer(&dir);
         let now = Utc::now().naive_utc();
         let (a, b) = (LoanId::generate(), LoanId::generate());
         let submit = |id| {
@@ -455,10 +459,7 @@ mod tests {
     #[test]
     fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
-        run_migrations(&mut backend.connect().unwrap()).unwrap();
-        let mut writer =
-            WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() };
+        let mut writer = sqlite_writer(&dir);
         let now = Utc::now().naive_utc();
         let submit = |id, key: &str| {
             let mut unit = UnitOfWork::new(id, now, None);
