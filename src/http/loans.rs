@@ -78,12 +78,13 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     let body = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let application = LoanApplication::parse(&json).map_err(ApiError::Invalid)?;
-    let request_hash = hex(&Sha256::digest(json.to_string().as_bytes()));
+    // Only a keyed request needs its hash (to tell a replay from another request under the key).
+    let request_hash = key.as_ref().map(|_| hex(&Sha256::digest(json.to_string().as_bytes())));
 
     let mut plan = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc());
     tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
     let mut unit = plan.unit.take().expect("a fresh plan has its unit");
-    unit.idempotency = key.map(|key| IdempotencyRecord { key, request_hash: request_hash.clone() });
+    unit.idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
@@ -92,7 +93,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             Ok(created(view, false))
         }
         CommitOutcome::IdempotentReplay { loan_id, request_hash: earlier } => {
-            if earlier != request_hash {
+            if Some(earlier) != request_hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
             let id = LoanId::parse(&loan_id).map_err(|e| ApiError::Internal(e.to_string()))?;
