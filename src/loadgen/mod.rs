@@ -135,6 +135,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let client = Client::builder()
         .timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
+        // Below the server's keep-alive (actix-web: 5 s): a POST sent on a connection the server
+        // is closing as idle fails ("connection closed before message completed") and is not
+        // retried (not idempotent). Seen once as 2 submit errors in an open loop (session 4).
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .context("building the HTTP client")?;
     let baseline = drive::terminal_count(&client, &base)
