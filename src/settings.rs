@@ -52,6 +52,7 @@ pub struct BrokerSettings {
     pub service_prefetch: u16,
     pub delivery_limit: u32,
     pub publish_batch: usize,
+    pub publish_wait_us: u64,
     pub envelopes_per_message: usize,
     pub confirm_timeout_ms: u64,
     pub reconnect_max_ms: u64,

@@ -48,11 +48,17 @@ pub(super) async fn publish_loop(
     let timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
     let copies = if context.settings.faults.publish_twice { 2 } else { 1 };
     let in_flight = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+    let wait = Duration::from_micros(context.settings.broker.publish_wait_us);
     while let Some(mut batch) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + wait;
         while batch.len() < max {
             match rx.try_recv() {
                 Ok(more) => batch.extend(more),
-                Err(_) => break,
+                Err(_) if wait.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(more)) => batch.extend(more),
+                    _ => break,
+                },
             }
         }
         let Some(channel) = shared.publish_channel.lock().expect("broker lock").clone() else {
