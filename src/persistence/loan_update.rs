@@ -29,19 +29,16 @@ impl QueryId for UpdateLoanState<'_> {
 
 impl<DB> QueryFragment<DB> for UpdateLoanState<'_>
 where
-    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
+    DB: Backend + HasSqlType<Text> + HasSqlType<BigInt>,
     String: ToSql<Text, DB>,
     i64: ToSql<BigInt, DB>,
-    Option<i32>: ToSql<Nullable<Integer>, DB>,
-    Option<i64>: ToSql<Nullable<BigInt>, DB>,
-    NaiveDateTime: ToSql<Timestamp, DB>,
-    Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
+    LoanRow: BindLoanState<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE loans SET (");
         out.push_sql(&STATE_COLUMNS.join(", "));
         out.push_sql(") = (");
-        push_state_values(&mut out, self.row)?;
+        self.row.push_state_values(&mut out)?;
         out.push_sql(") WHERE id = ");
         out.push_bind_param::<Text, _>(&self.row.id)?;
         out.push_sql(" AND version = ");
@@ -50,8 +47,14 @@ where
     }
 }
 
-/// The values of `STATE_COLUMNS`, comma-separated binds.
-fn push_state_values<'b, DB>(out: &mut AstPass<'_, 'b, DB>, row: &'b LoanRow) -> QueryResult<()>
+/// Binding the values of `STATE_COLUMNS` on a backend. A trait, so that the backend's `ToSql`
+/// bounds are written once (a plain generic function would need them repeated at each caller).
+pub(crate) trait BindLoanState<DB: Backend> {
+    /// The values of `STATE_COLUMNS`, comma-separated binds.
+    fn push_state_values<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
+}
+
+impl<DB> BindLoanState<DB> for LoanRow
 where
     DB: Backend + HasSqlType<Text> + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Timestamp>,
     String: ToSql<Text, DB>,
@@ -61,25 +64,27 @@ where
     NaiveDateTime: ToSql<Timestamp, DB>,
     Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
 {
-    out.push_bind_param::<Text, _>(&row.status)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Integer>, _>(&row.credit_score)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&row.appraised_value_cents)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Integer>, _>(&row.rate_bps)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&row.monthly_payment_cents)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&row.saga)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&row.version)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Timestamp, _>(&row.updated_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Timestamp>, _>(&row.decided_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Timestamp>, _>(&row.notified_at)
+    fn push_state_values<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_bind_param::<Text, _>(&self.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&self.credit_score)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.appraised_value_cents)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&self.rate_bps)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.monthly_payment_cents)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.saga)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.version)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.decided_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.notified_at)
+    }
 }
 
 impl<Conn> RunQueryDsl<Conn> for UpdateLoanState<'_> {}
@@ -118,7 +123,7 @@ impl QueryFragment<diesel::pg::Pg> for UpdateLoanStates<'_> {
         out.push_sql(", id, expected) AS (VALUES ");
         for (i, (row, expected_version)) in self.rows.iter().enumerate() {
             out.push_sql(if i == 0 { "(" } else { ", (" });
-            push_state_values(&mut out, row)?;
+            row.push_state_values(&mut out)?;
             out.push_sql(", ");
             out.push_bind_param::<Text, _>(&row.id)?;
             out.push_sql(", ");

@@ -169,8 +169,8 @@ pub fn apply_state(conn: &mut AnyConnection, unit: &UnitOfWork, loan_update_batc
     Ok(())
 }
 
-/// Rows per multi-row INSERT: well under both backends' limits on bound parameters (SQLite
-/// 32,766, PostgreSQL 65,535) with up to 6 columns a row.
+/// Rows per multi-row statement: under both backends' limits on bound parameters (SQLite
+/// 32,766, PostgreSQL 65,535) with up to 20 columns a row (a new loan).
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// `rows` into `table` in as few INSERT statements as possible (one per `ROWS_PER_INSERT`).

@@ -236,7 +236,8 @@ impl WriterLoop {
         conn.transaction::<_, BatchError, _>(|conn| {
             let mut outcomes = Vec::with_capacity(units.len());
             match isolation {
-                // Every unit's own statements, then the messages of all of them in one INSERT.
+                // One DELETE for every unit's message, each unit's own statements, then the batch's
+                // new rows in one INSERT per table.
                 Isolation::Shared => {
                     if !matches!(consume_all(conn, units), Ok(true)) {
                         return Err(BatchError::NeedsIsolation);

@@ -1,9 +1,9 @@
 //! Publishing envelopes with pipelined publisher confirms: a batch is published (envelopes bound
 //! for one queue share AMQP messages, up to `broker.envelopes_per_message` each), then, beside
 //! the loop (the next batch goes out meanwhile), its confirms are awaited together and the
-//! acknowledged rows are marked published (one unit per writer). A nack, a timeout or a lost connection leaves rows unpublished for the sweep. An
-//! uncommitted reply has no row: once confirmed, the request it answers is acked; if not, it is
-//! published again a second later.
+//! acknowledged rows are marked published (one unit per writer). A nack, a timeout or a lost
+//! connection leaves rows unpublished for the sweep. An uncommitted reply has no row: once
+//! confirmed, the request it answers is acked; if not, it is published again a second later.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
