@@ -1,11 +1,12 @@
 //! loanflow: the mortgage-application process on supervised actors, durable across crashes.
 
 pub mod actors;
+pub mod cluster;
 pub mod domain;
 pub mod http;
-pub mod live;
 pub mod loadgen;
 pub mod mailbox;
+pub mod messages;
 pub mod metrics;
 pub mod persistence;
 pub mod saga;

@@ -3,7 +3,7 @@
 //! Conventions (after vector's instrumentation spec): the `loanflow_` prefix, base units
 //! (seconds), counters end in `_total`, labels take a small fixed set of values (a route
 //! *pattern*, never a raw path; a status; a kind). One [`Metrics`] per application, created
-//! once and passed through `Services` and `AppState` (tests run several applications in one
+//! once and passed through `SharedHandles` and `AppState` (tests run several applications in one
 //! process, so there is no global registry). Gauges about the present (live actors, mailbox
 //! depth, outbox backlog) are computed when scraped; counters and histograms are recorded by
 //! one-line calls where things happen.
@@ -16,9 +16,8 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::actors::Registry as ActorRegistry;
 use crate::domain::MessageId;
-use crate::mailbox::{ActorKind, Envelope};
+use crate::saga::LoanEvent;
 
 /// A metric's name and help text.
 pub struct Def {
@@ -96,6 +95,22 @@ const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
 const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
 const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
 
+/// The present state of this node's actors, read when `/metrics` is scraped.
+#[derive(Debug, Default, Clone)]
+pub struct ActorGauges {
+    /// Live actors per kind label.
+    pub live: Vec<(&'static str, usize)>,
+    /// Messages delivered and not finished, per kind label (summed over its actors).
+    pub mailbox_depth: Vec<(&'static str, usize)>,
+    /// Restarts of every actor since start.
+    pub restarts_total: u64,
+    /// Messages handed to actors and not settled yet.
+    pub messages_in_flight: usize,
+}
+
+/// Reads the actors' gauges; registered once at start by whoever runs the actors.
+pub type ActorGaugeSource = Box<dyn Fn() -> ActorGauges + Send + Sync>;
+
 /// The registry and every metric in it.
 pub struct Metrics {
     registry: Registry,
@@ -114,12 +129,9 @@ pub struct Metrics {
     outbox_backlog: IntGauge,
     broker_publishes: IntCounterVec,
     dead_letters: IntCounterVec,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The actor kinds' labels, each exported from the first scrape.
+    actor_kinds: Vec<&'static str>,
+    actor_gauges: Mutex<Option<ActorGaugeSource>>,
 }
 
 fn opts(def: &Def) -> Opts {
@@ -131,7 +143,8 @@ fn histogram_opts(def: &Def, buckets: &[f64]) -> HistogramOpts {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The metrics of one application whose actors are of `actor_kinds` (their labels).
+    pub fn new(actor_kinds: &[&'static str]) -> Self {
         let registry = Registry::new();
         let reg = |c: Box<dyn prometheus::core::Collector>| registry.register(c).expect("metric names are unique");
         let metrics = Self {
@@ -152,6 +165,8 @@ impl Metrics {
             broker_publishes: IntCounterVec::new(opts(&BROKER_PUBLISHES), &["outcome"]).expect("valid"),
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
             registry: registry.clone(),
+            actor_kinds: actor_kinds.to_vec(),
+            actor_gauges: Mutex::new(None),
         };
         reg(Box::new(metrics.http_requests.clone()));
         reg(Box::new(metrics.http_duration.clone()));
@@ -186,9 +201,14 @@ impl Metrics {
         for outcome in PUBLISH_OUTCOMES {
             self.broker_publishes.with_label_values(&[outcome]);
         }
-        for kind in ActorKind::ALL {
-            self.dead_letters.with_label_values(&[kind.as_str()]);
+        for kind in &self.actor_kinds {
+            self.dead_letters.with_label_values(&[kind]);
         }
+    }
+
+    /// Where the actors' gauges come from at each scrape (set at start; a later call replaces it).
+    pub fn read_actor_gauges_from(&self, source: ActorGaugeSource) {
+        *self.actor_gauges.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// One answered HTTP request; `route` is the matched pattern (or a fixed word when none).
@@ -197,30 +217,43 @@ impl Metrics {
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
     }
 
-    /// The loan actor committed a unit: count what became terminal or was compensated, and
-    /// time the steps whose results it recorded. Step times start at the emission of the
-    /// request message (its id is a UUID v7, so it carries its emission time, in ms).
-    pub fn observe_loan_commit(&self, handled: &Envelope, event_types: &[&str], submitted_at: NaiveDateTime) {
+    /// A loan committed the `events` of handling message `handled` (sent in answer to
+    /// `request`, if any): count what became terminal or was compensated, and time the steps
+    /// whose results it recorded. Step times start at the emission of the request message (its
+    /// id is a UUID v7, so it carries its emission time, in ms).
+    pub fn observe_loan_commit(
+        &self,
+        handled: MessageId,
+        request: Option<MessageId>,
+        events: &[LoanEvent],
+        submitted_at: NaiveDateTime,
+    ) {
         let now = Utc::now();
-        let request_age = || handled.causation_id.map(|id| seconds_since(id, now));
-        for &event_type in event_types {
-            let step = match event_type {
-                "CreditChecked" | "CreditCheckFailed" => Some((Step::Credit, request_age())),
-                "PropertyAppraised" | "AppraisalFailed" => Some((Step::Appraisal, request_age())),
-                "LoanApproved" | "LoanRejected" => Some((Step::Decision, Some(seconds_since(handled.message_id, now)))),
-                "ApplicantNotified" => Some((Step::Notification, request_age())),
+        let request_age = || request.map(|id| seconds_since(id, now));
+        for event in events {
+            let step = match event {
+                LoanEvent::CreditChecked { .. } | LoanEvent::CreditCheckFailed { .. } => {
+                    Some((Step::Credit, request_age()))
+                }
+                LoanEvent::PropertyAppraised { .. } | LoanEvent::AppraisalFailed { .. } => {
+                    Some((Step::Appraisal, request_age()))
+                }
+                LoanEvent::LoanApproved { .. } | LoanEvent::LoanRejected { .. } => {
+                    Some((Step::Decision, Some(seconds_since(handled, now))))
+                }
+                LoanEvent::ApplicantNotified { .. } => Some((Step::Notification, request_age())),
                 _ => None,
             };
             if let Some((step, Some(seconds))) = step {
                 self.step_duration.with_label_values(&[step.as_str()]).observe(seconds);
             }
-            match event_type {
-                "LoanApproved" => self.loans_decided.with_label_values(&["approved"]).inc(),
-                "LoanRejected" => self.loans_decided.with_label_values(&["rejected"]).inc(),
-                "LoanCancelled" => self.loans_decided.with_label_values(&["cancelled"]).inc(),
-                "CreditCheckReleased" => self.compensations.with_label_values(&["credit_check"]).inc(),
-                "AppraisalVoided" => self.compensations.with_label_values(&["appraisal"]).inc(),
-                "ApplicantNotified" => {
+            match event {
+                LoanEvent::LoanApproved { .. } => self.loans_decided.with_label_values(&["approved"]).inc(),
+                LoanEvent::LoanRejected { .. } => self.loans_decided.with_label_values(&["rejected"]).inc(),
+                LoanEvent::LoanCancelled { .. } => self.loans_decided.with_label_values(&["cancelled"]).inc(),
+                LoanEvent::CreditCheckReleased {} => self.compensations.with_label_values(&["credit_check"]).inc(),
+                LoanEvent::AppraisalVoided {} => self.compensations.with_label_values(&["appraisal"]).inc(),
+                LoanEvent::ApplicantNotified { .. } => {
                     let submitted = DateTime::<Utc>::from_naive_utc_and_offset(submitted_at, Utc);
                     self.loan_duration.observe(non_negative_seconds(now - submitted));
                 }
@@ -229,9 +262,10 @@ impl Metrics {
         }
     }
 
-    /// A message was given up on and stored as a dead letter.
-    pub fn dead_lettered(&self, destination: ActorKind) {
-        self.dead_letters.with_label_values(&[destination.as_str()]).inc();
+    /// A message for an actor of kind `destination` (its label) was given up on and stored as a
+    /// dead letter.
+    pub fn dead_lettered(&self, destination: &str) {
+        self.dead_letters.with_label_values(&[destination]).inc();
     }
 
     /// The broker confirmed a publish (cluster mode).
@@ -246,25 +280,29 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the gauges about the present brought up to date.
     /// `outbox_backlog` is read by the caller (a database count, off the async threads).
-    pub fn render(&self, actors: &ActorRegistry, in_flight: usize, outbox_backlog: i64) -> Result<String, String> {
+    pub fn render(&self, outbox_backlog: i64) -> Result<String, String> {
+        let gauges = match &*self.actor_gauges.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(source) => source(),
+            None => ActorGauges::default(),
+        };
         {
-            let _serialised = self.restarts_seen.lock().expect("metrics lock");
-            let total = actors.restarts_total();
+            let _serialised = self.restarts_seen.lock().unwrap_or_else(|e| e.into_inner());
             let seen = self.actor_restarts.get();
-            if total > seen {
-                self.actor_restarts.inc_by(total - seen);
+            if gauges.restarts_total > seen {
+                self.actor_restarts.inc_by(gauges.restarts_total - seen);
             }
         }
-        for (kind, n) in actors.counts() {
-            self.actors_live.with_label_values(&[kind.as_str()]).set(n as i64);
+        for kind in &self.actor_kinds {
+            self.actors_live.with_label_values(&[kind]).set(0);
+            self.mailbox_depth.with_label_values(&[kind]).set(0);
         }
-        for kind in ActorKind::ALL {
-            self.mailbox_depth.with_label_values(&[kind.as_str()]).set(0);
+        for (kind, n) in gauges.live {
+            self.actors_live.with_label_values(&[kind]).set(n as i64);
         }
-        for actor in actors.snapshot() {
-            self.mailbox_depth.with_label_values(&[actor.kind.as_str()]).add(actor.mailbox_depth as i64);
+        for (kind, depth) in gauges.mailbox_depth {
+            self.mailbox_depth.with_label_values(&[kind]).set(depth as i64);
         }
-        self.messages_in_flight.set(in_flight as i64);
+        self.messages_in_flight.set(gauges.messages_in_flight as i64);
         self.outbox_backlog.set(outbox_backlog);
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer).map_err(|e| e.to_string())?;
@@ -287,18 +325,17 @@ fn non_negative_seconds(d: chrono::TimeDelta) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::LoanId;
-    use crate::mailbox::MessageBody;
-    use crate::saga::{LoanEvent, SagaInput};
+
+    const KINDS: [&str; 4] = ["loan", "credit", "appraisal", "notifier"];
 
     fn scrape(metrics: &Metrics) -> String {
-        metrics.render(&ActorRegistry::default(), 0, 0).unwrap()
+        metrics.render(0).unwrap()
     }
 
     /// Every series with known label values (HTTP series appear with their first request).
     #[test]
     fn every_known_series_is_exported_from_the_start() {
-        let text = scrape(&Metrics::new());
+        let text = scrape(&Metrics::new(&KINDS));
         for name in
             [LOANS_DECIDED.name, COMPENSATIONS.name, ACTOR_RESTARTS.name, BROKER_PUBLISHES.name, DEAD_LETTERS.name]
         {
@@ -311,17 +348,11 @@ mod tests {
 
     #[test]
     fn a_notification_commit_times_the_step_and_the_whole_loan() {
-        let metrics = Metrics::new();
-        let loan = LoanId::generate();
-        let request = Envelope::new(loan, None, MessageBody::ReleaseCreditCheck);
-        let reply = Envelope::new(
-            loan,
-            Some(request.message_id),
-            MessageBody::Saga(SagaInput::ApplicantNotified { channel: "email".into() }),
-        );
+        let metrics = Metrics::new(&KINDS);
+        let (request, reply) = (MessageId::generate(), MessageId::generate());
         let now = Utc::now().naive_utc();
         let notified = LoanEvent::ApplicantNotified { channel: "email".into(), status: "approved".into() };
-        metrics.observe_loan_commit(&reply, &[notified.type_name()], now - chrono::Duration::seconds(3));
+        metrics.observe_loan_commit(reply, Some(request), &[notified], now - chrono::Duration::seconds(3));
         let text = scrape(&metrics);
         assert!(text.contains("loanflow_step_duration_seconds_count{step=\"notification\"} 1"), "{text}");
         assert!(text.contains("loanflow_loan_duration_seconds_count 1"), "{text}");

@@ -22,6 +22,37 @@ pub struct Settings {
     pub node: NodeSettings,
     pub log: LogSettings,
     pub faults: FaultSettings,
+    /// Decided once from `broker.url` when the settings are loaded.
+    #[serde(skip)]
+    pub mode: Mode,
+}
+
+/// How a node runs: alone on its own database, or as one node of a cluster that shares a
+/// PostgreSQL database and a RabbitMQ broker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The database outbox is the only mailbox; messages go straight to this node's actors.
+    #[default]
+    Embedded,
+    /// Committed messages travel through the broker at this `amqp://` URL.
+    Cluster { broker_url: String },
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Embedded => "embedded",
+            Mode::Cluster { .. } => "cluster",
+        }
+    }
+}
+
+/// `0` in a thread-count setting: one per core.
+pub fn threads_or_one_per_core(setting: usize) -> usize {
+    match setting {
+        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        n => n,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,12 +161,16 @@ impl Settings {
     }
 
     fn load_from(env: Environment) -> Result<Self, SettingsError> {
-        let settings: Settings = Config::builder()
+        let mut settings: Settings = Config::builder()
             .add_source(File::from_str(EMBEDDED_DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name("config/default.toml").required(false))
             .add_source(env.try_parsing(true).list_separator(",").with_list_parse_key("http.cors_allowed_origins"))
             .build()?
             .try_deserialize()?;
+        settings.mode = match settings.broker.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Mode::Cluster { broker_url: url.to_owned() },
+            None => Mode::Embedded,
+        };
         settings.validate()?;
         Ok(settings)
     }
@@ -175,7 +210,7 @@ impl Settings {
         if self.broker.envelopes_per_message == 0 {
             return invalid("broker.envelopes_per_message", "must be at least 1");
         }
-        if let Some(url) = self.broker_url() {
+        if let Mode::Cluster { broker_url: url } = &self.mode {
             // The build has no TLS for AMQP (lapin without a TLS feature): amqps:// would fail later.
             if !url.starts_with("amqp://") {
                 return invalid("broker.url", "must be an amqp:// URL (or unset for embedded mode)");
@@ -185,10 +220,6 @@ impl Settings {
     }
 
     /// The broker URL when cluster mode is on.
-    pub fn broker_url(&self) -> Option<&str> {
-        self.broker.url.as_deref().map(str::trim).filter(|u| !u.is_empty())
-    }
-
     /// The admin token, when one is configured.
     pub fn admin_token(&self) -> Option<&str> {
         self.admin.token.as_deref().filter(|t| !t.is_empty())
@@ -231,7 +262,7 @@ mod tests {
     fn defaults_are_embedded_mode_on_sqlite() {
         let s = load_with(&[]).unwrap();
         assert_eq!(s.database.url, "data/loanflow.db");
-        assert!(s.broker_url().is_none());
+        assert_eq!(s.mode, Mode::Embedded);
         assert!(s.admin_token().is_none());
         assert_eq!(s.http.rate_limit_per_second, 0);
     }
@@ -261,5 +292,12 @@ mod tests {
         assert!(err.contains("bureaus.failure_rate"), "{err}");
         let err = load_with(&[("LOANFLOW__BROKER__URL", "http://x")]).unwrap_err().to_string();
         assert!(err.contains("broker.url"), "{err}");
+    }
+
+    #[test]
+    fn a_broker_url_makes_the_node_part_of_a_cluster() {
+        let s = load_with(&[("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ")]).unwrap();
+        assert_eq!(s.mode, Mode::Cluster { broker_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() });
+        assert_eq!(load_with(&[("LOANFLOW__BROKER__URL", "  ")]).unwrap().mode, Mode::Embedded);
     }
 }

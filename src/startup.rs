@@ -8,12 +8,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::actors::ActorSystem;
+use crate::actors::{ActorSystem, Registry};
+use crate::cluster;
 use crate::http::{self, AppState};
-use crate::live::EventBus;
 use crate::mailbox::broker::{Broker, BrokerContext};
+use crate::mailbox::Transport;
+use crate::messages::EventBus;
 use crate::persistence::Database;
-use crate::settings::Settings;
+use crate::settings::{threads_or_one_per_core, Mode, Settings};
 
 pub struct Application {
     server: Server,
@@ -23,48 +25,53 @@ pub struct Application {
 }
 
 impl Application {
-    /// Open the database, start the actors, resume unfinished loans, bind the server.
+    /// Open the database, start the actors (and, in a cluster, the broker), resume unfinished
+    /// loans, bind the server.
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         // Resolve the id once (a generated one has a random part), so every part sees the same.
         let node_id = settings.node_id();
         settings.node.id = Some(node_id.clone());
         let settings = Arc::new(settings);
+        // The mode decides the transport once: in a cluster, messages and live events travel
+        // through the broker; alone, they stay in process.
+        let (transport, bus, broker_tasks) = match &settings.mode {
+            Mode::Embedded => (Transport::InProcess, EventBus::local(), None),
+            Mode::Cluster { broker_url } => {
+                let (broker, tasks) = Broker::new(broker_url, &settings.broker);
+                let fanout = broker.clone();
+                let bus = EventBus::forwarding(move |event| fanout.publish_event(event));
+                (Transport::Broker(broker.clone()), bus, Some((broker, tasks)))
+            }
+        };
         let db_settings = settings.database.clone();
-        let bus = EventBus::new();
         let writer_bus = bus.clone();
         let db = tokio::task::spawn_blocking(move || Database::open(&db_settings, writer_bus)).await??;
-        let actors = ActorSystem::start(db.clone(), settings.clone());
-        if settings.broker_url().is_some() {
-            let broker = Broker::start(BrokerContext {
+        let actors = ActorSystem::start(db.clone(), settings.clone(), transport);
+        let shared = &actors.shared;
+        if let Some((broker, tasks)) = broker_tasks {
+            tasks.start(BrokerContext {
                 settings: settings.clone(),
                 node_id: node_id.clone(),
-                postman: actors.services.postman.clone(),
+                postman: shared.postman.clone(),
                 db: db.clone(),
                 bus: bus.clone(),
-                metrics: actors.services.metrics.clone(),
+                metrics: shared.metrics.clone(),
+                broker,
             });
-            actors.services.postman.set_broker(broker.clone());
-            bus.forward_to(move |event| broker.publish_event(event));
+            cluster::spawn_heartbeat(db.clone(), shared.registry.clone(), node_id.clone());
         }
         actors.resume_and_sweep().await?;
 
         let state = web::Data::new(AppState {
             db,
-            postman: actors.services.postman.clone(),
-            registry: actors.services.registry.clone(),
+            postman: shared.postman.clone(),
+            registry: shared.registry.clone(),
             settings: settings.clone(),
             node_id: node_id.clone(),
             bus,
-            metrics: actors.services.metrics.clone(),
+            metrics: shared.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
         });
-        if settings.broker_url().is_some() {
-            http::admin::spawn_heartbeat(state.clone());
-        }
-        let workers = match settings.http.workers {
-            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            n => n,
-        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
@@ -75,7 +82,7 @@ impl Application {
                 .app_data(http::query_config())
                 .configure(http::configure)
         })
-        .workers(workers)
+        .workers(threads_or_one_per_core(settings.http.workers))
         .shutdown_timeout(settings.actors.shutdown_timeout_ms.div_ceil(1000))
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
@@ -88,8 +95,8 @@ impl Application {
     }
 
     /// The live actors of this node.
-    pub fn registry(&self) -> std::sync::Arc<crate::actors::Registry> {
-        self.actors.services.registry.clone()
+    pub fn registry(&self) -> Arc<Registry> {
+        self.actors.shared.registry.clone()
     }
 
     pub fn node_id(&self) -> &str {
@@ -100,7 +107,7 @@ impl Application {
     /// flight finish (or go back to the broker), and flush the outbox, within the bound.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
-        let bound = std::time::Duration::from_millis(self.actors.services.settings.actors.shutdown_timeout_ms);
+        let bound = std::time::Duration::from_millis(self.actors.shared.settings.actors.shutdown_timeout_ms);
         self.actors.shutdown(bound).await;
         Ok(())
     }

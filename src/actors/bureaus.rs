@@ -6,29 +6,39 @@
 use std::time::Duration;
 
 use super::service::{Attempt, Service};
-use super::supervision::backoff;
 use crate::domain::{appraised_value, credit_score, Address, Email};
-use crate::mailbox::{ActorKind, Envelope, MessageBody};
+use crate::messages::{backoff, ActorKind, Envelope, MessageBody};
 use crate::saga::SagaInput;
 use crate::settings::BureauSettings;
 
+/// What one attempt at a simulated bureau call came to.
+enum BureauOutcome<T> {
+    Answered(T),
+    /// For good, with the reason.
+    Failed(String),
+    /// Transiently: back off this long, then try again.
+    RetryAfter(Duration),
+}
+
 /// One attempt at a simulated bureau call, its latency already waited: it may fail
-/// transiently (`Err`: back off, then try again), up to `max_attempts`; then it answers, or
-/// fails for good with a reason.
+/// transiently, up to `max_attempts`; then it answers, or fails for good with a reason.
 fn call_bureau<T>(
     settings: &BureauSettings,
     attempt: u32,
     answer: impl FnOnce() -> Result<T, String>,
-) -> Result<Result<T, String>, Duration> {
+) -> BureauOutcome<T> {
     if settings.failure_rate > 0.0 && rand::random::<f64>() < settings.failure_rate {
         if attempt < settings.max_attempts {
             let (base, max) =
                 (Duration::from_millis(settings.retry_base_ms), Duration::from_millis(settings.retry_max_ms));
-            return Err(backoff(attempt, base, max));
+            return BureauOutcome::RetryAfter(backoff(attempt, base, max));
         }
-        return Ok(Err(format!("bureau unavailable after {} attempts", settings.max_attempts)));
+        return BureauOutcome::Failed(format!("bureau unavailable after {} attempts", settings.max_attempts));
     }
-    Ok(answer())
+    match answer() {
+        Ok(value) => BureauOutcome::Answered(value),
+        Err(reason) => BureauOutcome::Failed(reason),
+    }
 }
 
 /// The reply to the loan, sent without a commit of its own: the loan's unit consumes the
@@ -59,9 +69,11 @@ impl Service for CreditBureau {
         match &envelope.body {
             MessageBody::CheckCredit { email } => {
                 match call_bureau(&self.settings, attempt, || Email::parse(email).map(|e| credit_score(&e))) {
-                    Err(backoff) => Attempt::RetryAfter(backoff),
-                    Ok(Ok(score)) => reply(envelope, SagaInput::CreditChecked { score }),
-                    Ok(Err(reason)) => reply(envelope, SagaInput::CreditCheckFailed { reason, attempts: attempt }),
+                    BureauOutcome::RetryAfter(wait) => Attempt::RetryAfter(wait),
+                    BureauOutcome::Answered(score) => reply(envelope, SagaInput::CreditChecked { score }),
+                    BureauOutcome::Failed(reason) => {
+                        reply(envelope, SagaInput::CreditCheckFailed { reason, attempts: attempt })
+                    }
                 }
             }
             MessageBody::ReleaseCreditCheck => reply(envelope, SagaInput::CreditCheckReleased),
@@ -95,9 +107,11 @@ impl Service for Appraiser {
                     Ok(appraised_value(&address, *declared_value))
                 };
                 match call_bureau(&self.settings, attempt, appraise) {
-                    Err(backoff) => Attempt::RetryAfter(backoff),
-                    Ok(Ok(value)) => reply(envelope, SagaInput::PropertyAppraised { value }),
-                    Ok(Err(reason)) => reply(envelope, SagaInput::AppraisalFailed { reason, attempts: attempt }),
+                    BureauOutcome::RetryAfter(wait) => Attempt::RetryAfter(wait),
+                    BureauOutcome::Answered(value) => reply(envelope, SagaInput::PropertyAppraised { value }),
+                    BureauOutcome::Failed(reason) => {
+                        reply(envelope, SagaInput::AppraisalFailed { reason, attempts: attempt })
+                    }
                 }
             }
             MessageBody::VoidAppraisal => reply(envelope, SagaInput::AppraisalVoided),
@@ -158,7 +172,7 @@ mod tests {
         assert_eq!(bureau.latency(&request.body), Duration::from_millis(40));
         assert_eq!(bureau.latency(&MessageBody::ReleaseCreditCheck), Duration::ZERO);
         let Attempt::Reply(reply) = bureau.attempt(&request, 1) else { panic!("expected a reply") };
-        assert!(reply.uncommitted);
+        assert!(reply.is_uncommitted());
         assert_eq!(reply.outbox_row(), request.message_id, "the loan's unit consumes the request");
         let expected = credit_score(&Email::parse("ada@example.com").unwrap());
         assert_eq!(reply.body, MessageBody::Saga(SagaInput::CreditChecked { score: expected }));

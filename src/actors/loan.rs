@@ -10,24 +10,30 @@ use std::time::Duration;
 use actix::prelude::*;
 use tracing::Instrument;
 
-use super::directory::LoanDirectory;
-use super::plan::{plan_step, Plan};
-use super::registry::ActorStats;
-use super::supervision::{backoff, catch_panic, dead_letter_unit};
-use super::Services;
+use super::plan::{plan_step, AfterCommit};
+use super::registry::{ActorState, ActorStats};
+use super::shared::SharedHandles;
+use super::supervision::catch_panic;
 use crate::domain::LoanId;
-use crate::mailbox::{Deliver, Envelope, MessageBody};
-use crate::persistence::{queries, CommitOutcome, Consume, LoanRecord, StoreError};
+use crate::messages::{backoff, Deliver, Envelope, MessageBody};
+use crate::persistence::{queries, CommitOutcome, LoanRecord, StoreError, UnitOfWork};
+
+/// What the actor knows of its loan. Nearly every actor holds it, so it stays inline.
+#[allow(clippy::large_enum_variant)]
+enum Known {
+    /// Not read yet (or the read failed: the database was away): read it before handling.
+    Unread,
+    Loaded(LoanRecord),
+    /// The loan does not exist (or cannot be read): every message for it is dead-lettered.
+    Missing,
+}
 
 pub struct LoanActor {
     id: LoanId,
     generation: u64,
     stats: Arc<ActorStats>,
-    services: Services,
-    directory: LoanDirectory,
-    record: Option<LoanRecord>,
-    /// The loan does not exist: every message for it is dead-lettered.
-    missing: bool,
+    shared: SharedHandles,
+    loan: Known,
     idle_timer: Option<SpawnHandle>,
 }
 
@@ -36,15 +42,15 @@ impl LoanActor {
         id: LoanId,
         generation: u64,
         stats: Arc<ActorStats>,
-        services: Services,
-        directory: LoanDirectory,
+        shared: SharedHandles,
         preload: Option<LoanRecord>,
     ) -> Self {
-        Self { id, generation, stats, services, directory, record: preload, missing: false, idle_timer: None }
+        let loan = preload.map_or(Known::Unread, Known::Loaded);
+        Self { id, generation, stats, shared, loan, idle_timer: None }
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
-        let db = self.services.db.clone();
+        let db = self.shared.db.clone();
         let id = self.id;
         let span = tracing::info_span!("loan_load", loan_id = %id);
         ctx.wait(async move { db.read(move |c| queries::loan(c, id)).await }.instrument(span).into_actor(self).map(
@@ -53,22 +59,18 @@ impl LoanActor {
                     Ok(record) => act.adopt(record),
                     Err(err) => {
                         tracing::error!(error = %err, "loan unreadable");
-                        act.missing = true;
+                        act.loan = Known::Missing;
                     }
                 },
-                Ok(None) => act.missing = true,
+                Ok(None) => act.loan = Known::Missing,
                 Err(err) => tracing::warn!(loan_id = %act.id, error = %err, "loading the loan failed; will retry"),
             },
         ));
     }
 
     fn adopt(&mut self, record: LoanRecord) {
-        self.stats.set_state(record.saga.status.as_str());
-        self.record = Some(record);
-    }
-
-    fn consume(&self, envelope: &Envelope) -> Consume {
-        Consume::Outbox(envelope.outbox_row())
+        self.stats.set_state(ActorState::Holding(record.saga.status));
+        self.loan = Known::Loaded(record);
     }
 
     /// Hand the message back to ourselves later (the mailbox survives a restart).
@@ -83,7 +85,7 @@ impl LoanActor {
 
     /// Done with a message: settle it and, if nothing else waits, think about stopping.
     fn finish(&mut self, envelope: &Envelope, ctx: &mut Context<Self>) {
-        self.services.postman.settled_message(envelope);
+        self.shared.postman.finished(envelope);
         self.stats.finished_one();
         self.arm_idle_timer(ctx);
     }
@@ -92,10 +94,10 @@ impl LoanActor {
         if let Some(handle) = self.idle_timer.take() {
             ctx.cancel_future(handle);
         }
-        let idle = Duration::from_millis(self.services.settings.actors.idle_timeout_ms);
+        let idle = Duration::from_millis(self.shared.settings.actors.idle_timeout_ms);
         self.idle_timer = Some(ctx.run_later(idle, |act, ctx| {
             act.idle_timer = None;
-            if act.directory.try_passivate(act.id, act.generation) {
+            if act.shared.registry.try_passivate(act.id, act.generation) {
                 ctx.stop();
             } else {
                 act.arm_idle_timer(ctx);
@@ -105,12 +107,12 @@ impl LoanActor {
 
     fn give_up(&mut self, envelope: Envelope, reason: String, ctx: &mut Context<Self>) {
         tracing::error!(loan_id = %self.id, message_id = %envelope.message_id, %reason, "dead-lettering message");
-        let unit = dead_letter_unit(&envelope, &reason);
-        let writer = self.services.db.writer().clone();
+        let unit = UnitOfWork::dead_letter(&envelope, &reason);
+        let writer = self.shared.db.writer().clone();
         ctx.wait(async move { writer.commit(unit).await }.into_actor(self).map(move |result, act, ctx| match result {
             Ok(outcome) => {
                 if matches!(outcome, CommitOutcome::Committed { .. }) {
-                    act.services.metrics.dead_lettered(envelope.destination);
+                    act.shared.metrics.dead_lettered(envelope.destination.as_str());
                 }
                 act.finish(&envelope, ctx)
             }
@@ -124,18 +126,23 @@ impl LoanActor {
     fn after_commit(
         &mut self,
         envelope: Envelope,
-        plan: Plan,
+        plan: AfterCommit,
         result: Result<CommitOutcome, StoreError>,
         ctx: &mut Context<Self>,
     ) {
         match result {
             Ok(CommitOutcome::Committed { .. }) => {
                 if plan.applied {
-                    self.services.metrics.observe_loan_commit(&envelope, &plan.event_types, plan.record.submitted_at);
+                    self.shared.metrics.observe_loan_commit(
+                        envelope.message_id,
+                        envelope.causation_id(),
+                        &plan.events,
+                        plan.record.submitted_at,
+                    );
                     self.adopt(plan.record);
                 }
                 self.finish(&envelope, ctx);
-                self.services.postman.deliver(plan.emits);
+                self.shared.postman.deliver(plan.emits);
             }
             Ok(CommitOutcome::Duplicate) => {
                 // Handled before (a redelivery): our state may be behind; reload it.
@@ -157,7 +164,7 @@ impl LoanActor {
 
     /// A handler failure that is not the database being away: count it against the message.
     fn failed_attempt(&mut self, envelope: Envelope, reason: String, ctx: &mut Context<Self>) {
-        if envelope.attempt >= self.services.settings.actors.max_message_attempts {
+        if envelope.attempt >= self.shared.settings.actors.max_message_attempts {
             self.give_up(envelope, reason, ctx);
         } else {
             self.redeliver_later(envelope.retried(), ctx);
@@ -169,7 +176,7 @@ impl Actor for LoanActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if self.record.is_none() {
+        if let Known::Unread = self.loan {
             self.load(ctx);
         }
         self.arm_idle_timer(ctx);
@@ -183,11 +190,10 @@ impl Actor for LoanActor {
 impl Supervised for LoanActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // Forget everything in memory: `started` reloads the committed state.
-        self.record = None;
-        self.missing = false;
+        self.loan = Known::Unread;
         self.idle_timer = None;
-        self.services.registry.record_restart(&self.stats);
-        self.stats.set_state("restarting");
+        self.shared.registry.record_restart(&self.stats);
+        self.stats.set_state(ActorState::Restarting);
     }
 }
 
@@ -197,7 +203,7 @@ impl Handler<Deliver> for LoanActor {
     fn handle(&mut self, Deliver(envelope): Deliver, ctx: &mut Context<Self>) {
         let span = tracing::info_span!(
             "loan_message",
-            node = self.services.settings.node.id.as_deref().unwrap_or_default(),
+            node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
             loan_id = %self.id,
             message = envelope.body.label(),
             message_id = %envelope.message_id,
@@ -208,26 +214,29 @@ impl Handler<Deliver> for LoanActor {
             self.give_up(envelope.clone(), "not a message for a loan actor".into(), ctx);
             return;
         };
-        if self.missing {
-            self.give_up(envelope.clone(), "no such loan".into(), ctx);
-            return;
-        }
-        let Some(record) = &self.record else {
-            // The load failed (database away): try again shortly.
-            self.load(ctx);
-            self.redeliver_later(envelope, ctx);
-            return;
+        let record = match &self.loan {
+            Known::Loaded(record) => record,
+            Known::Missing => {
+                self.give_up(envelope.clone(), "no such loan".into(), ctx);
+                return;
+            }
+            Known::Unread => {
+                // The load failed (database away): try again shortly.
+                self.load(ctx);
+                self.redeliver_later(envelope, ctx);
+                return;
+            }
         };
-        let faults = &self.services.settings.faults;
+        let faults = &self.shared.settings.faults;
         let planned = catch_panic(|| {
             inject_faults(&faults.panic_marker, &faults.poison_marker, record);
-            plan_step(record, &envelope, input, self.consume(&envelope))
+            plan_step(record, &envelope, input)
         });
-        let plan = match planned {
-            Ok(plan) => plan,
+        let (unit, plan) = match planned {
+            Ok(planned) => planned,
             Err(panic) => {
                 tracing::error!(%panic, "loan actor panicked; restarting it");
-                if envelope.attempt >= self.services.settings.actors.max_message_attempts {
+                if envelope.attempt >= self.shared.settings.actors.max_message_attempts {
                     self.give_up(envelope, format!("handler panicked: {panic}"), ctx);
                 } else {
                     // Back into the mailbox, which outlives the restart.
@@ -237,9 +246,7 @@ impl Handler<Deliver> for LoanActor {
                 return;
             }
         };
-        let writer = self.services.db.writer().clone();
-        let mut plan = plan;
-        let unit = plan.unit.take().expect("a fresh plan has its unit");
+        let writer = self.shared.db.writer().clone();
         ctx.wait(
             async move { writer.commit(unit).await }
                 .instrument(span.clone())

@@ -1,58 +1,63 @@
 //! Turning one saga transition into one unit of work: the new loan row, its events, the
-//! schedule document (generated locally), and the envelopes for the other actors. Pure apart
-//! from reading the clock and making ids.
+//! schedule document (generated locally), and the envelopes for the other actors, with what to
+//! do once it is committed. Pure apart from reading the clock and making ids.
 
 use std::collections::VecDeque;
 
 use chrono::{Months, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::domain::{amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, Money, ScheduleLine};
-use crate::mailbox::{Envelope, MessageBody};
-use crate::persistence::{Consume, DocumentRow, LoanRecord, LoanWrite, NewEventRow, NotificationRow, UnitOfWork};
-use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput};
+use crate::domain::{amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, ScheduleLine};
+use crate::messages::{Envelope, MessageBody};
+use crate::persistence::{
+    DocumentRow, Effects, IdempotencyRecord, LoanRecord, NewEventRow, NewOutboxRow, NotificationRow, Step, StepChange,
+    Submission, UnitOfWork,
+};
+use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput, Transition};
 
-/// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]; before
-/// session 3 it was the JSON of [`ScheduleDocument`], which readers still accept).
+/// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]).
 pub const SCHEDULE_KIND: &str = "repayment_schedule";
 
-/// What one message does to a loan, ready to commit.
+/// What to do once a unit is committed.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct AfterCommit {
     /// The loan after the step (equal to the current one when not applied).
     pub record: LoanRecord,
-    /// What to commit (taken by the commit; the rest of the plan waits for its outcome).
-    pub unit: Option<UnitOfWork>,
-    /// The types of the events the unit records (for the metrics).
-    pub event_types: Vec<&'static str>,
+    /// The events the unit records (for the metrics).
+    pub events: Vec<LoanEvent>,
+    /// The messages to send.
     pub emits: Vec<Envelope>,
     /// False when the saga ignored the input (a duplicate or stale message): only the ack.
     pub applied: bool,
 }
 
-/// The repayment schedule of an approved loan as the API shows it. It is stored as CSV (see
-/// [`schedule_csv`]); the figures of the head come from the loan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduleDocument {
-    pub loan_id: LoanId,
-    pub currency: String,
-    pub amount: Money,
-    pub rate_bps: u32,
-    pub term_months: u16,
-    pub monthly_payment: Money,
-    pub lines: Vec<ScheduleLine>,
-}
-
 /// What one delivered message does to a loan: a step consuming that message.
-pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput, consume: Consume) -> Plan {
-    plan_transition(current, Some(envelope.message_id), input, Some(consume), Utc::now().naive_utc())
+pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput) -> (UnitOfWork, AfterCommit) {
+    let now = Utc::now().naive_utc();
+    let consumes = envelope.outbox_row();
+    let transition = current.saga.handle(&current.application, input);
+    if !transition.applied {
+        let change = StepChange::Ignored { expected_version: current.version };
+        let after = AfterCommit { record: current.clone(), events: vec![], emits: vec![], applied: false };
+        return (UnitOfWork::Step(Step { loan_id: current.id, consumes, change }), after);
+    }
+    let notified_by = match input {
+        SagaInput::ApplicantNotified { channel } => Some(channel.as_str()),
+        _ => None,
+    };
+    let (effects, after) = carry_out(current, Some(envelope.message_id), transition, notified_by, now);
+    let change =
+        StepChange::Applied { row: Box::new(after.record.to_row()), expected_version: current.version, effects };
+    (UnitOfWork::Step(Step { loan_id: current.id, consumes, change }), after)
 }
 
 /// A submission: the new loan, its `LoanSubmitted` event and its start in one unit, so the commit
-/// that accepts the loan also requests its credit check and appraisal. (Until session 4 a
-/// separate `Start` message did that: one more step per loan and, in cluster mode, one more
-/// broker round trip. The saga still handles `Start`, for loans submitted by earlier versions.)
-pub fn plan_submission(id: LoanId, application: LoanApplication, now: NaiveDateTime) -> Plan {
+/// that accepts the loan also requests its credit check and appraisal.
+pub fn plan_submission(
+    id: LoanId,
+    application: LoanApplication,
+    now: NaiveDateTime,
+    idempotency: Option<IdempotencyRecord>,
+) -> (UnitOfWork, AfterCommit) {
     let submitted = LoanEvent::LoanSubmitted {
         amount: application.amount,
         term_months: application.term_months.get(),
@@ -69,27 +74,24 @@ pub fn plan_submission(id: LoanId, application: LoanApplication, now: NaiveDateT
         decided_at: None,
         notified_at: None,
     };
-    let mut plan = plan_transition(&new, None, &SagaInput::Start, None, now);
-    let unit = plan.unit.as_mut().expect("a fresh plan has its unit");
-    unit.loan = Some(LoanWrite::Insert(Box::new(plan.record.to_row())));
-    unit.events.insert(0, NewEventRow::new(id, &submitted, now));
-    plan.event_types.insert(0, submitted.type_name());
-    plan
+    let (mut effects, mut after) = carry_out(&new, None, new.saga.start(), None, now);
+    effects.events.insert(0, NewEventRow::new(id, &submitted, now));
+    after.events.insert(0, submitted);
+    let loan = Box::new(after.record.to_row());
+    (UnitOfWork::Submission(Submission { loan_id: id, loan, idempotency, effects }), after)
 }
 
-fn plan_transition(
+/// What an applied transition writes and sends: the schedule it generates locally (and the
+/// saga's answer to that), the notification record of `notified_by`, the emitted envelopes
+/// (caused by message `causation`), and the loan's next record.
+fn carry_out(
     current: &LoanRecord,
     causation: Option<MessageId>,
-    input: &SagaInput,
-    consume: Option<Consume>,
+    first: Transition,
+    notified_by: Option<&str>,
     now: NaiveDateTime,
-) -> Plan {
-    let mut unit = UnitOfWork::new(current.id, now, consume);
-    let first = current.saga.handle(&current.application, input);
-    if !first.applied {
-        unit.loan = Some(LoanWrite::Verify { id: current.id.to_string(), expected_version: current.version });
-        return Plan { record: current.clone(), unit: Some(unit), event_types: vec![], emits: vec![], applied: false };
-    }
+) -> (Effects, AfterCommit) {
+    let mut effects = Effects::default();
     let mut state = first.state;
     let mut events = first.events;
     let mut outgoing = Vec::new();
@@ -101,7 +103,7 @@ fn plan_transition(
         }
         let schedule = schedule_lines(current, &state, now);
         let lines = schedule.len() as u16;
-        unit.document = Some(DocumentRow {
+        effects.document = Some(DocumentRow {
             id: uuid::Uuid::now_v7().to_string(),
             loan_id: current.id.to_string(),
             kind: SCHEDULE_KIND.to_owned(),
@@ -115,25 +117,21 @@ fn plan_transition(
     }
     let emits: Vec<Envelope> =
         outgoing.into_iter().map(|command| Envelope::new(current.id, causation, body_for(current, command))).collect();
-    if let SagaInput::ApplicantNotified { channel } = input {
+    if let Some(channel) = notified_by {
         // Recorded with the transition to notified (one version-checked unit): exactly once.
-        unit.notification = Some(NotificationRow {
+        effects.notification = Some(NotificationRow {
             id: uuid::Uuid::now_v7().to_string(),
             loan_id: current.id.to_string(),
-            channel: channel.clone(),
+            channel: channel.to_owned(),
             recipient: current.application.applicant.email.masked(),
             status: state.status.as_str().to_owned(),
             sent_at: now,
         });
     }
     let record = next_record(current, state, now);
-    unit.loan = Some(LoanWrite::Update { row: Box::new(record.to_row()), expected_version: current.version });
-    unit.events = events.iter().map(|e| NewEventRow::new(current.id, e, now)).collect();
-    for envelope in &emits {
-        unit.emit(envelope);
-    }
-    let event_types = events.iter().map(|e| e.type_name()).collect();
-    Plan { record, unit: Some(unit), event_types, emits, applied: true }
+    effects.events = events.iter().map(|e| NewEventRow::new(current.id, e, now)).collect();
+    effects.emits = emits.iter().map(|envelope| NewOutboxRow::new(envelope, now)).collect();
+    (effects, AfterCommit { record, events, emits, applied: true })
 }
 
 fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> LoanRecord {
@@ -179,7 +177,7 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mailbox::ActorKind;
+    use crate::messages::{ActorKind, Cause};
     use crate::saga::LoanStatus;
 
     fn application() -> LoanApplication {
@@ -194,36 +192,51 @@ mod tests {
     #[test]
     fn a_submission_inserts_the_started_loan_and_requests_both_steps_in_one_unit() {
         let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
-        let plan = plan_submission(id, application(), now);
-        assert_eq!((plan.record.version, plan.record.saga.status), (1, LoanStatus::Evaluating));
-        assert_eq!(plan.record.saga.waiting_on(), Some("credit_check"));
-        assert_eq!(plan.event_types, ["LoanSubmitted"]);
+        let key = IdempotencyRecord { key: "k".into(), request_hash: "h".into() };
+        let (unit, after) = plan_submission(id, application(), now, Some(key));
+        assert_eq!((after.record.version, after.record.saga.status), (1, LoanStatus::Evaluating));
+        assert_eq!(after.record.saga.waiting_on(), Some("credit_check"));
+        let planned: Vec<&str> = after.events.iter().map(LoanEvent::type_name).collect();
+        assert_eq!(planned, ["LoanSubmitted"]);
 
-        let unit = plan.unit.expect("a unit");
-        assert!(unit.consumes.is_none(), "a submission consumes no message");
-        let Some(LoanWrite::Insert(row)) = &unit.loan else { panic!("not an insert: {:?}", unit.loan) };
+        assert!(unit.consumes().is_none(), "a submission consumes no message");
+        let UnitOfWork::Submission(submission) = &unit else { panic!("not a submission: {unit:?}") };
+        assert_eq!(submission.idempotency.as_ref().map(|k| k.key.as_str()), Some("k"));
+        let row = &submission.loan;
         assert_eq!((row.id.as_str(), row.status.as_str(), row.version), (id.to_string().as_str(), "evaluating", 1));
         assert_eq!((row.submitted_at, row.updated_at), (now, now));
-        let events: Vec<&str> = unit.events.iter().map(|e| e.event_type.as_str()).collect();
+        let events: Vec<&str> = unit.events().iter().map(|e| e.event_type.as_str()).collect();
         assert_eq!(events, ["LoanSubmitted"]);
 
-        let destinations: Vec<ActorKind> = plan.emits.iter().map(|e| e.destination).collect();
+        let destinations: Vec<ActorKind> = after.emits.iter().map(|e| e.destination).collect();
         assert_eq!(destinations, [ActorKind::Credit, ActorKind::Appraisal]);
-        assert!(plan.emits.iter().all(|e| e.loan_id == id && e.causation_id.is_none() && !e.uncommitted));
-        let emitted: Vec<String> = unit.emits.iter().map(|row| row.message_id.clone()).collect();
-        let planned: Vec<String> = plan.emits.iter().map(|e| e.message_id.to_string()).collect();
+        assert!(after.emits.iter().all(|e| e.loan_id == id && e.cause == Cause::Submission));
+        let emitted: Vec<String> = unit.emits().iter().map(|row| row.message_id.clone()).collect();
+        let planned: Vec<String> = after.emits.iter().map(|e| e.message_id.to_string()).collect();
         assert_eq!(emitted, planned, "the unit stores exactly the envelopes delivered after the commit");
     }
 
     #[test]
-    fn a_start_message_of_an_earlier_version_still_starts_a_submitted_loan() {
-        let mut submitted = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc()).record;
-        submitted.saga = LoanSaga::new();
-        let start = Envelope::new(submitted.id, None, MessageBody::Saga(SagaInput::Start));
-        let plan = plan_step(&submitted, &start, &SagaInput::Start, Consume::Outbox(start.message_id));
-        assert!(plan.applied);
-        assert_eq!((plan.record.version, plan.record.saga.status), (2, LoanStatus::Evaluating));
-        assert!(plan.emits.iter().all(|e| e.causation_id == Some(start.message_id)));
-        assert_eq!(plan.emits.len(), 2);
+    fn a_step_consumes_its_message_and_a_stale_one_only_checks_the_version() {
+        let (_, submitted) = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc(), None);
+        let loan = submitted.record;
+        let score = crate::domain::credit_score(&loan.application.applicant.email);
+        let request = &submitted.emits[0];
+        let reply = Envelope::uncommitted_reply(request, MessageBody::Saga(SagaInput::CreditChecked { score }));
+        let MessageBody::Saga(input) = &reply.body else { unreachable!() };
+
+        let (unit, after) = plan_step(&loan, &reply, input);
+        assert!(after.applied);
+        assert_eq!(unit.consumes(), Some(request.message_id), "an uncommitted reply consumes its request's row");
+        assert!(matches!(
+            &unit,
+            UnitOfWork::Step(Step { change: StepChange::Applied { expected_version: 1, .. }, .. })
+        ));
+        assert_eq!(after.record.version, 2);
+
+        let (unit, after) = plan_step(&after.record, &reply, input);
+        assert!(!after.applied, "the same reply again is ignored");
+        assert!(matches!(unit, UnitOfWork::Step(Step { change: StepChange::Ignored { expected_version: 2 }, .. })));
+        assert!(unit.events().is_empty() && unit.emits().is_empty());
     }
 }

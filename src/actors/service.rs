@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::registry::ActorStats;
-use super::supervision::{catch_panic, commit_until_done, dead_letter_unit};
-use super::Services;
-use crate::mailbox::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::CommitOutcome;
+use super::registry::{ActorState, ActorStats};
+use super::shared::SharedHandles;
+use super::supervision::{catch_panic, commit_until_done};
+use crate::messages::{ActorKind, Deliver, Envelope, MessageBody};
+use crate::persistence::{CommitOutcome, UnitOfWork};
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
@@ -73,7 +73,7 @@ impl Ord for Waiting {
 
 pub struct ServiceActor<S: Service> {
     service: S,
-    services: Services,
+    shared: SharedHandles,
     stats: Arc<ActorStats>,
     waiting: BinaryHeap<Waiting>,
     next_seq: u64,
@@ -82,8 +82,8 @@ pub struct ServiceActor<S: Service> {
 }
 
 impl<S: Service> ServiceActor<S> {
-    pub fn new(service: S, services: Services, stats: Arc<ActorStats>) -> Self {
-        Self { service, services, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None }
+    pub fn new(service: S, shared: SharedHandles, stats: Arc<ActorStats>) -> Self {
+        Self { service, shared, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None }
     }
 
     fn wait(&mut self, envelope: Envelope, attempt: u32, delay: Duration, ctx: &mut Context<Self>) {
@@ -113,7 +113,7 @@ impl<S: Service> ServiceActor<S> {
     fn fire(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         while self.waiting.peek().is_some_and(|w| w.due <= now) {
-            if !self.services.postman.has_reply_capacity() {
+            if !self.shared.postman.has_reply_capacity() {
                 // The loans are behind: the rest stay here, compact, until they catch up.
                 let handle = ctx.run_later(THROTTLED_RETRY, |act, ctx| {
                     act.wake = None;
@@ -131,7 +131,7 @@ impl<S: Service> ServiceActor<S> {
     fn attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
         let _span = tracing::info_span!(
             "service_message",
-            node = self.services.settings.node.id.as_deref().unwrap_or_default(),
+            node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
             actor = S::KIND.as_str(),
             loan_id = %envelope.loan_id,
             message = envelope.body.label(),
@@ -142,7 +142,7 @@ impl<S: Service> ServiceActor<S> {
         match catch_panic(|| self.service.attempt(&envelope, attempt)) {
             Ok(Attempt::Reply(reply)) => {
                 // Settled when the loan commits it (or on a redelivery, if this reply is lost).
-                self.services.postman.deliver([reply]);
+                self.shared.postman.deliver([reply]);
                 self.stats.finished_one();
             }
             Ok(Attempt::RetryAfter(backoff)) => {
@@ -151,11 +151,11 @@ impl<S: Service> ServiceActor<S> {
                 self.wait(envelope, attempt + 1, delay, ctx);
             }
             Ok(Attempt::DeadLetter(reason)) => {
-                actix::spawn(dead_letter(envelope, reason, self.services.clone(), self.stats.clone()));
+                actix::spawn(dead_letter(envelope, reason, self.shared.clone(), self.stats.clone()));
             }
-            Err(panic) if envelope.attempt >= self.services.settings.actors.max_message_attempts => {
+            Err(panic) if envelope.attempt >= self.shared.settings.actors.max_message_attempts => {
                 let reason = format!("handler panicked: {panic}");
-                actix::spawn(dead_letter(envelope, reason, self.services.clone(), self.stats.clone()));
+                actix::spawn(dead_letter(envelope, reason, self.shared.clone(), self.stats.clone()));
             }
             Err(panic) => {
                 tracing::error!(%panic, "service actor panicked; restarting it");
@@ -168,15 +168,15 @@ impl<S: Service> ServiceActor<S> {
     }
 }
 
-async fn dead_letter(envelope: Envelope, reason: String, services: Services, stats: Arc<ActorStats>) {
+async fn dead_letter(envelope: Envelope, reason: String, shared: SharedHandles, stats: Arc<ActorStats>) {
     tracing::error!(%reason, message_id = %envelope.message_id, "message cannot be handled; dead-lettering it");
-    let unit = dead_letter_unit(&envelope, &reason);
-    match commit_until_done(services.db.writer(), unit).await {
+    let unit = UnitOfWork::dead_letter(&envelope, &reason);
+    match commit_until_done(shared.db.writer(), unit).await {
         Ok(outcome) => {
             if matches!(outcome, CommitOutcome::Committed { .. }) {
-                services.metrics.dead_lettered(envelope.destination);
+                shared.metrics.dead_lettered(envelope.destination.as_str());
             }
-            services.postman.settled(envelope.message_id);
+            shared.postman.settle(envelope.message_id);
         }
         // Left in the outbox; the sweep delivers it again.
         Err(err) => tracing::error!(error = %err, "commit failed for good"),
@@ -188,7 +188,7 @@ impl<S: Service> Actor for ServiceActor<S> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.stats.set_state("running");
+        self.stats.set_state(ActorState::Running);
         // After a restart: the calls that were waiting still are.
         self.arm(ctx);
     }
@@ -198,7 +198,7 @@ impl<S: Service> Supervised for ServiceActor<S> {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // The old context's timers are gone with it.
         self.wake = None;
-        self.services.registry.record_restart(&self.stats);
+        self.shared.registry.record_restart(&self.stats);
     }
 }
 

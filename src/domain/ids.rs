@@ -90,7 +90,7 @@ uuid_newtype!(
 );
 
 uuid_newtype!(
-    /// Identifies one message (command or event envelope), used for inbox de-duplication.
+    /// Identifies one message (an envelope): its outbox row, its AMQP message id, its dead letter.
     MessageId
 );
 

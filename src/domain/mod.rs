@@ -9,6 +9,7 @@ pub mod ids;
 pub mod money;
 pub mod rules;
 pub mod schedule;
+pub mod time;
 
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
@@ -20,3 +21,4 @@ pub use rules::{
     RejectionReason, Verdict, MAX_DEBT_TO_INCOME_PERCENT, MAX_LOAN_TO_VALUE_PERCENT, MIN_CREDIT_SCORE,
 };
 pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleCsvError, ScheduleLine};
+pub use time::rfc3339;

@@ -2,7 +2,7 @@
 //! the live actors of this node, unfinished (stuck) loans with the step they wait on, and
 //! re-delivering a loan's pending messages.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,12 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::errors::ApiError;
 use super::openapi::Problem;
-use super::views::rfc3339;
-use super::AppState;
-use crate::actors::Registry;
-use crate::domain::{FieldError, LoanId};
-use crate::mailbox::{ActorKind, Envelope};
-use crate::persistence::{queries, LoanRow, NodeRow, OutboxRow, UnitOfWork};
+use super::state::AppState;
+use crate::cluster::{self, NodeActorsView};
+use crate::domain::{rfc3339, LoanId};
+use crate::messages::{ActorKind, Envelope};
+use crate::persistence::{queries, LoanRow, OutboxRow};
 use crate::saga::LoanSaga;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -74,29 +73,6 @@ pub struct ActorsView {
     pub nodes: Vec<NodeActorsView>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct NodeActorsView {
-    pub node_id: String,
-    /// Live actors by kind.
-    pub counts: BTreeMap<String, usize>,
-    pub actors: Vec<ActorView>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ActorView {
-    /// `loan`, `credit`, `appraisal` or `notifier`.
-    pub kind: String,
-    /// The loan id for a loan actor; `<kind>-<n>` for a service actor.
-    pub id: String,
-    pub state: String,
-    /// Messages delivered to it and not finished yet.
-    pub mailbox_depth: usize,
-    pub messages_handled: u64,
-    pub restarts: u32,
-    pub started_at: String,
-    pub age_seconds: f64,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActorsQuery {
@@ -137,68 +113,9 @@ impl KindParam {
 )]
 pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let kind = query.kind.map(KindParam::kind);
-    let mut nodes = vec![node_view(&state.registry, &state.node_id, kind, usize::MAX)];
-    if state.settings.broker_url().is_some() {
-        let since = chrono::Utc::now().naive_utc() - chrono::Duration::milliseconds(HEARTBEAT_STALE_MS);
-        let rows = state.db.read(move |c| queries::live_nodes(c, since)).await?;
-        for row in rows.into_iter().filter(|row| row.node_id != state.node_id) {
-            let Ok(mut node) = serde_json::from_str::<NodeActorsView>(&row.snapshot) else { continue };
-            node.actors.retain(|a| kind.is_none_or(|k| a.kind == k.as_str()));
-            nodes.push(node);
-        }
-    }
+    let mut nodes = vec![cluster::node_view(&state.registry, &state.node_id, kind, usize::MAX)];
+    nodes.extend(cluster::other_nodes(&state.db, &state.node_id, kind).await?);
     Ok(HttpResponse::Ok().json(ActorsView { nodes }))
-}
-
-/// Cluster mode: how often each node records its actors, and when a record counts as stale.
-const HEARTBEAT_EVERY_MS: u64 = 2_000;
-const HEARTBEAT_STALE_MS: i64 = 10_000;
-/// Actors per heartbeat at most (services first), to keep the record small under load.
-const HEARTBEAT_ACTORS: usize = 1_000;
-
-/// Cluster mode: record this node's live actors every few seconds, so that any node can list
-/// the actors of every node.
-pub fn spawn_heartbeat(state: web::Data<AppState>) {
-    let started_at = chrono::Utc::now().naive_utc();
-    actix_web::rt::spawn(async move {
-        let mut ticker = tokio::time::interval(std::time::Duration::from_millis(HEARTBEAT_EVERY_MS));
-        loop {
-            ticker.tick().await;
-            let view = node_view(&state.registry, &state.node_id, None, HEARTBEAT_ACTORS);
-            let now = chrono::Utc::now().naive_utc();
-            let mut unit = UnitOfWork::new(LoanId::from_uuid(uuid::Uuid::nil()), now, None);
-            unit.heartbeat = Some(NodeRow {
-                node_id: state.node_id.clone(),
-                started_at,
-                heartbeat_at: now,
-                snapshot: serde_json::to_string(&view).unwrap_or_default(),
-            });
-            if let Err(err) = state.db.writer().commit(unit).await {
-                tracing::warn!(error = %err, "recording the node heartbeat failed");
-            }
-        }
-    });
-}
-
-fn node_view(registry: &Registry, node_id: &str, kind: Option<ActorKind>, limit: usize) -> NodeActorsView {
-    let counts = registry.counts().into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect();
-    let actors = registry
-        .snapshot()
-        .into_iter()
-        .filter(|a| kind.is_none_or(|k| a.kind == k))
-        .take(limit)
-        .map(|a| ActorView {
-            kind: a.kind.as_str().to_owned(),
-            id: a.id,
-            state: a.state,
-            mailbox_depth: a.mailbox_depth,
-            messages_handled: a.messages_handled,
-            restarts: a.restarts,
-            started_at: rfc3339(a.started_at.naive_utc()),
-            age_seconds: a.age_seconds,
-        })
-        .collect();
-    NodeActorsView { node_id: node_id.to_owned(), counts, actors }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -262,10 +179,13 @@ pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) ->
     let older_than_seconds = query.older_than_seconds.unwrap_or(default_age);
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad("limit", format!("must be an integer from 1 to {MAX_LIMIT}")));
+        return Err(ApiError::bad_parameter("limit", format!("must be an integer from 1 to {MAX_LIMIT}")));
     }
     if older_than_seconds > MAX_AGE_SECONDS {
-        return Err(bad("older_than_seconds", format!("must be an integer from 0 to {MAX_AGE_SECONDS}")));
+        return Err(ApiError::bad_parameter(
+            "older_than_seconds",
+            format!("must be an integer from 0 to {MAX_AGE_SECONDS}"),
+        ));
     }
     let now = Utc::now().naive_utc();
     let cutoff = now - chrono::Duration::seconds(i64::from(older_than_seconds));
@@ -289,10 +209,6 @@ pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) ->
         })
         .collect();
     Ok(HttpResponse::Ok().json(UnfinishedLoansView { older_than_seconds, loans }))
-}
-
-fn bad(field: &str, message: String) -> ApiError {
-    ApiError::BadParameter(FieldError { field: field.into(), message })
 }
 
 fn seconds_between(earlier: NaiveDateTime, later: NaiveDateTime) -> f64 {

@@ -5,10 +5,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::errors::ApiError;
-use super::views::rfc3339;
-use super::AppState;
+use super::state::AppState;
+use crate::domain::rfc3339;
 use crate::domain::{FieldError, MessageId};
-use crate::mailbox::Envelope;
+use crate::messages::Envelope;
 use crate::persistence::{queries, CommitOutcome, DeadLetterRow, UnitOfWork};
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -69,12 +69,10 @@ async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
     let id = MessageId::parse(&path).map_err(|_| not_found())?;
     let raw = id.to_string();
     let row = state.db.read(move |c| queries::dead_letter(c, &raw)).await?.ok_or_else(not_found)?;
-    let stored = Envelope::from_json(&row.envelope).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stored = Envelope::from_json(&row.envelope).map_err(|e| ApiError::internal("stored dead letter", e))?;
     // Its own row in the outbox now, even if it was an uncommitted reply before.
     let envelope = Envelope { attempt: 1, ..stored.committed() };
-    let mut unit = UnitOfWork::new(envelope.loan_id, chrono::Utc::now().naive_utc(), None);
-    unit.revive = Some(id);
-    unit.emit(&envelope);
+    let unit = UnitOfWork::replay(id, &envelope, chrono::Utc::now().naive_utc());
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
             tracing::info!(loan_id = %envelope.loan_id, message_id = %id, "dead letter replayed");

@@ -8,6 +8,9 @@ use serde::Serialize;
 use crate::domain::{FieldError, ValidationErrors};
 use crate::persistence::StoreError;
 
+/// What went wrong inside, kept for the log (never shown to the client).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the request body is not valid JSON: {0}")]
@@ -29,19 +32,47 @@ pub enum ApiError {
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error")]
-    Internal(String),
+    Unavailable(#[source] Cause),
+    #[error("internal error: {0}")]
+    Internal(#[source] Cause),
+}
+
+impl ApiError {
+    /// A query or path parameter that is not acceptable.
+    pub fn bad_parameter(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadParameter(FieldError { field: field.into(), message: message.into() })
+    }
+
+    /// An internal error with `context` in front of its cause.
+    pub fn internal(context: impl std::fmt::Display, cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(format!("{context}: {cause}").into())
+    }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         if err.is_transient() {
-            ApiError::Unavailable(err.to_string())
+            ApiError::Unavailable(Box::new(err))
         } else {
-            ApiError::Internal(err.to_string())
+            ApiError::Internal(Box::new(err))
         }
     }
+}
+
+/// An error and every cause below it, for the log.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Errors that show their source in their own message (`#[error("...: {0}")]`) once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl std::fmt::Display for FieldErrorList<'_> {
@@ -117,11 +148,11 @@ impl ResponseError for ApiError {
             ApiError::Invalid(errors) => format!("{}", FieldErrorList(&errors.0)),
             // Internals stay in the log, not in the response.
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
+                tracing::error!(cause = with_causes(cause.as_ref()), "internal error");
                 "an internal error occurred".to_owned()
             }
             ApiError::Unavailable(cause) => {
-                tracing::warn!(%cause, "dependency unavailable");
+                tracing::warn!(cause = with_causes(cause.as_ref()), "dependency unavailable");
                 "a dependency is unavailable; retry later".to_owned()
             }
             other => other.to_string(),

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::openapi::{Liveness, Readiness};
-use super::AppState;
+use super::state::AppState;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -54,7 +54,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             _ => "unavailable",
         },
         "node_id": state.node_id,
-        "mode": if state.settings.broker_url().is_some() { "cluster" } else { "embedded" },
+        "mode": state.settings.mode.name(),
         "checks": {
             "database": database,
             "actors": { "status": "up", "live": live, "messages_in_flight": state.postman.in_flight() },

@@ -10,10 +10,10 @@ use super::errors::ApiError;
 use super::openapi::{
     LoanApplicationRequest, LoanStats, QueryErrors, ReadErrors, ScheduleView, SubmitErrors, Unavailable,
 };
-use super::views::{EventView, LoanPage, LoanView};
-use super::AppState;
-use crate::actors::{plan_submission, ScheduleDocument};
-use crate::domain::{parse_schedule_csv, schedule_csv, FieldError, LoanApplication, LoanId, Money};
+use super::state::AppState;
+use super::views::{EventView, LoanPage, LoanView, ScheduleDocument};
+use crate::actors::plan_submission;
+use crate::domain::{parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, CommitOutcome, IdempotencyRecord};
 use crate::saga::LoanStatus;
 
@@ -81,10 +81,9 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     // Only a keyed request needs its hash (to tell a replay from another request under the key).
     let request_hash = key.as_ref().map(|_| hex(&Sha256::digest(json.to_string().as_bytes())));
 
-    let mut plan = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc());
+    let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
+    let (unit, plan) = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc(), idempotency);
     tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
-    let mut unit = plan.unit.take().expect("a fresh plan has its unit");
-    unit.idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
@@ -96,12 +95,14 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             if Some(earlier) != request_hash {
                 return Err(ApiError::IdempotencyKeyReused);
             }
-            let id = LoanId::parse(&loan_id).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let id =
+                LoanId::parse(&loan_id).map_err(|e| ApiError::internal("the loan an idempotency key points at", e))?;
             let row = state.db.read(move |c| queries::loan(c, id)).await?;
-            let row = row.ok_or_else(|| ApiError::Internal(format!("idempotency key points at missing loan {id}")))?;
+            let row =
+                row.ok_or_else(|| ApiError::internal("idempotency key", format!("points at missing loan {id}")))?;
             Ok(created(LoanView::from_row(row), true))
         }
-        other => Err(ApiError::Internal(format!("unexpected outcome of a submission: {other:?}"))),
+        other => Err(ApiError::internal("unexpected outcome of a submission", format!("{other:?}"))),
     }
 }
 
@@ -140,10 +141,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::BadParameter(FieldError { field: field.into(), message: message.into() })
-}
-
 /// Loans, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
     ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|approved|rejected|cancelled)?$",
@@ -156,10 +153,9 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     let query = query.into_inner();
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(
-            LoanStatus::parse(s)
-                .ok_or_else(|| bad("status", "must be one of submitted, evaluating, approved, rejected, cancelled"))?,
-        ),
+        Some(s) => Some(LoanStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_parameter("status", "must be one of submitted, evaluating, approved, rejected, cancelled")
+        })?),
     };
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
@@ -167,11 +163,13 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| bad("limit", &format!("must be an integer from 1 to {MAX_PAGE}")))?,
+            .ok_or_else(|| ApiError::bad_parameter("limit", format!("must be an integer from 1 to {MAX_PAGE}")))?,
     };
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
-        Some(raw) => Some(LoanId::parse(raw).map_err(|_| bad("cursor", "is not a cursor this API returned"))?),
+        Some(raw) => Some(
+            LoanId::parse(raw).map_err(|_| ApiError::bad_parameter("cursor", "is not a cursor this API returned"))?,
+        ),
     };
     let mut rows =
         state.db.read(move |c| queries::list_loans(c, status.map(LoanStatus::as_str), cursor, limit + 1)).await?;
@@ -237,24 +235,12 @@ async fn schedule(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/csv"));
-    let internal = |e: String| ApiError::Internal(format!("stored schedule of loan {id}: {e}"));
-    // Stored as CSV; schedules stored by earlier versions are JSON.
-    let legacy_json = document.content.starts_with('{');
+    let internal = |e: String| ApiError::internal(format!("stored schedule of loan {id}"), e);
     if wants_csv {
-        let csv = if legacy_json {
-            let parsed: ScheduleDocument =
-                serde_json::from_str(&document.content).map_err(|e| internal(e.to_string()))?;
-            schedule_csv(&parsed.lines)
-        } else {
-            document.content
-        };
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"schedule-{id}.csv\"")))
-            .body(csv));
-    }
-    if legacy_json {
-        return Ok(HttpResponse::Ok().content_type("application/json").body(document.content));
+            .body(document.content));
     }
     let lines = parse_schedule_csv(&document.content).map_err(|e| internal(e.to_string()))?;
     let figure = |value: Option<i64>, name: &str| value.ok_or_else(|| internal(format!("the loan has no {name}")));

@@ -13,7 +13,8 @@ use actix_web::http::Method;
 use actix_web::middleware::{Condition, Next};
 use actix_web::{web, Error};
 
-use super::{ApiError, AppState};
+use super::errors::ApiError;
+use super::state::AppState;
 use crate::settings::HttpSettings;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,4 +1,9 @@
-//! The HTTP edge: routes, the one error mapping, health.
+//! The HTTP edge: routes, the one error mapping, health, streams, the admin API, the dashboard,
+//! metrics and the OpenAPI document.
+//!
+//! Inside, files depend one way: `state`, `errors`, `views` and `rate_limit` at the bottom, the
+//! handlers above them, `openapi` (which documents the handlers) above those, and `routes`,
+//! which mounts them all, on top.
 
 pub mod admin;
 mod dashboard;
@@ -10,50 +15,13 @@ pub mod middleware;
 pub mod openapi;
 mod ops;
 mod rate_limit;
+mod routes;
+mod state;
 mod streams;
 pub mod views;
-
-use std::sync::Arc;
-
-use actix_web::web;
 
 pub use errors::ApiError;
 pub use ops::openapi;
 pub use rate_limit::RateLimiter;
-
-use crate::actors::Registry;
-use crate::live::EventBus;
-use crate::mailbox::Postman;
-use crate::persistence::Database;
-use crate::settings::Settings;
-
-/// What handlers share.
-pub struct AppState {
-    pub db: Database,
-    pub postman: Postman,
-    pub registry: Arc<Registry>,
-    pub settings: Arc<Settings>,
-    pub node_id: String,
-    /// Committed events, live.
-    pub bus: EventBus,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// Submissions per client (`http.rate_limit_per_second`).
-    pub rate_limiter: RateLimiter,
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
-    streams::routes(cfg);
-    dashboard::routes(cfg);
-    loans::routes(cfg);
-    health::routes(cfg);
-    admin::routes(cfg);
-    ops::routes(cfg);
-}
-
-/// Malformed query strings and paths get a problem body too.
-pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::BadParameter(crate::domain::FieldError { field: "query".into(), message: err.to_string() }).into()
-    })
-}
+pub use routes::{configure, query_config};
+pub use state::AppState;

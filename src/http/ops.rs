@@ -10,7 +10,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::errors::ApiError;
 use super::openapi::{ApiDoc, Problem};
-use super::AppState;
+use super::state::AppState;
 use crate::persistence::queries;
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -37,10 +37,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
 ))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let backlog = state.db.read(queries::outbox_len).await?;
-    let text = state
-        .metrics
-        .render(&state.registry, state.postman.in_flight(), backlog)
-        .map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
+    let text = state.metrics.render(backlog).map_err(|e| ApiError::internal("encoding metrics", e))?;
     Ok(HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(text))
 }
 

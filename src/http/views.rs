@@ -1,17 +1,11 @@
 //! The JSON shapes the API returns.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::{Email, Money, RejectionReason};
+use crate::domain::{rfc3339, Email, LoanId, Money, RejectionReason, ScheduleLine};
 use crate::persistence::{EventRow, LoanRow};
 use crate::saga::LoanSaga;
-
-/// RFC 3339 in UTC with microseconds, e.g. `2026-11-29T05:12:42.123456Z`.
-pub fn rfc3339(t: NaiveDateTime) -> String {
-    DateTime::<Utc>::from_naive_utc_and_offset(t, Utc).to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicantView {
@@ -110,4 +104,17 @@ impl EventView {
 pub struct LoanPage {
     pub items: Vec<LoanView>,
     pub next_cursor: Option<String>,
+}
+
+/// The repayment schedule of an approved loan as the API shows it. It is stored as CSV (see
+/// [`crate::domain::schedule_csv`]); the figures of the head come from the loan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDocument {
+    pub loan_id: LoanId,
+    pub currency: String,
+    pub amount: Money,
+    pub rate_bps: u32,
+    pub term_months: u16,
+    pub monthly_payment: Money,
+    pub lines: Vec<ScheduleLine>,
 }

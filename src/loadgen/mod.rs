@@ -137,7 +137,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
         .tcp_nodelay(true)
         // Below the server's keep-alive (actix-web: 5 s): a POST sent on a connection the server
         // is closing as idle fails ("connection closed before message completed") and is not
-        // retried (not idempotent). Seen once as 2 submit errors in an open loop (session 4).
+        // retried (not idempotent): an open loop once lost 2 submissions that way.
         .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .context("building the HTTP client")?;

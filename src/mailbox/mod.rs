@@ -4,8 +4,8 @@
 //! or a lost delivery left behind; a consumer's commit deletes the row (its ack).
 
 pub mod broker;
-mod envelope;
 mod postman;
 
-pub use envelope::{ActorKind, Envelope, MessageBody};
-pub use postman::{Deliver, Postman, Routes};
+pub use postman::{PostOffice, Postman, Routes, Transport};
+#[cfg(test)]
+mod wire_tests;

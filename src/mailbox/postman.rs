@@ -1,24 +1,24 @@
 //! Delivery of committed outbox messages. Embedded mode: straight to the local actors, with
 //! in-flight tracking so the sweep re-sends only what is really lost. Cluster mode: to the
 //! broker; deliveries coming back from it are routed to the local actors and acked once settled.
+//!
+//! The actors send through the postman and the postman delivers to the actors: the node's
+//! [`PostOffice`] owns the postman's state (its routes, so the actors too), and every
+//! [`Postman`] handed out refers to it weakly. Dropping the post office ends the node's actors
+//! and lets the database close; a postman used after that delivers nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use actix::{Message, Recipient};
+use actix::Recipient;
 use lapin::Acker;
 
 use super::broker::Broker;
-use super::{ActorKind, Envelope};
 use crate::domain::MessageId;
+use crate::messages::{ActorKind, Deliver, Envelope};
 use crate::persistence::{queries, Database, LoanRecord, OutboxRow, StoreError};
-
-/// An envelope handed to an actor.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub Envelope);
 
 /// Where each kind of message goes on this node.
 pub struct Routes {
@@ -31,8 +31,22 @@ pub struct Routes {
     pub notifier: Recipient<Deliver>,
 }
 
+/// How committed messages travel, decided once at start from the node's mode.
+pub enum Transport {
+    /// Embedded mode: to this node's actors, in process.
+    InProcess,
+    /// Cluster mode: through RabbitMQ, to whichever node consumes the destination's queue.
+    Broker(Broker),
+}
+
+/// Sends committed messages on their way; cheap to clone (see the module docs).
 #[derive(Clone)]
 pub struct Postman {
+    inner: Weak<Inner>,
+}
+
+/// Owns the postman's state and, through its routes, the node's actors.
+pub struct PostOffice {
     inner: Arc<Inner>,
 }
 
@@ -50,8 +64,8 @@ struct BrokerDelivery {
 }
 
 struct Inner {
-    routes: OnceLock<Routes>,
-    broker: OnceLock<Broker>,
+    routes: Routes,
+    transport: Transport,
     in_flight: Mutex<HashMap<MessageId, InFlight>>,
     /// Embedded mode: uncommitted replies handed to loan actors and not yet settled.
     replies_in_delivery: AtomicUsize,
@@ -67,55 +81,65 @@ const MAX_REPLIES_IN_DELIVERY: usize = 2_048;
 /// Rows read per page when sweeping the outbox.
 const SWEEP_PAGE: i64 = 2_000;
 
-impl Default for Postman {
-    fn default() -> Self {
-        Self::new()
+impl PostOffice {
+    /// The node's post office. `start_actors` starts the actors, handing each the postman it
+    /// sends with, and returns the routes to them.
+    pub fn open(transport: Transport, start_actors: impl FnOnce(Postman) -> Routes) -> Self {
+        let inner = Arc::new_cyclic(|inner: &Weak<Inner>| Inner {
+            routes: start_actors(Postman { inner: inner.clone() }),
+            transport,
+            in_flight: Mutex::new(HashMap::new()),
+            replies_in_delivery: AtomicUsize::new(0),
+        });
+        Self { inner }
+    }
+
+    pub fn postman(&self) -> Postman {
+        Postman { inner: Arc::downgrade(&self.inner) }
+    }
+}
+
+impl Inner {
+    fn in_flight(&self) -> MutexGuard<'_, HashMap<MessageId, InFlight>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn broker(&self) -> Option<&Broker> {
+        match &self.transport {
+            Transport::Broker(broker) => Some(broker),
+            Transport::InProcess => None,
+        }
     }
 }
 
 impl Postman {
-    pub fn new() -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                routes: OnceLock::new(),
-                broker: OnceLock::new(),
-                in_flight: Mutex::new(HashMap::new()),
-                replies_in_delivery: AtomicUsize::new(0),
-            }),
-        }
+    /// The post office's state, unless the node has shut it.
+    fn inner(&self) -> Option<Arc<Inner>> {
+        self.inner.upgrade()
     }
 
-    /// Connect the postman to the local actors (once, at start-up).
-    pub fn set_routes(&self, routes: Routes) {
-        if self.inner.routes.set(routes).is_err() {
-            panic!("postman routes set twice");
-        }
-    }
-
-    /// Cluster mode: committed messages go through the broker.
-    pub fn set_broker(&self, broker: Broker) {
-        if self.inner.broker.set(broker).is_err() {
-            panic!("postman broker set twice");
-        }
-    }
-
-    pub fn broker(&self) -> Option<&Broker> {
-        self.inner.broker.get()
+    /// Cluster mode: the broker the messages travel through.
+    pub fn broker(&self) -> Option<Broker> {
+        self.inner()?.broker().cloned()
     }
 
     /// Send committed envelopes on their way.
     pub fn deliver(&self, envelopes: impl IntoIterator<Item = Envelope>) {
-        if let Some(broker) = self.inner.broker.get() {
-            let (replies, committed): (Vec<Envelope>, Vec<Envelope>) =
-                envelopes.into_iter().partition(|e| e.uncommitted);
-            broker.publish(committed);
-            for reply in replies {
-                broker.publish_reply(reply);
+        let Some(inner) = self.inner() else { return };
+        match &inner.transport {
+            Transport::Broker(broker) => {
+                let (replies, committed): (Vec<Envelope>, Vec<Envelope>) =
+                    envelopes.into_iter().partition(Envelope::is_uncommitted);
+                broker.publish(committed);
+                for reply in replies {
+                    broker.publish_reply(reply);
+                }
             }
-            return;
-        }
-        for envelope in envelopes {
-            self.route(envelope, None);
+            Transport::InProcess => {
+                for envelope in envelopes {
+                    route(&inner, envelope, None);
+                }
+            }
         }
     }
 
@@ -123,84 +147,78 @@ impl Postman {
     /// (the replies find it without reading it back; in cluster mode they may land on another
     /// node, which reads it), then the requests go on their way.
     pub fn deliver_submission(&self, record: LoanRecord, envelopes: Vec<Envelope>) {
-        if let Some(routes) = self.inner.routes.get() {
-            (routes.new_loan)(record);
-        }
+        let Some(inner) = self.inner() else { return };
+        (inner.routes.new_loan)(record);
         self.deliver(envelopes);
     }
 
     /// Cluster mode: a delivery from the broker for local actors, acked once every envelope it
     /// carries is settled.
     pub fn accept_from_broker(&self, mut envelopes: Vec<Envelope>, acker: Acker) {
+        let Some(inner) = self.inner() else { return };
         // The same envelope twice in one message counts once.
         let mut seen = std::collections::HashSet::with_capacity(envelopes.len());
         envelopes.retain(|envelope| seen.insert(envelope.message_id));
         let delivery = Arc::new(BrokerDelivery { acker, unsettled: AtomicUsize::new(envelopes.len()) });
         for envelope in envelopes {
-            self.route(envelope, Some(delivery.clone()));
+            route(&inner, envelope, Some(delivery.clone()));
         }
     }
 
-    fn route(&self, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>>) {
-        let Some(routes) = self.inner.routes.get() else {
-            tracing::warn!("delivery before start-up finished; the sweep will deliver it");
-            return;
-        };
-        let id = envelope.message_id;
-        if envelope.uncommitted && self.inner.broker.get().is_none() {
-            self.inner.replies_in_delivery.fetch_add(1, Ordering::AcqRel);
-        }
-        {
-            let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
-            let entry =
-                in_flight.entry(id).or_insert_with(|| InFlight { since: Instant::now(), deliveries: Vec::new() });
-            entry.since = Instant::now();
-            entry.deliveries.extend(delivery);
-        }
-        let recipient = match envelope.destination {
-            ActorKind::Loan => return (routes.loans)(envelope),
-            ActorKind::Credit => &routes.credit,
-            ActorKind::Appraisal => &routes.appraisal,
-            ActorKind::Notifier => &routes.notifier,
-        };
-        // Service actors are supervised and never stop; their handlers only start a task, so
-        // their mailboxes drain fast: queue regardless of actix's mailbox capacity.
-        recipient.do_send(Deliver(envelope));
-    }
-
-    /// The message is finished with (handled, duplicate, or dead-lettered): ack it.
-    pub fn settled(&self, id: MessageId) {
-        let entry = self.inner.in_flight.lock().expect("in-flight lock").remove(&id);
-        if let (Some(entry), Some(broker)) = (entry, self.inner.broker.get()) {
-            for delivery in entry.deliveries {
-                if delivery.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    broker.ack(delivery.acker.clone());
-                }
-            }
-        }
+    /// Settle the delivery of one message (handled, duplicate, dead-lettered, or a reply safe
+    /// in its queue): in cluster mode, ack the AMQP deliveries that carried it once all their
+    /// envelopes are settled.
+    pub fn settle(&self, id: MessageId) {
+        let Some(inner) = self.inner() else { return };
+        settle(&inner, id);
     }
 
     /// Finished with a message: settle it and, for an uncommitted reply, the request it consumed.
-    pub fn settled_message(&self, envelope: &Envelope) {
-        self.settled(envelope.message_id);
-        if envelope.uncommitted {
-            self.settled(envelope.outbox_row());
-            if self.inner.broker.get().is_none() {
-                let _ = self
-                    .inner
-                    .replies_in_delivery
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    pub fn finished(&self, envelope: &Envelope) {
+        let Some(inner) = self.inner() else { return };
+        settle(&inner, envelope.message_id);
+        if envelope.is_uncommitted() {
+            settle(&inner, envelope.outbox_row());
+            if let Transport::InProcess = inner.transport {
+                let _ =
+                    inner.replies_in_delivery.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
             }
         }
     }
 
     /// May a service actor send another reply now? (Embedded mode: see `MAX_REPLIES_IN_DELIVERY`.)
     pub fn has_reply_capacity(&self) -> bool {
-        self.inner.replies_in_delivery.load(Ordering::Acquire) < MAX_REPLIES_IN_DELIVERY
+        self.inner().is_some_and(|inner| inner.replies_in_delivery.load(Ordering::Acquire) < MAX_REPLIES_IN_DELIVERY)
     }
 
+    /// Messages handed to actors and not settled yet.
     pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.lock().expect("in-flight lock").len()
+        self.inner().map_or(0, |inner| inner.in_flight().len())
+    }
+
+    /// Stop taking new messages from outside the node (cluster mode: cancel the consumers;
+    /// deliveries in flight can still be acked).
+    pub async fn stop_taking_work(&self) {
+        if let Some(broker) = self.broker() {
+            broker.stop_consuming().await;
+        }
+    }
+
+    /// Cluster mode: publish what the outbox holds unpublished, until `deadline`, so that other
+    /// nodes can go on with it. In process there is nothing to do: the next start resumes it.
+    pub async fn flush_outbox(&self, db: &Database, deadline: tokio::time::Instant) {
+        if self.broker().is_none() {
+            return;
+        }
+        while tokio::time::Instant::now() < deadline {
+            match db.read(queries::unpublished_count).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let _ = self.sweep(db, Duration::ZERO, Duration::MAX).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
     }
 
     /// Send again what the outbox holds and nobody is handling, older than `min_age`.
@@ -209,6 +227,7 @@ impl Postman {
     /// `presumed_lost` and still unhandled). At start-up (`min_age` 0) this resumes every
     /// unfinished loan. Returns how many were sent.
     pub async fn sweep(&self, db: &Database, min_age: Duration, presumed_lost: Duration) -> Result<usize, StoreError> {
+        let in_cluster = self.broker().is_some();
         let mut after = 0;
         let mut sent = 0;
         let now = chrono::Utc::now().naive_utc();
@@ -224,8 +243,9 @@ impl Postman {
             let Some(last) = rows.last() else { break };
             after = last.seq;
             let page_len = rows.len();
-            let due: Vec<Envelope> = match self.inner.broker.get() {
-                Some(_) => rows
+            let due: Vec<Envelope> = match (in_cluster, self.inner()) {
+                (_, None) => break,
+                (true, Some(_)) => rows
                     .into_iter()
                     .filter(|row| match row.published_at {
                         None => row.created_at <= cutoff,
@@ -233,10 +253,10 @@ impl Postman {
                     })
                     .filter_map(parse)
                     .collect(),
-                None => {
+                (false, Some(inner)) => {
                     // Judged by the row's id before its envelope is parsed: with many calls in
                     // flight, nearly every row is, and parsing them all each sweep was costly.
-                    let in_flight = self.inner.in_flight.lock().expect("in-flight lock");
+                    let in_flight = inner.in_flight();
                     let lost = |row: &OutboxRow| match MessageId::parse(&row.message_id) {
                         Ok(id) => in_flight.get(&id).is_none_or(|f| f.since.elapsed() >= presumed_lost),
                         Err(_) => true,
@@ -254,6 +274,40 @@ impl Postman {
             }
         }
         Ok(sent)
+    }
+}
+
+fn route(inner: &Inner, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>>) {
+    let id = envelope.message_id;
+    if envelope.is_uncommitted() && matches!(inner.transport, Transport::InProcess) {
+        inner.replies_in_delivery.fetch_add(1, Ordering::AcqRel);
+    }
+    {
+        let mut in_flight = inner.in_flight();
+        let entry = in_flight.entry(id).or_insert_with(|| InFlight { since: Instant::now(), deliveries: Vec::new() });
+        entry.since = Instant::now();
+        entry.deliveries.extend(delivery);
+    }
+    let routes = &inner.routes;
+    let recipient = match envelope.destination {
+        ActorKind::Loan => return (routes.loans)(envelope),
+        ActorKind::Credit => &routes.credit,
+        ActorKind::Appraisal => &routes.appraisal,
+        ActorKind::Notifier => &routes.notifier,
+    };
+    // Service actors are supervised and never stop; their handlers only start a task, so
+    // their mailboxes drain fast: queue regardless of actix's mailbox capacity.
+    recipient.do_send(Deliver(envelope));
+}
+
+fn settle(inner: &Inner, id: MessageId) {
+    let entry = inner.in_flight().remove(&id);
+    if let (Some(entry), Some(broker)) = (entry, inner.broker()) {
+        for delivery in entry.deliveries {
+            if delivery.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
+                broker.ack(delivery.acker.clone());
+            }
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! Storage: diesel over SQLite (embedded default) or PostgreSQL, chosen by `database.url`.
 //! Reads go through an r2d2 pool on blocking threads; writes through the group-commit writer.
 
+mod apply;
 mod connection;
 mod loan_update;
+pub mod nodes;
 pub mod queries;
 mod records;
 mod schema;
@@ -16,13 +18,13 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use connection::{AnyConnection, Backend};
 pub use records::{
-    CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NodeRow, NotificationRow,
-    OutboxRow,
+    CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NewOutboxRow, NodeRow,
+    NotificationRow, OutboxRow,
 };
-pub use unit_of_work::{CommitOutcome, Consume, IdempotencyRecord, LoanWrite, UnitOfWork};
+pub use unit_of_work::{CommitOutcome, Effects, IdempotencyRecord, Step, StepChange, Submission, UnitOfWork};
 pub use writer::Writer;
 
-use crate::live::EventBus;
+use crate::messages::EventBus;
 use crate::settings::DatabaseSettings;
 
 type Pool = r2d2::Pool<connection::AnyConnectionManager>;
@@ -49,15 +51,22 @@ fn start_readers(n: usize) -> std::sync::mpsc::Sender<ReadJob> {
     jobs
 }
 
+/// Why the database could not be reached, kept for the log.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (or a connection broke): retry later; HTTP 503.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("the database reader threads have stopped")]
+    ReadersGone,
+    #[error("a database read panicked")]
+    ReadPanicked,
     #[error("database error: {0}")]
-    Query(String),
+    Query(#[source] Arc<DieselError>),
     #[error(transparent)]
     Corrupt(#[from] std::sync::Arc<CorruptRow>),
 }
@@ -67,26 +76,31 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_) | StoreError::WriterGone)
     }
+
+    pub(crate) fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Arc::new(cause))
+    }
 }
 
 impl From<DieselError> for StoreError {
     fn from(err: DieselError) -> Self {
-        match &err {
+        let transient = match &err {
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 _,
             )
-            | DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
+            | DieselError::BrokenTransactionManager => true,
             // Busy SQLite, or PostgreSQL breaking a lock cycle: trying again succeeds.
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                StoreError::Unavailable(err.to_string())
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            DieselError::DatabaseError(_, info) => {
+                info.message().contains("database is locked") || info.message().contains("deadlock detected")
             }
-            DieselError::DatabaseError(_, info)
-                if info.message().contains("database is locked") || info.message().contains("deadlock detected") =>
-            {
-                StoreError::Unavailable(err.to_string())
-            }
-            _ => StoreError::Query(err.to_string()),
+            _ => false,
+        };
+        if transient {
+            StoreError::unavailable(err)
+        } else {
+            StoreError::Query(Arc::new(err))
         }
     }
 }
@@ -153,15 +167,25 @@ impl Database {
         let job: ReadJob = Box::new(move || {
             let _entered = span.enter();
             let read = || {
-                let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let mut conn = pool.get().map_err(StoreError::unavailable)?;
                 f(&mut conn)
             };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
-                .unwrap_or_else(|_| Err(StoreError::Query("the read panicked".into())));
+                .unwrap_or_else(|_| Err(StoreError::ReadPanicked));
             let _ = answer.send(outcome);
         });
-        self.readers.send(job).map_err(|_| StoreError::Query("the reader threads are gone".into()))?;
-        result.await.map_err(|_| StoreError::Query("the read was dropped".into()))?
+        self.readers.send(job).map_err(|_| StoreError::ReadersGone)?;
+        result.await.map_err(|_| StoreError::ReadersGone)?
+    }
+
+    /// A write that belongs to no loan and needs no unit of work (the node heartbeat), on a
+    /// pooled connection beside the writer.
+    pub async fn write_outside_units<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(f).await
     }
 
     /// A trivial query: is the database answering?

@@ -91,14 +91,13 @@ pub fn dead_letters(conn: &mut AnyConnection, limit: i64) -> Result<Vec<DeadLett
 
 /// Rows per table: operators' overview, and how tests prove a failed request wrote nothing.
 pub fn table_counts(conn: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>, StoreError> {
-    use super::schema::{idempotency_keys, inbox, notifications};
+    use super::schema::{idempotency_keys, notifications};
     Ok(vec![
         ("loans", loans::table.count().get_result(conn)?),
         ("loan_events", loan_events::table.count().get_result(conn)?),
         ("documents", documents::table.count().get_result(conn)?),
         ("notifications", notifications::table.count().get_result(conn)?),
         ("outbox", outbox::table.count().get_result(conn)?),
-        ("inbox", inbox::table.count().get_result(conn)?),
         ("dead_letters", dead_letters::table.count().get_result(conn)?),
         ("idempotency_keys", idempotency_keys::table.count().get_result(conn)?),
     ])
@@ -135,17 +134,4 @@ pub fn outbox_of_loans(
 
 pub fn dead_letter(conn: &mut AnyConnection, id: &str) -> Result<Option<DeadLetterRow>, StoreError> {
     Ok(dead_letters::table.find(id.to_owned()).select(DeadLetterRow::as_select()).first(conn).optional()?)
-}
-
-/// Cluster mode: nodes whose last heartbeat is at or after `since`.
-pub fn live_nodes(
-    conn: &mut AnyConnection,
-    since: chrono::NaiveDateTime,
-) -> Result<Vec<super::records::NodeRow>, StoreError> {
-    use super::schema::nodes;
-    Ok(nodes::table
-        .filter(nodes::heartbeat_at.ge(since))
-        .order(nodes::node_id.asc())
-        .select(super::records::NodeRow::as_select())
-        .load(conn)?)
 }

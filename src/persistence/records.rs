@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{dead_letters, documents, loan_events, loans, nodes, notifications, outbox};
 use crate::domain::{Address, Applicant, ApplicantName, Email, LoanApplication, LoanId, Money, Property, TermMonths};
-use crate::mailbox::Envelope;
+use crate::messages::Envelope;
 use crate::saga::{LoanEvent, LoanSaga};
 
 /// A loan as stored: the application, the saga's state, and the view columns derived from it.

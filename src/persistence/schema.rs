@@ -70,13 +70,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    inbox (message_id) {
-        message_id -> Text,
-        handled_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     dead_letters (message_id) {
         message_id -> Text,
         loan_id -> Text,
@@ -112,7 +105,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     documents,
     notifications,
     outbox,
-    inbox,
     dead_letters,
     idempotency_keys,
 );

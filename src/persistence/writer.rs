@@ -16,14 +16,12 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
+use super::apply::{apply_state, apply_unit, consume_all, insert_events, insert_rows, update_loans, ApplyError};
 use super::connection::{AnyConnection, Backend};
-use super::unit_of_work::{
-    apply_state, apply_unit, consume_all, insert_events, insert_rows, update_loans, ApplyError, CommitOutcome,
-    LoanWrite, UnitOfWork,
-};
+use super::unit_of_work::{CommitOutcome, UnitOfWork};
 use super::StoreError;
 use crate::domain::LoanId;
-use crate::live::{EventBus, LiveEvent};
+use crate::messages::{EventBus, LiveEvent};
 use crate::settings::DatabaseSettings;
 
 /// A batch smaller than this waits `database.group_commit_wait_us` for more units.
@@ -101,20 +99,22 @@ impl Writer {
 
     /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
     /// idempotency key for submissions (two requests with one key meet on one writer).
-    fn shard(&self, unit: &UnitOfWork) -> &mpsc::Sender<Job> {
-        let index = match &unit.idempotency {
-            Some(record) => self.shard_by(&record.key),
-            None => self.shard_of(unit.loan_id),
+    fn writer_for(&self, unit: &UnitOfWork) -> &mpsc::Sender<Job> {
+        let index = match unit {
+            UnitOfWork::Submission(submission) if submission.idempotency.is_some() => {
+                submission.idempotency.as_ref().map_or(0, |record| self.writer_index(&record.key))
+            }
+            _ => self.writer_of(unit.loan_id()),
         };
         &self.shards[index]
     }
 
     /// Which writer writes this loan's rows (units for several loans that share it can be one).
-    pub fn shard_of(&self, loan: LoanId) -> usize {
-        self.shard_by(&loan)
+    pub fn writer_of(&self, loan: LoanId) -> usize {
+        self.writer_index(&loan)
     }
 
-    fn shard_by(&self, key: &impl Hash) -> usize {
+    fn writer_index(&self, key: &impl Hash) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
         (hasher.finish() % self.shards.len() as u64) as usize
@@ -123,7 +123,7 @@ impl Writer {
     /// Commit one unit of work (batched with whatever else is waiting).
     pub async fn commit(&self, unit: UnitOfWork) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.shard(&unit).send(Job { unit, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        self.writer_for(&unit).send(Job { unit, reply }).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -180,7 +180,10 @@ impl WriterLoop {
         // Units that only mark rows published go last: they touch rows of many loans, but never
         // wait for a lock (see `mark_published`), so nothing waits on them in a cycle.
         let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| (!batch[i].unit.mark_published.is_empty(), batch[i].unit.loan_id));
+        order.sort_by_key(|&i| {
+            let unit = &batch[i].unit;
+            (matches!(unit, UnitOfWork::MarkPublished { .. }), unit.loan_id())
+        });
         let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
         // First without savepoints (a savepoint costs two statements and a sub-journal per unit);
         // only if a unit would be skipped (duplicate, conflict, ...) or fails is the batch rolled
@@ -218,8 +221,9 @@ impl WriterLoop {
             Err(err) => {
                 tracing::warn!(error = %err, units = batch.len(), "batch commit failed");
                 self.conn = None;
+                let cause: super::Cause = Arc::new(err);
                 for job in batch {
-                    let _ = job.reply.send(Err(StoreError::Unavailable(err.to_string())));
+                    let _ = job.reply.send(Err(StoreError::Unavailable(cause.clone())));
                 }
             }
         }
@@ -262,7 +266,9 @@ impl WriterLoop {
             // writers publish in the order they commit, which is id order.
             let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
             let committed: Vec<usize> = (0..units.len())
-                .filter(|&i| matches!(outcomes[i], Ok(CommitOutcome::Committed { .. })) && !units[i].events.is_empty())
+                .filter(|&i| {
+                    matches!(outcomes[i], Ok(CommitOutcome::Committed { .. })) && !units[i].events().is_empty()
+                })
                 .collect();
             if !committed.is_empty() {
                 if postgres {
@@ -277,15 +283,15 @@ impl WriterLoop {
         })
     }
 
-    fn connection(&mut self) -> Result<&mut AnyConnection, String> {
+    fn connection(&mut self) -> Result<&mut AnyConnection, super::Cause> {
         if self.conn.is_none() {
-            let mut conn = self.backend.connect().map_err(|e| e.to_string())?;
+            let mut conn = self.backend.connect().map_err(|e| Arc::new(e) as super::Cause)?;
             let setup = match conn {
                 // Checkpoints run on their own thread (`checkpoint_loop`), not inside our commits.
                 AnyConnection::Sqlite(_) => "PRAGMA wal_autocheckpoint = 0",
                 AnyConnection::Postgresql(_) => POSTGRES_WRITER_SETUP,
             };
-            conn.batch_execute(setup).map_err(|e| e.to_string())?;
+            conn.batch_execute(setup).map_err(|e| Arc::new(e) as super::Cause)?;
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("just connected"))
@@ -324,18 +330,14 @@ fn checkpoint_loop(backend: Backend) {
 
 /// Committed events to the live bus, in commit order.
 fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
-    let status = match &unit.loan {
-        Some(LoanWrite::Insert(row)) | Some(LoanWrite::Update { row, .. }) => row.status.clone(),
-        Some(LoanWrite::Verify { .. }) => String::new(),
-        None => String::new(),
-    };
-    for (row, id) in unit.events.iter().zip(event_ids) {
+    let status = unit.loan_row().map(|row| row.status.clone()).unwrap_or_default();
+    for (row, id) in unit.events().iter().zip(event_ids) {
         bus.publish(LiveEvent {
             id: *id,
             kind: row.event_type.clone(),
             loan_id: row.loan_id.clone(),
             status: status.clone(),
-            at: crate::http::views::rfc3339(row.at),
+            at: crate::domain::rfc3339(row.at),
             data: serde_json::from_str(&row.data).unwrap_or_default(),
         });
     }
@@ -351,140 +353,5 @@ fn apply_in_savepoint(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<Com
 }
 
 #[cfg(test)]
-mod tests {
-    use chrono::Utc;
-
-    use super::*;
-    use crate::domain::{LoanId, MessageId};
-    use crate::mailbox::{Envelope, MessageBody};
-    use crate::persistence::connection::run_migrations;
-    use crate::persistence::records::LoanRow;
-    use crate::persistence::{queries, Consume, IdempotencyRecord};
-
-    fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
-        let now = Utc::now().naive_utc();
-        LoanRow {
-            id: id.to_string(),
-            status: status.to_owned(),
-            applicant_name: "Ada".into(),
-            applicant_email: "ada@example.com".into(),
-            annual_income_cents: 9_000_000,
-            monthly_debts_cents: 0,
-            property_address: "1 Main St".into(),
-            declared_value_cents: 40_000_000,
-            amount_cents: 20_000_000,
-            term_months: 240,
-            credit_score: None,
-            appraised_value_cents: None,
-            rate_bps: None,
-            monthly_payment_cents: None,
-            saga: "{}".into(),
-            version,
-            submitted_at: now,
-            updated_at: now,
-            decided_at: None,
-            notified_at: None,
-        }
-    }
-
-    /// A writer on a fresh SQLite database in `dir`.
-    fn sqlite_writer(dir: &tempfile::TempDir) -> WriterLoop {
-        let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
-        run_migrations(&mut backend.connect().unwrap()).unwrap();
-        WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::new() }
-    }
-
-    /// Commit `units` as one batch, the way the writer thread does; their outcomes in order.
-    fn commit(writer: &mut WriterLoop, units: Vec<UnitOfWork>) -> Vec<Result<CommitOutcome, StoreError>> {
-        let (jobs, answers): (Vec<_>, Vec<_>) = units
-            .into_iter()
-            .map(|unit| {
-                let (reply, answer) = oneshot::channel();
-                (Job { unit, reply }, answer)
-            })
-            .unzip();
-        writer.commit_batch(jobs);
-        answers.into_iter().map(|mut answer| answer.try_recv().expect("answered")).collect()
-    }
-
-    #[test]
-    fn a_unit_that_must_be_skipped_spoils_nothing_else_in_its_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut writer = sqlite_writer(&dir);
-        let now = Utc::now().naive_utc();
-        let (a, b) = (LoanId::generate(), LoanId::generate());
-        let submit = |id| {
-            let mut unit = UnitOfWork::new(id, now, None);
-            unit.loan = Some(LoanWrite::Insert(Box::new(loan_row(id, 1, "submitted"))));
-            unit.emit(&Envelope::new(id, None, MessageBody::Saga(crate::saga::SagaInput::Start)));
-            unit
-        };
-        let outcomes = commit(&mut writer, vec![submit(a), submit(b)]);
-        assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
-
-        // One good step, one on a stale version, one consuming a message that is gone.
-        let step = |id, expected_version, consumes| {
-            let mut unit = UnitOfWork::new(id, now, Some(Consume::Outbox(consumes)));
-            unit.loan = Some(LoanWrite::Update {
-                row: Box::new(loan_row(id, expected_version + 1, "evaluating")),
-                expected_version,
-            });
-            unit.emit(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck));
-            unit
-        };
-        let conn = writer.connection().unwrap();
-        let pending = queries::outbox_after(conn, 0, 10).unwrap();
-        let envelopes = |rows: Vec<crate::persistence::OutboxRow>| -> Vec<Envelope> {
-            rows.iter().map(|row| Envelope::from_json(&row.envelope).unwrap()).collect()
-        };
-        let pending = envelopes(pending);
-        let start_of = |id: LoanId| pending.iter().find(|e| e.loan_id == id).unwrap().message_id;
-        let (start_a, start_b) = (start_of(a), start_of(b));
-        let outcomes =
-            commit(&mut writer, vec![step(a, 1, start_a), step(b, 7, start_b), step(b, 1, MessageId::generate())]);
-        assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
-        assert!(matches!(outcomes[1], Ok(CommitOutcome::Conflict)), "{outcomes:?}");
-        assert!(matches!(outcomes[2], Ok(CommitOutcome::Duplicate)), "{outcomes:?}");
-
-        let conn = writer.connection().unwrap();
-        let loan = |conn: &mut AnyConnection, id| queries::loan(conn, id).unwrap().unwrap();
-        assert_eq!((loan(conn, a).version, loan(conn, a).status.as_str()), (2, "evaluating"));
-        assert_eq!((loan(conn, b).version, loan(conn, b).status.as_str()), (1, "submitted"));
-        let rows = envelopes(queries::outbox_after(conn, 0, 10).unwrap());
-        let kinds: Vec<(LoanId, &str)> = rows.iter().map(|e| (e.loan_id, e.body.label())).collect();
-        assert_eq!(kinds.len(), 2, "a's start consumed, a's step emitted, b untouched: {kinds:?}");
-        assert!(kinds.contains(&(a, "release_credit_check")), "{kinds:?}");
-        assert!(kinds.contains(&(b, "start")), "{kinds:?}");
-    }
-
-    #[test]
-    fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut writer = sqlite_writer(&dir);
-        let now = Utc::now().naive_utc();
-        let submit = |id, key: &str| {
-            let mut unit = UnitOfWork::new(id, now, None);
-            unit.idempotency = Some(IdempotencyRecord { key: key.into(), request_hash: "h".into() });
-            unit.loan = Some(LoanWrite::Insert(Box::new(loan_row(id, 1, "evaluating"))));
-            unit.emit(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck));
-            unit
-        };
-        let (first, second, replay, third) =
-            (LoanId::generate(), LoanId::generate(), LoanId::generate(), LoanId::generate());
-        let outcomes = commit(&mut writer, vec![submit(first, "k1"), submit(second, "k2")]);
-        assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
-
-        let outcomes = commit(&mut writer, vec![submit(replay, "k1"), submit(third, "k3")]);
-        let replayed_loan = first.to_string();
-        assert!(
-            matches!(&outcomes[0], Ok(CommitOutcome::IdempotentReplay { loan_id, .. }) if *loan_id == replayed_loan),
-            "{outcomes:?}"
-        );
-        assert!(matches!(outcomes[1], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
-        let conn = writer.connection().unwrap();
-        for (id, stored) in [(first, true), (second, true), (replay, false), (third, true)] {
-            assert_eq!(queries::loan(conn, id).unwrap().is_some(), stored, "loan {id}");
-        }
-        assert_eq!(queries::outbox_len(conn).unwrap(), 3, "the replay emitted nothing");
-    }
-}
+#[path = "writer_tests.rs"]
+mod tests;

@@ -13,7 +13,6 @@ use super::LoanEvent;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
 pub enum SagaInput {
-    Start,
     CreditChecked { score: CreditScore },
     CreditCheckFailed { reason: String, attempts: u32 },
     PropertyAppraised { value: Money },
@@ -50,6 +49,18 @@ pub struct Transition {
 }
 
 impl LoanSaga {
+    /// Start a submitted loan: both steps run at once. Pure, like `handle`; a loan that has
+    /// started already ignores it.
+    pub fn start(&self) -> Transition {
+        let mut next = self.clone();
+        let mut out = Output::default();
+        let applied = next.begin(&mut out);
+        if !applied {
+            return Transition { state: self.clone(), events: vec![], commands: vec![], applied };
+        }
+        Transition { state: next, events: out.events, commands: out.commands, applied }
+    }
+
     /// Apply one input. Pure: the same state and input always give the same transition.
     pub fn handle(&self, app: &LoanApplication, input: &SagaInput) -> Transition {
         let mut next = self.clone();
@@ -63,7 +74,6 @@ impl LoanSaga {
 
     fn apply(&mut self, app: &LoanApplication, input: &SagaInput, out: &mut Output) -> bool {
         match input {
-            SagaInput::Start => self.start(out),
             SagaInput::CreditChecked { score } => {
                 if self.credit != StepState::Running {
                     return false;
@@ -139,7 +149,7 @@ impl LoanSaga {
         }
     }
 
-    fn start(&mut self, out: &mut Output) -> bool {
+    fn begin(&mut self, out: &mut Output) -> bool {
         if self.status != LoanStatus::Submitted {
             return false;
         }

@@ -4,8 +4,8 @@
 use diesel::prelude::*;
 
 use super::Scope;
-use crate::http::views::rfc3339;
-use crate::live::LiveEvent;
+use crate::domain::rfc3339;
+use crate::messages::LiveEvent;
 use crate::persistence::{queries, AnyConnection, EventRow, StoreError};
 
 /// Events read from the history per query while a stream catches up.
@@ -68,8 +68,7 @@ fn drop_trailing_unit(rows: &mut Vec<EventRow>) {
 /// event of a unit implies it.
 fn implied_status(kind: &str, data: &serde_json::Value) -> String {
     let status = match kind {
-        // Submitted and started in one unit since session 4 (a loan submitted by an earlier
-        // version was `submitted` until its `Start` message, which records no event).
+        // A submission starts its loan in the same unit.
         "LoanSubmitted" => "evaluating",
         "LoanApproved" | "ScheduleGenerated" => "approved",
         "LoanRejected" => "rejected",

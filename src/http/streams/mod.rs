@@ -30,9 +30,10 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::{ApiError, AppState};
+use super::errors::ApiError;
+use super::state::AppState;
 use crate::domain::{FieldError, LoanId};
-use crate::live::LiveEvent;
+use crate::messages::LiveEvent;
 use crate::persistence::queries;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

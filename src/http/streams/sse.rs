@@ -24,8 +24,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{interval_at, Instant, Interval};
 
 use super::{existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, Scope, Subscription};
-use crate::http::{ApiError, AppState};
-use crate::live::LiveEvent;
+use crate::http::errors::ApiError;
+use crate::http::state::AppState;
+use crate::messages::LiveEvent;
 use crate::persistence::Database;
 
 /// A comment this often keeps proxies and clients from timing the stream out, and lets the

@@ -12,8 +12,8 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use tokio::sync::broadcast;
 
 use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, Scope};
-use crate::http::AppState;
-use crate::live::LiveEvent;
+use crate::http::state::AppState;
+use crate::messages::LiveEvent;
 use crate::persistence::Database;
 
 /// How often the server pings.

@@ -12,10 +12,9 @@ use tokio::task::JoinSet;
 
 use super::topology::{events_queue, queue_name, DEAD_LETTER_QUEUE};
 use super::BrokerContext;
-use crate::actors::dead_letter_unit;
-use crate::live::LiveEvent;
-use crate::mailbox::{ActorKind, Envelope};
-use crate::persistence::CommitOutcome;
+use crate::messages::LiveEvent;
+use crate::messages::{ActorKind, Envelope};
+use crate::persistence::{CommitOutcome, UnitOfWork};
 
 pub(super) async fn start_all(
     connection: &Connection,
@@ -71,14 +70,10 @@ pub(super) async fn start_all(
         let _channel = setup;
         while let Some(delivery) = events.next().await {
             let delivery = delivery?;
-            // A batch of events in commit order (a node of an older version sent one event).
+            // A batch of events in commit order.
             match serde_json::from_slice::<Vec<LiveEvent>>(&delivery.data) {
                 Ok(events) => events.into_iter().for_each(|event| bus.publish_local(event)),
-                Err(_) => {
-                    if let Ok(event) = serde_json::from_slice::<LiveEvent>(&delivery.data) {
-                        bus.publish_local(event);
-                    }
-                }
+                Err(err) => tracing::warn!(error = %err, "unreadable events message dropped"),
             }
         }
         Ok(())
@@ -138,10 +133,7 @@ async fn split(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerCo
 
 /// Each envelope again, in a message of its own; true once all are confirmed.
 async fn publish_each(envelopes: &[Envelope], context: &BrokerContext) -> bool {
-    match context.postman.broker() {
-        Some(broker) => broker.publish_each(envelopes).await,
-        None => false,
-    }
+    context.broker.publish_each(envelopes).await
 }
 
 /// A message the broker gave up on: record its envelope as a dead letter (consuming its outbox
@@ -170,11 +162,11 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
     }
     let reason = format!("delivered {} times without success", context.settings.broker.delivery_limit);
     for envelope in &envelopes {
-        match context.db.writer().commit(dead_letter_unit(envelope, &reason)).await {
+        match context.db.writer().commit(UnitOfWork::dead_letter(envelope, &reason)).await {
             Ok(CommitOutcome::Committed { .. }) => {
                 tracing::error!(loan_id = %envelope.loan_id, message = envelope.body.label(), "message dead-lettered by the broker");
-                context.postman.settled_message(envelope);
-                context.metrics.dead_lettered(envelope.destination);
+                context.postman.finished(envelope);
+                context.metrics.dead_lettered(envelope.destination.as_str());
             }
             // Handled meanwhile (or already buried): nothing to keep.
             Ok(_) => {}
@@ -193,7 +185,7 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
 mod tests {
     use super::parse_message;
     use crate::domain::LoanId;
-    use crate::mailbox::{Envelope, MessageBody};
+    use crate::messages::{Envelope, MessageBody};
 
     #[test]
     fn a_message_carries_one_envelope_or_an_array_of_them() {

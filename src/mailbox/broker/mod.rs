@@ -8,7 +8,7 @@ mod consumer;
 mod publisher;
 pub mod topology;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,24 +17,14 @@ use lapin::{Acker, Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{Envelope, Postman};
-use crate::actors::supervision_backoff;
-use crate::live::{EventBus, LiveEvent};
+use super::Postman;
+use crate::messages::{backoff, Envelope};
+use crate::messages::{EventBus, LiveEvent};
 use crate::persistence::Database;
-use crate::settings::Settings;
+use crate::settings::{BrokerSettings, Settings};
 
 /// Batches of envelopes queued for publishing (then the sweep takes over).
 const PUBLISH_QUEUE: usize = 4_096;
-
-/// Counters the metrics endpoint reads.
-#[derive(Debug, Default)]
-pub struct BrokerCounters {
-    pub published: AtomicU64,
-    pub confirmed: AtomicU64,
-    pub nacked: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub reconnects: AtomicU64,
-}
 
 struct Shared {
     connected: AtomicBool,
@@ -45,7 +35,12 @@ struct Shared {
     events_channel: Mutex<Option<Channel>>,
     /// Consumer channels and tags of the current connection (to cancel on shutdown).
     consumers: Mutex<Vec<(Channel, String)>>,
-    counters: BrokerCounters,
+}
+
+impl Shared {
+    fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Handle to the broker runtime; cheap to clone.
@@ -67,12 +62,35 @@ pub struct BrokerContext {
     pub db: Database,
     pub bus: EventBus,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This node's handle, for consumers that publish (splitting redelivered batches).
+    pub broker: Broker,
+}
+
+/// The broker's connection supervisor and publisher, made with the [`Broker`] handle and
+/// started once the rest of the node (its postman, its database) exists.
+pub struct BrokerTasks {
+    url: String,
+    runtime: tokio::runtime::Handle,
+    shared: Arc<Shared>,
+    publish: mpsc::Sender<Vec<Envelope>>,
+    publish_rx: mpsc::Receiver<Vec<Envelope>>,
+    events_rx: mpsc::Receiver<LiveEvent>,
+}
+
+impl BrokerTasks {
+    /// Connect (in the background, with backoff; readiness reports it), publish, consume.
+    pub fn start(self, context: BrokerContext) {
+        let Self { url, runtime, shared, publish, publish_rx, events_rx } = self;
+        runtime.spawn(publisher::publish_loop(publish_rx, publish, shared.clone(), context.clone()));
+        runtime.spawn(publisher::events_loop(events_rx, shared.clone()));
+        runtime.spawn(supervise(url, shared, context));
+    }
 }
 
 impl Broker {
-    /// Start the broker thread and its supervisor. Returns at once; connecting happens in the
-    /// background (readiness reports it).
-    pub fn start(context: BrokerContext) -> Self {
+    /// The broker thread, and the handle the node sends through; its tasks wait for
+    /// [`BrokerTasks::start`].
+    pub fn new(url: &str, settings: &BrokerSettings) -> (Self, BrokerTasks) {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("loanflow-broker")
@@ -90,17 +108,14 @@ impl Broker {
             publish_channel: Mutex::new(None),
             events_channel: Mutex::new(None),
             consumers: Mutex::new(Vec::new()),
-            counters: BrokerCounters::default(),
         });
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (events, events_rx) = mpsc::channel(PUBLISH_QUEUE * 4);
-        let confirm_timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
+        let confirm_timeout = Duration::from_millis(settings.confirm_timeout_ms);
         let broker =
             Self { runtime: handle.clone(), shared: shared.clone(), publish: publish.clone(), events, confirm_timeout };
-        handle.spawn(publisher::publish_loop(publish_rx, publish.clone(), shared.clone(), context.clone()));
-        handle.spawn(publisher::events_loop(events_rx, shared.clone()));
-        handle.spawn(supervise(shared, context));
-        broker
+        let tasks = BrokerTasks { url: url.to_owned(), runtime: handle, shared, publish, publish_rx, events_rx };
+        (broker, tasks)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -108,11 +123,7 @@ impl Broker {
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.shared.last_error.lock().expect("broker lock").clone()
-    }
-
-    pub fn counters(&self) -> &BrokerCounters {
-        &self.shared.counters
+        Shared::lock(&self.shared.last_error).clone()
     }
 
     /// Queue committed envelopes for publishing. Never blocks: when the queue is full, they stay
@@ -139,7 +150,7 @@ impl Broker {
     /// Publish each envelope as a message of its own and wait for the confirms: true if every
     /// one was confirmed.
     pub(super) async fn publish_each(&self, envelopes: &[Envelope]) -> bool {
-        let Some(channel) = self.shared.publish_channel.lock().expect("broker lock").clone() else { return false };
+        let Some(channel) = Shared::lock(&self.shared.publish_channel).clone() else { return false };
         publisher::publish_each(&channel, envelopes, self.confirm_timeout).await
     }
 
@@ -150,7 +161,7 @@ impl Broker {
 
     /// Stop the consumers (deliveries in flight can still be acked).
     pub async fn stop_consuming(&self) {
-        let consumers: Vec<(Channel, String)> = self.shared.consumers.lock().expect("broker lock").drain(..).collect();
+        let consumers: Vec<(Channel, String)> = Shared::lock(&self.shared.consumers).drain(..).collect();
         let cancel = async move {
             for (channel, tag) in consumers {
                 let _ = channel.basic_cancel(tag.as_str().into(), Default::default()).await;
@@ -169,8 +180,7 @@ impl Broker {
 }
 
 /// Connect, run until the connection breaks, start over with backoff.
-async fn supervise(shared: Arc<Shared>, context: BrokerContext) {
-    let url = context.settings.broker_url().unwrap_or_default().to_owned();
+async fn supervise(url: String, shared: Arc<Shared>, context: BrokerContext) {
     let cap = Duration::from_millis(context.settings.broker.reconnect_max_ms);
     let mut failures = 0u32;
     loop {
@@ -179,14 +189,13 @@ async fn supervise(shared: Arc<Shared>, context: BrokerContext) {
             Err(err) => {
                 failures += 1;
                 tracing::warn!(error = %err, failures, "broker connection lost or refused");
-                *shared.last_error.lock().expect("broker lock") = Some(err.to_string());
+                *Shared::lock(&shared.last_error) = Some(err.to_string());
             }
         }
         shared.connected.store(false, Ordering::Release);
-        *shared.publish_channel.lock().expect("broker lock") = None;
-        *shared.events_channel.lock().expect("broker lock") = None;
-        shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(supervision_backoff(failures.max(1), Duration::from_millis(100), cap)).await;
+        *Shared::lock(&shared.publish_channel) = None;
+        *Shared::lock(&shared.events_channel) = None;
+        tokio::time::sleep(backoff(failures.max(1), Duration::from_millis(100), cap)).await;
     }
 }
 
@@ -197,13 +206,13 @@ async fn run_connection(url: &str, shared: &Arc<Shared>, context: &BrokerContext
     let publish_channel = connection.create_channel().await?;
     publish_channel.confirm_select(Default::default()).await?;
     // Before the consumers start: they publish on it (splitting redelivered batches).
-    *shared.publish_channel.lock().expect("broker lock") = Some(publish_channel);
+    *Shared::lock(&shared.publish_channel) = Some(publish_channel);
     let mut tasks = JoinSet::new();
     let consumers = consumer::start_all(&connection, &setup, context, &mut tasks).await?;
-    *shared.consumers.lock().expect("broker lock") = consumers;
-    *shared.events_channel.lock().expect("broker lock") = Some(connection.create_channel().await?);
+    *Shared::lock(&shared.consumers) = consumers;
+    *Shared::lock(&shared.events_channel) = Some(connection.create_channel().await?);
     shared.connected.store(true, Ordering::Release);
-    *shared.last_error.lock().expect("broker lock") = None;
+    *Shared::lock(&shared.last_error) = None;
     tracing::info!(node_id = %context.node_id, "connected to the broker");
     // Unpublished rows (e.g. accepted while the broker was away) go out now.
     let (postman, db) = (context.postman.clone(), context.db.clone());

@@ -6,7 +6,6 @@
 //! confirmed, the request it answers is acked; if not, it is published again a second later.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use tokio::sync::mpsc;
 use super::topology::{queue_name, EVENTS_EXCHANGE};
 use super::{BrokerContext, Shared};
 use crate::domain::{LoanId, MessageId};
-use crate::live::LiveEvent;
-use crate::mailbox::{ActorKind, Envelope};
+use crate::messages::LiveEvent;
+use crate::messages::{ActorKind, Envelope};
 use crate::persistence::UnitOfWork;
 
 fn properties(message_id: MessageId) -> BasicProperties {
@@ -61,7 +60,7 @@ pub(super) async fn publish_loop(
                 },
             }
         }
-        let Some(channel) = shared.publish_channel.lock().expect("broker lock").clone() else {
+        let Some(channel) = Shared::lock(&shared.publish_channel).clone() else {
             // Not connected: the sweep publishes the committed rows later; replies are retried.
             retry_replies(batch, &queue);
             continue;
@@ -81,14 +80,13 @@ pub(super) async fn publish_loop(
                 }
             }
         }
-        shared.counters.published.fetch_add(pending.len() as u64, Ordering::Relaxed);
         // The confirms are awaited (and the rows marked) beside the loop, so the next batch goes
         // out meanwhile: awaiting them here put a confirm round and a commit into every hop of
         // every loan (open-loop latency). At most `BATCHES_IN_FLIGHT` batches wait at once.
         let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (shared, context, queue) = (shared.clone(), context.clone(), queue.clone());
+        let (context, queue) = (context.clone(), queue.clone());
         tokio::spawn(async move {
-            settle_batch(batch, pending, timeout, &shared, &context, &queue).await;
+            settle_batch(batch, pending, timeout, &context, &queue).await;
             drop(permit);
         });
     }
@@ -103,7 +101,6 @@ async fn settle_batch(
     batch: Vec<Envelope>,
     pending: Vec<(Vec<usize>, PublisherConfirm)>,
     timeout: Duration,
-    shared: &Shared,
     context: &BrokerContext,
     queue: &mpsc::Sender<Vec<Envelope>>,
 ) {
@@ -111,12 +108,10 @@ async fn settle_batch(
     for (chunk, confirm) in pending {
         match tokio::time::timeout(timeout, confirm).await {
             Ok(Ok(confirmation)) if confirmation.is_ack() => {
-                shared.counters.confirmed.fetch_add(1, Ordering::Relaxed);
                 context.metrics.publish_confirmed();
                 chunk.iter().for_each(|&i| confirmed[i] = true);
             }
             outcome => {
-                shared.counters.nacked.fetch_add(1, Ordering::Relaxed);
                 context.metrics.publish_nacked();
                 let first = batch[chunk[0]].message_id;
                 tracing::warn!(message_id = %first, envelopes = chunk.len(), ?outcome, "publish not confirmed; the sweep will retry");
@@ -126,10 +121,10 @@ async fn settle_batch(
     let mut published_rows: Vec<(LoanId, MessageId)> = Vec::new();
     let mut unpublished_replies = Vec::new();
     for (envelope, confirmed) in batch.into_iter().zip(confirmed) {
-        match (envelope.uncommitted, confirmed) {
+        match (envelope.is_uncommitted(), confirmed) {
             // The reply is safe in its queue: the request's delivery can be acked (its row
             // stays in the outbox until the loan consumes it).
-            (true, true) => context.postman.settled(envelope.outbox_row()),
+            (true, true) => context.postman.settle(envelope.outbox_row()),
             (true, false) => unpublished_replies.push(envelope),
             (false, true) => published_rows.push((envelope.loan_id, envelope.message_id)),
             (false, false) => {}
@@ -186,7 +181,7 @@ fn message_payload(batch: &[Envelope], chunk: &[usize]) -> String {
 /// request's delivery stays unacked meanwhile (if its channel is gone, the broker delivers the
 /// request again and it is answered again: the loan takes whichever reply comes first).
 fn retry_replies(batch: Vec<Envelope>, queue: &mpsc::Sender<Vec<Envelope>>) {
-    let replies: Vec<Envelope> = batch.into_iter().filter(|e| e.uncommitted).collect();
+    let replies: Vec<Envelope> = batch.into_iter().filter(Envelope::is_uncommitted).collect();
     if replies.is_empty() {
         return;
     }
@@ -201,12 +196,13 @@ fn retry_replies(batch: Vec<Envelope>, queue: &mpsc::Sender<Vec<Envelope>>) {
 async fn mark_published(context: &BrokerContext, rows: Vec<(LoanId, MessageId)>) {
     let now = chrono::Utc::now().naive_utc();
     let writer = context.db.writer();
-    let mut by_writer: HashMap<usize, UnitOfWork> = HashMap::new();
+    let mut by_writer: HashMap<usize, (LoanId, Vec<MessageId>)> = HashMap::new();
     for (loan, id) in rows {
-        let unit = by_writer.entry(writer.shard_of(loan)).or_insert_with(|| UnitOfWork::new(loan, now, None));
-        unit.mark_published.push(id);
+        by_writer.entry(writer.writer_of(loan)).or_insert_with(|| (loan, Vec::new())).1.push(id);
     }
-    let commits = by_writer.into_values().map(|unit| writer.commit(unit));
+    let commits = by_writer
+        .into_values()
+        .map(|(loan_id, ids)| writer.commit(UnitOfWork::MarkPublished { loan_id, ids, at: now }));
     for result in futures_util::future::join_all(commits).await {
         if let Err(err) = result {
             // Unmarked rows are published again by the sweep: a duplicate the consumer ignores.
@@ -226,7 +222,7 @@ pub(super) async fn events_loop(mut rx: mpsc::Receiver<LiveEvent>, shared: Arc<S
     let mut batch = Vec::with_capacity(EVENTS_PER_MESSAGE);
     while rx.recv_many(&mut batch, EVENTS_PER_MESSAGE).await > 0 {
         let events = std::mem::take(&mut batch);
-        let Some(channel) = shared.events_channel.lock().expect("broker lock").clone() else { continue };
+        let Some(channel) = Shared::lock(&shared.events_channel).clone() else { continue };
         let Ok(payload) = serde_json::to_vec(&events) else { continue };
         let publish = channel.basic_publish(
             EVENTS_EXCHANGE.into(),
@@ -245,7 +241,7 @@ pub(super) async fn events_loop(mut rx: mpsc::Receiver<LiveEvent>, shared: Arc<S
 mod tests {
     use super::*;
     use crate::domain::LoanId;
-    use crate::mailbox::MessageBody;
+    use crate::messages::MessageBody;
     use crate::saga::SagaInput;
 
     fn envelope(body: MessageBody) -> Envelope {
@@ -254,7 +250,7 @@ mod tests {
 
     #[test]
     fn envelopes_share_messages_by_queue_in_order_up_to_the_limit() {
-        let start = || envelope(MessageBody::Saga(SagaInput::Start));
+        let start = || envelope(MessageBody::Saga(SagaInput::AppraisalVoided));
         let credit = || envelope(MessageBody::ReleaseCreditCheck);
         let batch = vec![start(), credit(), start(), start(), credit(), start(), envelope(MessageBody::VoidAppraisal)];
         let groups = message_groups(&batch, 3);

@@ -6,7 +6,7 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
-use crate::mailbox::ActorKind;
+use crate::messages::ActorKind;
 use crate::settings::{BrokerSettings, QueueType};
 
 pub const DEAD_LETTER_EXCHANGE: &str = "loanflow.dlx";

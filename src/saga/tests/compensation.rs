@@ -17,7 +17,7 @@ fn assert_reports_nothing_but_the_score(s: &LoanSaga, score_reported: bool) {
 #[test]
 fn appraisal_failing_while_credit_runs_waits_then_releases_the_credit_check() {
     let app = approvable();
-    given(&[SagaInput::Start])
+    given(&[])
         .when(appraisal_failed())
         .then_exact_events(&[LoanEvent::AppraisalFailed { reason: "address not found".into(), attempts: 1 }])
         .then_commands(&[])
@@ -48,7 +48,7 @@ fn appraisal_failing_while_credit_runs_waits_then_releases_the_credit_check() {
 #[test]
 fn appraisal_failing_after_credit_completed_releases_the_credit_check_at_once() {
     let app = approvable();
-    given(&[SagaInput::Start, credit_checked(&app)])
+    given(&[credit_checked(&app)])
         .when(appraisal_failed())
         .then_events(&["AppraisalFailed"])
         .then_commands(&[SagaCommand::ReleaseCreditCheck])
@@ -62,7 +62,7 @@ fn appraisal_failing_after_credit_completed_releases_the_credit_check_at_once() 
 #[test]
 fn credit_failing_while_the_appraisal_runs_waits_then_voids_the_appraisal() {
     let app = approvable();
-    given(&[SagaInput::Start])
+    given(&[])
         .when(credit_failed())
         .then_exact_events(&[LoanEvent::CreditCheckFailed { reason: "bureau unreachable".into(), attempts: 5 }])
         .then_commands(&[])
@@ -87,7 +87,7 @@ fn credit_failing_while_the_appraisal_runs_waits_then_voids_the_appraisal() {
 #[test]
 fn credit_failing_after_the_appraisal_completed_voids_it_at_once() {
     let app = approvable();
-    given(&[SagaInput::Start, appraised(&app)])
+    given(&[appraised(&app)])
         .when(credit_failed())
         .then_events(&["CreditCheckFailed"])
         .then_commands(&[SagaCommand::VoidAppraisal])
@@ -102,7 +102,7 @@ fn both_steps_failing_cancel_without_compensation() {
         (credit_failed(), appraisal_failed(), "AppraisalFailed"),
         (appraisal_failed(), credit_failed(), "CreditCheckFailed"),
     ] {
-        given(&[SagaInput::Start, first])
+        given(&[first])
             .when(second)
             .then_events(&[second_event, "LoanCancelled"])
             .then_commands(&[notify(LoanStatus::Cancelled)])

@@ -29,8 +29,8 @@ fn decision_event(app: &LoanApplication) -> LoanEvent {
 
 #[test]
 fn start_runs_both_steps_in_parallel() {
-    given(&[])
-        .when(SagaInput::Start)
+    given_submitted()
+        .when_started()
         .then_events(&[])
         .then_commands(&[SagaCommand::CheckCredit, SagaCommand::AppraiseProperty])
         .then_status(LoanStatus::Evaluating)
@@ -40,13 +40,13 @@ fn start_runs_both_steps_in_parallel() {
 #[test]
 fn one_result_alone_waits_for_the_other() {
     let app = approvable();
-    given(&[SagaInput::Start])
+    given(&[])
         .when(credit_checked(&app))
         .then_exact_events(&[LoanEvent::CreditChecked { credit_score: credit_score(&app.applicant.email) }])
         .then_commands(&[])
         .then_status(LoanStatus::Evaluating)
         .then_waiting_on("appraisal");
-    given(&[SagaInput::Start])
+    given(&[])
         .when(appraised(&app))
         .then_events(&["PropertyAppraised"])
         .then_commands(&[])
@@ -65,7 +65,7 @@ fn both_results_in_either_order_approve_and_ask_for_the_schedule() {
                 appraised_value: appraised_value(&app.property.address, app.property.declared_value),
             }
         };
-        given(&[SagaInput::Start, first])
+        given(&[first])
             .when(second)
             .then_exact_events(&[second_event, decision_event(&app)])
             .then_commands(&[SagaCommand::GenerateSchedule])
@@ -77,7 +77,7 @@ fn both_results_in_either_order_approve_and_ask_for_the_schedule() {
 #[test]
 fn an_approved_loan_is_notified_after_its_schedule_then_finished() {
     let app = approvable();
-    given(&[SagaInput::Start, credit_checked(&app), appraised(&app)])
+    given(&[credit_checked(&app), appraised(&app)])
         .when(schedule_generated())
         .then_exact_events(&[LoanEvent::ScheduleGenerated { lines: 360 }])
         .then_commands(&[notify(LoanStatus::Approved)])
@@ -106,7 +106,7 @@ fn each_rejection_reason_rejects_and_notifies_without_a_schedule() {
     for (case, app, reasons) in cases {
         let event = decision_event(&app);
         assert!(matches!(&event, LoanEvent::LoanRejected { reasons: r, .. } if *r == reasons), "{case}: {event:?}");
-        given_for(&app, &[SagaInput::Start, appraised(&app)])
+        given_for(&app, &[appraised(&app)])
             .when(credit_checked(&app))
             .then_events(&["CreditChecked", "LoanRejected"])
             .then_state(|s| assert_eq!(s.decision.as_ref().map(|d| d.reasons.clone()), Some(reasons.clone())))
@@ -128,7 +128,7 @@ fn a_rejected_loan_reports_the_figures_that_explain_it() {
     let LoanEvent::LoanRejected { rate_bps, monthly_payment, .. } = decision_event(&app) else {
         panic!("low_score() should be rejected")
     };
-    given_for(&app, &[SagaInput::Start, credit_checked(&app), appraised(&app)]).when(notified()).then_state(|s| {
+    given_for(&app, &[credit_checked(&app), appraised(&app)]).when(notified()).then_state(|s| {
         assert_eq!(s.status, LoanStatus::Rejected);
         assert_eq!(s.rate_bps(), Some(rate_bps));
         assert_eq!(s.rate_bps(), Some(300 + (850 - 533)));

@@ -1,4 +1,4 @@
-//! Inputs that do not fit the state (duplicates, results before Start, confirmations of
+//! Inputs that do not fit the state (duplicates, results before the start, confirmations of
 //! compensations never requested, late contradicting results) are ignored: not applied, no
 //! events, no commands, the state unchanged. This is what makes at-least-once delivery safe.
 
@@ -9,7 +9,6 @@ use crate::saga::SagaInput;
 /// One of every kind of input, with payloads that differ from the scenarios' ones.
 fn every_input() -> Vec<SagaInput> {
     vec![
-        SagaInput::Start,
         SagaInput::CreditChecked { score: CreditScore::new(700).unwrap() },
         SagaInput::CreditCheckFailed { reason: "late".into(), attempts: 9 },
         SagaInput::PropertyAppraised { value: money("123456.78") },
@@ -21,19 +20,16 @@ fn every_input() -> Vec<SagaInput> {
     ]
 }
 
-/// Every complete run of the process from Start, one per path.
+/// Every complete run of the process after its start, one per path.
 fn every_path() -> Vec<(LoanApplication, Vec<SagaInput>)> {
     let ok = approvable();
     let no = hopeless();
     vec![
-        (ok.clone(), vec![SagaInput::Start, credit_checked(&ok), appraised(&ok), schedule_generated(), notified()]),
-        (no.clone(), vec![SagaInput::Start, appraised(&no), credit_checked(&no), notified()]),
-        (
-            ok.clone(),
-            vec![SagaInput::Start, appraisal_failed(), credit_checked(&ok), SagaInput::CreditCheckReleased, notified()],
-        ),
-        (ok.clone(), vec![SagaInput::Start, appraised(&ok), credit_failed(), SagaInput::AppraisalVoided, notified()]),
-        (ok, vec![SagaInput::Start, credit_failed(), appraisal_failed(), notified()]),
+        (ok.clone(), vec![credit_checked(&ok), appraised(&ok), schedule_generated(), notified()]),
+        (no.clone(), vec![appraised(&no), credit_checked(&no), notified()]),
+        (ok.clone(), vec![appraisal_failed(), credit_checked(&ok), SagaInput::CreditCheckReleased, notified()]),
+        (ok.clone(), vec![appraised(&ok), credit_failed(), SagaInput::AppraisalVoided, notified()]),
+        (ok, vec![credit_failed(), appraisal_failed(), notified()]),
     ]
 }
 
@@ -49,9 +45,17 @@ fn every_input_delivered_twice_is_ignored_the_second_time() {
 }
 
 #[test]
-fn nothing_but_start_is_applied_before_start() {
-    for input in every_input().into_iter().skip(1) {
-        given(&[]).when(input).then_ignored();
+fn nothing_is_applied_before_start() {
+    for input in every_input() {
+        given_submitted().when(input).then_ignored();
+    }
+}
+
+#[test]
+fn a_loan_starts_once() {
+    given(&[]).when_started().then_ignored();
+    for (app, run) in every_path() {
+        given_for(&app, &run).when_started().then_ignored();
     }
 }
 
@@ -68,35 +72,31 @@ fn every_input_is_ignored_once_the_loan_is_finished() {
 fn compensation_confirmations_never_requested_are_ignored() {
     let app = approvable();
     let states: [&[SagaInput]; 5] = [
-        &[SagaInput::Start],
-        &[SagaInput::Start, credit_checked(&app)],
-        &[SagaInput::Start, appraisal_failed()],
-        &[SagaInput::Start, credit_checked(&app), appraised(&app)],
-        &[SagaInput::Start, credit_failed(), appraisal_failed()],
+        &[],
+        &[credit_checked(&app)],
+        &[appraisal_failed()],
+        &[credit_checked(&app), appraised(&app)],
+        &[credit_failed(), appraisal_failed()],
     ];
     for inputs in states {
         given(inputs).when(SagaInput::CreditCheckReleased).then_ignored();
         given(inputs).when(SagaInput::AppraisalVoided).then_ignored();
     }
     // A release is pending: the appraisal was never compensated, so its void is stale.
-    given(&[SagaInput::Start, credit_checked(&app), appraisal_failed()])
-        .when(SagaInput::AppraisalVoided)
-        .then_ignored();
-    given(&[SagaInput::Start, appraised(&app), credit_failed()]).when(SagaInput::CreditCheckReleased).then_ignored();
+    given(&[credit_checked(&app), appraisal_failed()]).when(SagaInput::AppraisalVoided).then_ignored();
+    given(&[appraised(&app), credit_failed()]).when(SagaInput::CreditCheckReleased).then_ignored();
 }
 
 #[test]
 fn schedules_and_notifications_never_requested_are_ignored() {
     let app = approvable();
     let low = low_score();
-    given(&[SagaInput::Start, credit_checked(&app)]).when(schedule_generated()).then_ignored();
-    given(&[SagaInput::Start, credit_checked(&app)]).when(notified()).then_ignored();
+    given(&[credit_checked(&app)]).when(schedule_generated()).then_ignored();
+    given(&[credit_checked(&app)]).when(notified()).then_ignored();
     // Approved: the notification waits for the schedule.
-    given(&[SagaInput::Start, credit_checked(&app), appraised(&app)]).when(notified()).then_ignored();
-    given_for(&low, &[SagaInput::Start, credit_checked(&low), appraised(&low)])
-        .when(schedule_generated())
-        .then_ignored();
-    given(&[SagaInput::Start, appraisal_failed(), credit_checked(&app)]).when(notified()).then_ignored();
+    given(&[credit_checked(&app), appraised(&app)]).when(notified()).then_ignored();
+    given_for(&low, &[credit_checked(&low), appraised(&low)]).when(schedule_generated()).then_ignored();
+    given(&[appraisal_failed(), credit_checked(&app)]).when(notified()).then_ignored();
 }
 
 #[test]
@@ -104,12 +104,12 @@ fn a_late_result_contradicting_a_settled_step_is_ignored() {
     let app = approvable();
     for settled in [credit_checked(&app), credit_failed()] {
         for late in [SagaInput::CreditChecked { score: CreditScore::new(400).unwrap() }, credit_failed()] {
-            given(&[SagaInput::Start, settled.clone()]).when(late).then_ignored();
+            given(std::slice::from_ref(&settled)).when(late).then_ignored();
         }
     }
     for settled in [appraised(&app), appraisal_failed()] {
         for late in [SagaInput::PropertyAppraised { value: money("1.00") }, appraisal_failed()] {
-            given(&[SagaInput::Start, settled.clone()]).when(late).then_ignored();
+            given(std::slice::from_ref(&settled)).when(late).then_ignored();
         }
     }
 }

@@ -88,15 +88,20 @@ pub(super) fn notify(status: LoanStatus) -> SagaCommand {
     SagaCommand::NotifyApplicant { status }
 }
 
-/// A loan of `approvable()` after `inputs`, each of which must have been applied.
+/// A loan of `approvable()` just submitted, not started.
+pub(super) fn given_submitted() -> Given {
+    Given { app: approvable(), state: LoanSaga::new() }
+}
+
+/// A loan of `approvable()` started, then after `inputs`, each of which must have been applied.
 pub(super) fn given(inputs: &[SagaInput]) -> Given {
     given_for(&approvable(), inputs)
 }
 
-/// A loan of `app` after `inputs`, each of which must have been applied.
+/// A loan of `app` started, then after `inputs`, each of which must have been applied.
 #[track_caller]
 pub(super) fn given_for(app: &LoanApplication, inputs: &[SagaInput]) -> Given {
-    let mut state = LoanSaga::new();
+    let mut state = LoanSaga::new().start().state;
     for input in inputs {
         let transition = state.handle(app, input);
         assert!(transition.applied, "given: {input:?} was not applied to {state:?}");
@@ -113,7 +118,13 @@ pub(super) struct Given {
 impl Given {
     pub(super) fn when(self, input: SagaInput) -> Then {
         let transition = self.state.handle(&self.app, &input);
-        Then { app: self.app, before: self.state, input, transition }
+        Then { app: self.app, before: self.state, input: format!("{input:?}"), transition }
+    }
+
+    /// The loan is started (what its submission does).
+    pub(super) fn when_started(self) -> Then {
+        let transition = self.state.start();
+        Then { app: self.app, before: self.state, input: "the start".into(), transition }
     }
 }
 
@@ -121,7 +132,8 @@ impl Given {
 pub(super) struct Then {
     app: LoanApplication,
     before: LoanSaga,
-    input: SagaInput,
+    /// What was fed to the saga, for messages.
+    input: String,
     transition: Transition,
 }
 
@@ -130,39 +142,34 @@ impl Then {
     #[track_caller]
     pub(super) fn then_events(self, expected: &[&str]) -> Self {
         let actual: Vec<&str> = self.transition.events.iter().map(LoanEvent::type_name).collect();
-        assert_eq!(actual, expected, "events after {:?}", self.input);
+        assert_eq!(actual, expected, "events after {}", self.input);
         self
     }
 
     /// The events, field by field.
     #[track_caller]
     pub(super) fn then_exact_events(self, expected: &[LoanEvent]) -> Self {
-        assert_eq!(self.transition.events, expected, "events after {:?}", self.input);
+        assert_eq!(self.transition.events, expected, "events after {}", self.input);
         self
     }
 
     #[track_caller]
     pub(super) fn then_commands(self, expected: &[SagaCommand]) -> Self {
-        assert_eq!(self.transition.commands, expected, "commands after {:?}", self.input);
+        assert_eq!(self.transition.commands, expected, "commands after {}", self.input);
         self
     }
 
     #[track_caller]
     pub(super) fn then_status(self, expected: LoanStatus) -> Self {
-        assert_eq!(self.transition.state.status, expected, "status after {:?}", self.input);
+        assert_eq!(self.transition.state.status, expected, "status after {}", self.input);
         self
     }
 
     /// Applied, and nothing more will ever happen to the loan.
     #[track_caller]
     pub(super) fn then_finished(self) -> Self {
-        assert!(self.transition.applied, "{:?} was not applied", self.input);
-        assert!(
-            self.transition.state.is_finished(),
-            "not finished after {:?}: {:?}",
-            self.input,
-            self.transition.state
-        );
+        assert!(self.transition.applied, "{} was not applied", self.input);
+        assert!(self.transition.state.is_finished(), "not finished after {}: {:?}", self.input, self.transition.state);
         assert_eq!(self.transition.state.waiting_on(), None);
         self
     }
@@ -170,8 +177,8 @@ impl Then {
     /// Applied, and not finished yet: the loan waits for something.
     #[track_caller]
     pub(super) fn then_waiting_on(self, expected: &str) -> Self {
-        assert!(self.transition.applied, "{:?} was not applied", self.input);
-        assert_eq!(self.transition.state.waiting_on(), Some(expected), "after {:?}", self.input);
+        assert!(self.transition.applied, "{} was not applied", self.input);
+        assert_eq!(self.transition.state.waiting_on(), Some(expected), "after {}", self.input);
         self
     }
 
@@ -179,10 +186,10 @@ impl Then {
     #[track_caller]
     pub(super) fn then_ignored(self) -> Self {
         let t = &self.transition;
-        assert!(!t.applied, "{:?} was applied to {:?}", self.input, self.before);
-        assert!(t.events.is_empty(), "events from an ignored {:?}: {:?}", self.input, t.events);
-        assert!(t.commands.is_empty(), "commands from an ignored {:?}: {:?}", self.input, t.commands);
-        assert_eq!(t.state, self.before, "state changed by an ignored {:?}", self.input);
+        assert!(!t.applied, "{} was applied to {:?}", self.input, self.before);
+        assert!(t.events.is_empty(), "events from an ignored {}: {:?}", self.input, t.events);
+        assert!(t.commands.is_empty(), "commands from an ignored {}: {:?}", self.input, t.commands);
+        assert_eq!(t.state, self.before, "state changed by an ignored {}", self.input);
         self
     }
 

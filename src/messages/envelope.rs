@@ -61,7 +61,6 @@ impl MessageBody {
     pub fn label(&self) -> &'static str {
         match self {
             MessageBody::Saga(input) => match input {
-                SagaInput::Start => "start",
                 SagaInput::CreditChecked { .. } => "credit_checked",
                 SagaInput::CreditCheckFailed { .. } => "credit_check_failed",
                 SagaInput::PropertyAppraised { .. } => "property_appraised",
@@ -80,55 +79,150 @@ impl MessageBody {
     }
 }
 
-/// A message with its delivery metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An envelope handed to an actor.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub Envelope);
+
+/// Why a message exists, and so which outbox row acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Sent by a submission: no message caused it.
+    Submission,
+    /// Emitted by the handling of this message, with an outbox row of its own.
+    Emitted(MessageId),
+    /// A service's reply to this request, sent without a commit of its own: the request stays
+    /// in the outbox until the receiver consumes it, in the same unit that applies the reply. A
+    /// crash before that loses nothing: the request is delivered again and answered again (the
+    /// services are idempotent). Saves one commit per service call.
+    Reply(MessageId),
+}
+
+/// A message with its delivery metadata. Its JSON (the outbox's `envelope` column and the AMQP
+/// body) keeps the cause as `causation_id` and, for a reply, `"uncommitted": true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub message_id: MessageId,
     pub loan_id: LoanId,
-    /// The message whose handling emitted this one (None for a submission).
-    pub causation_id: Option<MessageId>,
+    pub cause: Cause,
     /// Delivery attempt, starting at 1; raised each time a handler fails on it.
     pub attempt: u32,
     pub destination: ActorKind,
     pub body: MessageBody,
-    /// A service's reply sent without a commit of its own: the request it answers
-    /// (`causation_id`) stays in the outbox until the receiver consumes it, in the same unit
-    /// that applies the reply. A crash before that loses nothing: the request is delivered again
-    /// and answered again (the services are idempotent). Saves one commit per service call.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub uncommitted: bool,
+}
+
+/// The stored and sent form of an envelope.
+#[derive(Serialize)]
+struct WireRef<'a> {
+    message_id: &'a MessageId,
+    loan_id: &'a LoanId,
+    causation_id: Option<&'a MessageId>,
+    attempt: u32,
+    destination: ActorKind,
+    body: &'a MessageBody,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    uncommitted: bool,
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    message_id: MessageId,
+    loan_id: LoanId,
+    causation_id: Option<MessageId>,
+    attempt: u32,
+    destination: ActorKind,
+    body: MessageBody,
+    #[serde(default)]
+    uncommitted: bool,
+}
+
+impl Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (causation_id, uncommitted) = match &self.cause {
+            Cause::Submission => (None, false),
+            Cause::Emitted(id) => (Some(id), false),
+            Cause::Reply(id) => (Some(id), true),
+        };
+        WireRef {
+            message_id: &self.message_id,
+            loan_id: &self.loan_id,
+            causation_id,
+            attempt: self.attempt,
+            destination: self.destination,
+            body: &self.body,
+            uncommitted,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let cause = match (wire.causation_id, wire.uncommitted) {
+            (None, false) => Cause::Submission,
+            (Some(id), false) => Cause::Emitted(id),
+            (Some(id), true) => Cause::Reply(id),
+            (None, true) => return Err(serde::de::Error::custom("an uncommitted reply without its request")),
+        };
+        Ok(Envelope {
+            message_id: wire.message_id,
+            loan_id: wire.loan_id,
+            cause,
+            attempt: wire.attempt,
+            destination: wire.destination,
+            body: wire.body,
+        })
+    }
 }
 
 impl Envelope {
-    pub fn new(loan_id: LoanId, causation_id: Option<MessageId>, body: MessageBody) -> Self {
+    /// A new message for `loan_id`, emitted by the handling of `causation` (none: a submission).
+    pub fn new(loan_id: LoanId, causation: Option<MessageId>, body: MessageBody) -> Self {
         Self {
             message_id: MessageId::generate(),
             loan_id,
-            causation_id,
+            cause: causation.map_or(Cause::Submission, Cause::Emitted),
             attempt: 1,
             destination: body.destination(),
             body,
-            uncommitted: false,
         }
     }
 
-    /// A service's reply to `request`, sent without committing it (see `uncommitted`).
+    /// A service's reply to `request`, sent without committing it (see [`Cause::Reply`]).
     pub fn uncommitted_reply(request: &Envelope, body: MessageBody) -> Self {
-        Self { uncommitted: true, ..Self::new(request.loan_id, Some(request.message_id), body) }
+        Self { cause: Cause::Reply(request.message_id), ..Self::new(request.loan_id, None, body) }
+    }
+
+    /// The message whose handling sent this one (none for a submission's).
+    pub fn causation_id(&self) -> Option<MessageId> {
+        match self.cause {
+            Cause::Submission => None,
+            Cause::Emitted(id) | Cause::Reply(id) => Some(id),
+        }
+    }
+
+    /// A reply that has no outbox row of its own.
+    pub fn is_uncommitted(&self) -> bool {
+        matches!(self.cause, Cause::Reply(_))
     }
 
     /// The outbox row whose deletion acknowledges this message: its own, or for an uncommitted
     /// reply the request's.
     pub fn outbox_row(&self) -> MessageId {
-        match (self.uncommitted, self.causation_id) {
-            (true, Some(request)) => request,
-            _ => self.message_id,
+        match self.cause {
+            Cause::Reply(request) => request,
+            Cause::Submission | Cause::Emitted(_) => self.message_id,
         }
     }
 
     /// The same message as a row of its own in the outbox (a dead letter being replayed).
     pub fn committed(self) -> Self {
-        Self { uncommitted: false, ..self }
+        let cause = match self.cause {
+            Cause::Reply(request) => Cause::Emitted(request),
+            other => other,
+        };
+        Self { cause, ..self }
     }
 
     /// The same message, for another delivery attempt.
@@ -171,8 +265,9 @@ mod tests {
         assert_eq!(reply.outbox_row(), request.message_id);
         assert_eq!(request.outbox_row(), request.message_id);
         let back = Envelope::from_json(&reply.to_json()).unwrap();
-        assert!(back.uncommitted);
+        assert!(back.is_uncommitted());
         let replayed = back.committed();
         assert_eq!(replayed.outbox_row(), replayed.message_id);
+        assert_eq!(replayed.causation_id(), Some(request.message_id));
     }
 }

@@ -33,34 +33,29 @@ pub struct EventBus {
     sender: broadcast::Sender<Arc<LiveEvent>>,
     /// Cluster mode: committed events go to every node through the broker's fanout, and come
     /// back to each node's bus from there.
-    forward: Arc<std::sync::OnceLock<Forward>>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        Self::new()
-    }
+    forward: Option<Arc<Forward>>,
 }
 
 impl EventBus {
-    pub fn new() -> Self {
+    /// Embedded mode: committed events go straight to this node's subscribers.
+    pub fn local() -> Self {
         let (sender, _) = broadcast::channel(BUS_CAPACITY);
-        Self { sender, forward: Arc::default() }
+        Self { sender, forward: None }
     }
 
-    /// Send committed events through `forward` instead of straight to local subscribers.
-    pub fn forward_to(&self, forward: impl Fn(LiveEvent) + Send + Sync + 'static) {
-        let _ = self.forward.set(Box::new(forward));
+    /// Cluster mode: committed events go through `forward` (to every node, this one included).
+    pub fn forwarding(forward: impl Fn(LiveEvent) + Send + Sync + 'static) -> Self {
+        Self { forward: Some(Arc::new(Box::new(forward))), ..Self::local() }
     }
 
     /// Whether anyone listens (so publishers can skip building events).
     pub fn has_subscribers(&self) -> bool {
-        self.forward.get().is_some() || self.sender.receiver_count() > 0
+        self.forward.is_some() || self.sender.receiver_count() > 0
     }
 
     /// A committed event: to this node's subscribers, or (cluster mode) to every node's.
     pub fn publish(&self, event: LiveEvent) {
-        match self.forward.get() {
+        match &self.forward {
             Some(forward) => forward(event),
             None => self.publish_local(event),
         }

@@ -1,0 +1,23 @@
+//! Every route of the API, and the problem body of a malformed query string or path.
+
+use actix_web::web;
+
+use super::errors::ApiError;
+use super::{admin, dashboard, health, loans, ops, streams};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
+    streams::routes(cfg);
+    dashboard::routes(cfg);
+    loans::routes(cfg);
+    health::routes(cfg);
+    admin::routes(cfg);
+    ops::routes(cfg);
+}
+
+/// Malformed query strings and paths get a problem body too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::BadParameter(crate::domain::FieldError { field: "query".into(), message: err.to_string() }).into()
+    })
+}

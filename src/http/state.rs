@@ -1,0 +1,25 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use super::rate_limit::RateLimiter;
+use crate::actors::Registry;
+use crate::mailbox::Postman;
+use crate::messages::EventBus;
+use crate::metrics::Metrics;
+use crate::persistence::Database;
+use crate::settings::Settings;
+
+/// What handlers share.
+pub struct AppState {
+    pub db: Database,
+    pub postman: Postman,
+    pub registry: Arc<Registry>,
+    pub settings: Arc<Settings>,
+    pub node_id: String,
+    /// Committed events, live.
+    pub bus: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// Submissions per client (`http.rate_limit_per_second`).
+    pub rate_limiter: RateLimiter,
+}

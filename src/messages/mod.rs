@@ -1,0 +1,11 @@
+//! What every part of a node passes around: the envelopes actors send each other (the same
+//! bytes go into the outbox table and onto RabbitMQ queues), the kinds of actor they are for,
+//! and the committed events the live streams carry.
+
+mod envelope;
+mod live;
+mod retry;
+
+pub use envelope::{ActorKind, Cause, Deliver, Envelope, MessageBody};
+pub use live::{EventBus, LiveEvent};
+pub use retry::backoff;

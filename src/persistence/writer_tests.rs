@@ -1,0 +1,148 @@
+//! The group-commit writer on a real SQLite database: batches whose units must be skipped.
+
+use chrono::Utc;
+
+use super::*;
+use crate::domain::{LoanId, MessageId};
+use crate::messages::{Envelope, MessageBody};
+use crate::persistence::connection::run_migrations;
+use crate::persistence::records::LoanRow;
+use crate::persistence::records::NewOutboxRow;
+use crate::persistence::unit_of_work::{Effects, IdempotencyRecord, Step, StepChange, Submission};
+use crate::persistence::{queries, OutboxRow};
+
+fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
+    let now = Utc::now().naive_utc();
+    LoanRow {
+        id: id.to_string(),
+        status: status.to_owned(),
+        applicant_name: "Ada".into(),
+        applicant_email: "ada@example.com".into(),
+        annual_income_cents: 9_000_000,
+        monthly_debts_cents: 0,
+        property_address: "1 Main St".into(),
+        declared_value_cents: 40_000_000,
+        amount_cents: 20_000_000,
+        term_months: 240,
+        credit_score: None,
+        appraised_value_cents: None,
+        rate_bps: None,
+        monthly_payment_cents: None,
+        saga: "{}".into(),
+        version,
+        submitted_at: now,
+        updated_at: now,
+        decided_at: None,
+        notified_at: None,
+    }
+}
+
+/// A writer on a fresh SQLite database in `dir`.
+fn sqlite_writer(dir: &tempfile::TempDir) -> WriterLoop {
+    let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
+    run_migrations(&mut backend.connect().unwrap()).unwrap();
+    WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::local() }
+}
+
+/// Commit `units` as one batch, the way the writer thread does; their outcomes in order.
+fn commit(writer: &mut WriterLoop, units: Vec<UnitOfWork>) -> Vec<Result<CommitOutcome, StoreError>> {
+    let (jobs, answers): (Vec<_>, Vec<_>) = units
+        .into_iter()
+        .map(|unit| {
+            let (reply, answer) = oneshot::channel();
+            (Job { unit, reply }, answer)
+        })
+        .unzip();
+    writer.commit_batch(jobs);
+    answers.into_iter().map(|mut answer| answer.try_recv().expect("answered")).collect()
+}
+
+#[test]
+fn a_unit_that_must_be_skipped_spoils_nothing_else_in_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = sqlite_writer(&dir);
+    let now = Utc::now().naive_utc();
+    let (a, b) = (LoanId::generate(), LoanId::generate());
+    let submit = |id| {
+        let emit = NewOutboxRow::new(&Envelope::new(id, None, MessageBody::VoidAppraisal), now);
+        let effects = Effects { emits: vec![emit], ..Effects::default() };
+        UnitOfWork::Submission(Submission {
+            loan_id: id,
+            loan: Box::new(loan_row(id, 1, "submitted")),
+            idempotency: None,
+            effects,
+        })
+    };
+    let outcomes = commit(&mut writer, vec![submit(a), submit(b)]);
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
+
+    // One good step, one on a stale version, one consuming a message that is gone.
+    let step = |id, expected_version, consumes| {
+        let emit = NewOutboxRow::new(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck), now);
+        UnitOfWork::Step(Step {
+            loan_id: id,
+            consumes,
+            change: StepChange::Applied {
+                row: Box::new(loan_row(id, expected_version + 1, "evaluating")),
+                expected_version,
+                effects: Effects { emits: vec![emit], ..Effects::default() },
+            },
+        })
+    };
+    let conn = writer.connection().unwrap();
+    let pending = queries::outbox_after(conn, 0, 10).unwrap();
+    let envelopes = |rows: Vec<OutboxRow>| -> Vec<Envelope> {
+        rows.iter().map(|row| Envelope::from_json(&row.envelope).unwrap()).collect()
+    };
+    let pending = envelopes(pending);
+    let first_message_of = |id: LoanId| pending.iter().find(|e| e.loan_id == id).unwrap().message_id;
+    let (first_a, first_b) = (first_message_of(a), first_message_of(b));
+    let outcomes =
+        commit(&mut writer, vec![step(a, 1, first_a), step(b, 7, first_b), step(b, 1, MessageId::generate())]);
+    assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Ok(CommitOutcome::Conflict)), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Ok(CommitOutcome::Duplicate)), "{outcomes:?}");
+
+    let conn = writer.connection().unwrap();
+    let loan = |conn: &mut AnyConnection, id| queries::loan(conn, id).unwrap().unwrap();
+    assert_eq!((loan(conn, a).version, loan(conn, a).status.as_str()), (2, "evaluating"));
+    assert_eq!((loan(conn, b).version, loan(conn, b).status.as_str()), (1, "submitted"));
+    let rows = envelopes(queries::outbox_after(conn, 0, 10).unwrap());
+    let kinds: Vec<(LoanId, &str)> = rows.iter().map(|e| (e.loan_id, e.body.label())).collect();
+    assert_eq!(kinds.len(), 2, "a's start consumed, a's step emitted, b untouched: {kinds:?}");
+    assert!(kinds.contains(&(a, "release_credit_check")), "{kinds:?}");
+    assert!(kinds.contains(&(b, "void_appraisal")), "{kinds:?}");
+}
+
+#[test]
+fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = sqlite_writer(&dir);
+    let now = Utc::now().naive_utc();
+    let submit = |id, key: &str| {
+        let emit = NewOutboxRow::new(&Envelope::new(id, None, MessageBody::ReleaseCreditCheck), now);
+        UnitOfWork::Submission(Submission {
+            loan_id: id,
+            loan: Box::new(loan_row(id, 1, "evaluating")),
+            idempotency: Some(IdempotencyRecord { key: key.into(), request_hash: "h".into() }),
+            effects: Effects { emits: vec![emit], ..Effects::default() },
+        })
+    };
+    let (first, second, replay, third) =
+        (LoanId::generate(), LoanId::generate(), LoanId::generate(), LoanId::generate());
+    let outcomes = commit(&mut writer, vec![submit(first, "k1"), submit(second, "k2")]);
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
+
+    let outcomes = commit(&mut writer, vec![submit(replay, "k1"), submit(third, "k3")]);
+    let replayed_loan = first.to_string();
+    assert!(
+        matches!(&outcomes[0], Ok(CommitOutcome::IdempotentReplay { loan_id, .. }) if *loan_id == replayed_loan),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[1], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+    let conn = writer.connection().unwrap();
+    for (id, stored) in [(first, true), (second, true), (replay, false), (third, true)] {
+        assert_eq!(queries::loan(conn, id).unwrap().is_some(), stored, "loan {id}");
+    }
+    assert_eq!(queries::outbox_len(conn).unwrap(), 3, "the replay emitted nothing");
+}
