@@ -15,15 +15,6 @@ mod shared;
 mod supervision;
 mod system;
 
-pub use bureaus::{Appraiser, CreditBureau, Notifier, NOTIFICATION_CHANNEL};
-pub use directory::LoanDirectory;
-pub use loan::LoanActor;
-pub use plan::{plan_submission, AfterCommit, SCHEDULE_KIND};
-pub use registry::{ActorSnapshot, ActorState, ActorStats, Registry};
-pub use service::{Service, ServiceActor};
-pub use shared::SharedHandles;
+pub use plan::plan_submission;
+pub use registry::Registry;
 pub use system::ActorSystem;
-
-pub type CreditActor = ServiceActor<CreditBureau>;
-pub type AppraisalActor = ServiceActor<Appraiser>;
-pub type NotifierActor = ServiceActor<Notifier>;

@@ -177,7 +177,7 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{ActorKind, Cause};
+    use crate::messages::ActorKind;
     use crate::saga::LoanStatus;
 
     fn application() -> LoanApplication {
@@ -210,7 +210,7 @@ mod tests {
 
         let destinations: Vec<ActorKind> = after.emits.iter().map(|e| e.destination).collect();
         assert_eq!(destinations, [ActorKind::Credit, ActorKind::Appraisal]);
-        assert!(after.emits.iter().all(|e| e.loan_id == id && e.cause == Cause::Submission));
+        assert!(after.emits.iter().all(|e| e.loan_id == id && e.causation_id().is_none() && !e.is_uncommitted()));
         let emitted: Vec<String> = unit.emits().iter().map(|row| row.message_id.clone()).collect();
         let planned: Vec<String> = after.emits.iter().map(|e| e.message_id.to_string()).collect();
         assert_eq!(emitted, planned, "the unit stores exactly the envelopes delivered after the commit");

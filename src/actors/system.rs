@@ -4,12 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Arbiter, ArbiterHandle, Supervisor};
+use actix::{Addr, Arbiter, ArbiterHandle, Supervisor};
 
 use super::bureaus::{Appraiser, CreditBureau, Notifier};
 use super::directory::LoanDirectory;
 use super::registry::{ActorStats, Registry};
 use super::service::{Service, ServiceActor};
+
+/// The three long-lived service actors of a node.
+type CreditActor = ServiceActor<CreditBureau>;
+type AppraisalActor = ServiceActor<Appraiser>;
+type NotifierActor = ServiceActor<Notifier>;
 use super::shared::SharedHandles;
 use crate::mailbox::{PostOffice, Routes, Transport};
 use crate::messages::ActorKind;
@@ -39,9 +44,11 @@ impl ActorSystem {
             let shared = SharedHandles { db, postman, settings: settings.clone(), registry, metrics };
             let directory = LoanDirectory::new(shared.clone(), handles.clone());
             let bureaus = settings.bureaus.clone();
-            let credit = start_service(&shared, &handles[0], CreditBureau { settings: bureaus.clone() });
-            let appraisal = start_service(&shared, &handles[1 % handles.len()], Appraiser { settings: bureaus });
-            let notifier = start_service(&shared, &handles[0], Notifier);
+            let credit: Addr<CreditActor> =
+                start_service(&shared, &handles[0], CreditBureau { settings: bureaus.clone() });
+            let appraisal: Addr<AppraisalActor> =
+                start_service(&shared, &handles[1 % handles.len()], Appraiser { settings: bureaus });
+            let notifier: Addr<NotifierActor> = start_service(&shared, &handles[0], Notifier);
             started = Some(shared);
             let new_loans = directory.clone();
             Routes {

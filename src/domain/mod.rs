@@ -14,11 +14,11 @@ pub mod time;
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
 };
-pub use ids::{InvalidId, LoanId, MessageId};
-pub use money::{round_cents, Money, MoneyError};
+pub use ids::{LoanId, MessageId};
+pub use money::Money;
 pub use rules::{
-    appraised_value, credit_score, decide, monthly_payment, monthly_rate, rate_bps, CreditScore, Decision,
-    RejectionReason, Verdict, MAX_DEBT_TO_INCOME_PERCENT, MAX_LOAN_TO_VALUE_PERCENT, MIN_CREDIT_SCORE,
+    appraised_value, credit_score, decide, monthly_payment, rate_bps, CreditScore, RejectionReason, Verdict,
+    MIN_CREDIT_SCORE,
 };
-pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleCsvError, ScheduleLine};
+pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleLine};
 pub use time::rfc3339;

@@ -130,6 +130,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    #[cfg(test)]
     pub fn is_approved(&self) -> bool {
         matches!(self, Verdict::Approved)
     }

@@ -20,8 +20,6 @@ mod state;
 mod streams;
 pub mod views;
 
-pub use errors::ApiError;
-pub use ops::openapi;
 pub use rate_limit::RateLimiter;
 pub use routes::{configure, query_config};
 pub use state::AppState;

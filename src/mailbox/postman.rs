@@ -45,9 +45,9 @@ pub struct Postman {
     inner: Weak<Inner>,
 }
 
-/// Owns the postman's state and, through its routes, the node's actors.
+/// Owns the postman's state and, through its routes, the node's actors: holding it is its job.
 pub struct PostOffice {
-    inner: Arc<Inner>,
+    _inner: Arc<Inner>,
 }
 
 struct InFlight {
@@ -91,11 +91,7 @@ impl PostOffice {
             in_flight: Mutex::new(HashMap::new()),
             replies_in_delivery: AtomicUsize::new(0),
         });
-        Self { inner }
-    }
-
-    pub fn postman(&self) -> Postman {
-        Postman { inner: Arc::downgrade(&self.inner) }
+        Self { _inner: inner }
     }
 }
 

@@ -11,7 +11,7 @@ mod state;
 
 pub use events::LoanEvent;
 pub use machine::{SagaCommand, SagaInput, Transition};
-pub use state::{LoanSaga, LoanStatus, NotificationState, StepKind, StepState};
+pub use state::{LoanSaga, LoanStatus, NotificationState};
 
 #[cfg(test)]
 mod tests;

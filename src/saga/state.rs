@@ -142,6 +142,7 @@ impl LoanSaga {
     }
 
     /// Terminal and notified: nothing more will ever happen to this loan.
+    #[cfg(test)]
     pub fn is_finished(&self) -> bool {
         self.status.is_terminal() && self.notification == NotificationState::Done
     }

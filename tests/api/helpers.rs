@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use loanflow::persistence::{queries, Backend};
+use loanflow::inspect::{table_counts, Backend, Registry};
 use loanflow::settings::Settings;
 use loanflow::startup::Application;
 use serde_json::{json, Value};
@@ -99,7 +99,7 @@ impl TestDatabase {
     /// Rows per table, read directly (not through the app).
     pub fn counts(&self) -> Vec<(&'static str, i64)> {
         let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");
-        queries::table_counts(&mut conn).expect("counting rows")
+        table_counts(&mut conn).expect("counting rows")
     }
 }
 
@@ -122,7 +122,7 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 pub struct TestApp {
     pub address: String,
-    pub registry: std::sync::Arc<loanflow::actors::Registry>,
+    pub registry: std::sync::Arc<Registry>,
     pub client: reqwest::Client,
     pub db: TestDatabase,
 }

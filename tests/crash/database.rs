@@ -3,7 +3,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{Connection, QueryableByName, RunQueryDsl};
-use loanflow::persistence::{queries, Backend};
+use loanflow::inspect::{table_counts, Backend};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -47,7 +47,7 @@ impl TestDatabase {
     /// Rows per table, straight from the database.
     pub fn table_counts(&self) -> Vec<(&'static str, i64)> {
         let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");
-        queries::table_counts(&mut conn).expect("counting rows")
+        table_counts(&mut conn).expect("counting rows")
     }
 
     pub fn count(&self, table: &str) -> i64 {

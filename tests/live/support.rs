@@ -241,8 +241,8 @@ pub fn assert_strictly_increasing(events: &[Value]) {
 pub async fn global_history(app: &TestApp) -> Vec<(i64, String)> {
     let url = app.db.url.clone();
     actix_web::rt::task::spawn_blocking(move || {
-        let mut conn = loanflow::persistence::Backend::from_url(&url).connect().expect("connecting to the test db");
-        let rows = loanflow::persistence::queries::events_after(&mut conn, 0, 1_000_000).expect("reading the history");
+        let mut conn = loanflow::inspect::Backend::from_url(&url).connect().expect("connecting to the test db");
+        let rows = loanflow::inspect::events_after(&mut conn, 0, 1_000_000).expect("reading the history");
         rows.into_iter().map(|r| (r.id, r.event_type)).collect()
     })
     .await

@@ -11,7 +11,8 @@ use crate::domain::{
     appraised_value, credit_score, decide, Address, Applicant, ApplicantName, CreditScore, Email, LoanApplication,
     Money, Property, RejectionReason, TermMonths, Verdict,
 };
-use crate::saga::{LoanEvent, LoanStatus, SagaCommand, SagaInput, StepKind};
+use crate::saga::state::StepKind;
+use crate::saga::{LoanEvent, LoanStatus, SagaCommand, SagaInput};
 
 const CASES: u32 = 2000;
 

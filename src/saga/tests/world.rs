@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 
 use crate::domain::{appraised_value, credit_score, LoanApplication};
-use crate::saga::{LoanEvent, LoanSaga, LoanStatus, SagaCommand, SagaInput, StepState, Transition};
+use crate::saga::state::StepState;
+use crate::saga::{LoanEvent, LoanSaga, LoanStatus, SagaCommand, SagaInput, Transition};
 
 /// How the two bureaus answer (a failure is permanent: retries happen before the saga sees it).
 #[derive(Debug, Clone, Copy)]
