@@ -190,7 +190,7 @@ async fn database_unavailable_is_503_and_recovers() {
     app.wait_finished(&kept, std::time::Duration::from_secs(10)).await;
     let name = app.db.name().to_owned();
     let mut admin =
-        diesel::PgConnection::establish(&format!("{}/postgres", crate::helpers::postgres_server())).unwrap();
+        diesel::PgConnection::establish(&format!("{}/postgres", crate::database::postgres_server())).unwrap();
     admin
         .batch_execute(&format!(
             "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \

@@ -4,17 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use loanflow::inspect::{table_counts, Backend, Registry};
+pub use crate::database::{Db, TestDatabase};
+use loanflow::inspect::Registry;
 use loanflow::settings::Settings;
 use loanflow::startup::Application;
 use serde_json::{json, Value};
-
-/// Which database a test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
 
 /// Run an async test body once per backend: `both_backends!(name);` next to `async fn name(db: Db)`.
 #[macro_export]
@@ -23,84 +17,14 @@ macro_rules! both_backends {
         mod $name {
             #[actix_web::test]
             async fn sqlite() {
-                super::$name($crate::helpers::Db::Sqlite).await
+                super::$name($crate::database::Db::Sqlite).await
             }
             #[actix_web::test]
             async fn postgres() {
-                super::$name($crate::helpers::Db::Postgres).await
+                super::$name($crate::database::Db::Postgres).await
             }
         }
     )*};
-}
-
-/// The PostgreSQL server tests create their databases on (CI starts it).
-pub fn postgres_server() -> String {
-    std::env::var("LOANFLOW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-/// A new, empty database for one test; the SQLite file lives in a temporary directory.
-pub struct TestDatabase {
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-/// A passing test's PostgreSQL database is dropped (with the connections the test's app still
-/// holds), so a long suite does not run the server out of connections; a failing one is kept.
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        if self._dir.is_some() || std::thread::panicking() {
-            return;
-        }
-        let name = self.name();
-        if let Ok(mut admin) = diesel::PgConnection::establish(&format!("{}/postgres", postgres_server())) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        }
-    }
-}
-
-impl TestDatabase {
-    pub fn create(db: Db) -> Self {
-        match db {
-            Db::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let url = dir.path().join("loanflow.db").to_string_lossy().into_owned();
-                Self { url, _dir: Some(dir) }
-            }
-            Db::Postgres => {
-                use diesel::connection::SimpleConnection;
-                use diesel::Connection;
-                let name = format!("loanflow_test_{}", uuid::Uuid::new_v4().simple());
-                let server = postgres_server();
-                let mut admin = diesel::PgConnection::establish(&format!("{server}/postgres"))
-                    .expect("PostgreSQL must be running for the tests (see .ci/run)");
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("creating a test database");
-                // No TLS on loopback: libpq's OpenSSL clean-up at exit can crash a test binary
-                // whose leftover app threads still hold connections.
-                Self { url: format!("{server}/{name}?sslmode=disable"), _dir: None }
-            }
-        }
-    }
-
-    /// The PostgreSQL database's name.
-    pub fn name(&self) -> &str {
-        let last = self.url.rsplit('/').next().unwrap_or_default();
-        last.split('?').next().unwrap_or_default()
-    }
-
-    /// Run SQL on the database directly (not through the app).
-    pub fn execute(&self, sql: &str) {
-        use diesel::connection::SimpleConnection;
-        let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");
-        conn.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
-    /// Rows per table, read directly (not through the app).
-    pub fn counts(&self) -> Vec<(&'static str, i64)> {
-        let mut conn = Backend::from_url(&self.url).connect().expect("connecting to the test database");
-        table_counts(&mut conn).expect("counting rows")
-    }
 }
 
 /// Settings for a test: port 0, its own database, quick idle stops.

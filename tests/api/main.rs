@@ -1,6 +1,8 @@
 //! Integration tests: the real application on port 0, each test with its own database, every
 //! test run against SQLite and against PostgreSQL.
 
+#[path = "../common/database.rs"]
+mod database;
 mod helpers;
 
 mod admin;

@@ -3,8 +3,7 @@
 //! side of `BROKER`, so they run alone.
 
 mod broker;
-#[allow(dead_code)]
-#[path = "../crash/database.rs"]
+#[path = "../common/database.rs"]
 mod database;
 mod loans;
 #[path = "../crash/process.rs"]

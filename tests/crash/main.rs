@@ -2,6 +2,7 @@
 //! same database, and check that every loan still ends where the rules say, with its history
 //! intact and exactly one notification. Runs on SQLite and on PostgreSQL.
 
+#[path = "../common/database.rs"]
 mod database;
 mod process;
 
@@ -87,7 +88,7 @@ async fn crash_and_recover(db: Db) {
         second.log_tail(60)
     );
 
-    let counts = database.table_counts();
+    let counts = database.counts();
     println!(
         "crash on {db:?}: killed {killed_after:.1?} in, with {unfinished} of {LOANS} loans unfinished ({}); \
          all finished {:.1?} after it; rows: {counts:?}",

@@ -3,6 +3,8 @@
 //! (`.ci/run` installs them when missing). Each test runs the real application on port 0 with its
 //! own database.
 
+#[path = "../common/database.rs"]
+mod database;
 #[path = "../api/helpers.rs"]
 mod helpers;
 

@@ -58,7 +58,7 @@ pub(super) async fn start_all(
     tasks.spawn(async move {
         let _channel = dead;
         while let Some(delivery) = dead_consumer.next().await {
-            bury(delivery?, &dead_context).await;
+            record_dead_letter(delivery?, &dead_context).await;
         }
         Ok(())
     });
@@ -137,10 +137,10 @@ async fn publish_each(envelopes: &[Envelope], context: &BrokerContext) -> bool {
 }
 
 /// A message the broker gave up on: record its envelope as a dead letter (consuming its outbox
-/// row). A batch is never buried whole: a node may have died on one envelope, so each goes back
+/// row). A batch is never recorded whole: a node may have died on one envelope, so each goes back
 /// to its queue as a message of its own, with its own delivery limit; only single envelopes end
 /// up in `dead_letters`.
-async fn bury(delivery: Delivery, context: &BrokerContext) {
+async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
     let Some(Ok(envelopes)) = std::str::from_utf8(&delivery.data).ok().map(parse_message) else {
         tracing::error!("unreadable dead letter dropped");
         let _ = delivery.acker.ack(BasicAckOptions::default()).await;
@@ -168,7 +168,7 @@ async fn bury(delivery: Delivery, context: &BrokerContext) {
                 context.postman.finished(envelope);
                 context.metrics.dead_lettered(envelope.destination.as_str());
             }
-            // Handled meanwhile (or already buried): nothing to keep.
+            // Handled meanwhile (or already recorded): nothing to keep.
             Ok(_) => {}
             Err(err) => {
                 tracing::warn!(error = %err, "could not record a dead letter; it stays queued");
