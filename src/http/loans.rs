@@ -1,16 +1,15 @@
 //! `/api/v1/loans`: submit, read, list, stats, history, schedule.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::ApiError;
-use super::openapi::{
-    LoanApplicationRequest, LoanStats, QueryErrors, ReadErrors, ScheduleView, SubmitErrors, Unavailable,
-};
-use super::views::{EventView, LoanPage, LoanView};
+use super::errors::{ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
+use super::views::{EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView};
 use super::AppState;
 use crate::actors::{plan_submission, ScheduleDocument};
 use crate::domain::{parse_schedule_csv, schedule_csv, FieldError, LoanApplication, LoanId, Money};
@@ -187,16 +186,13 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     responses((status = 200, description = "Counts", body = LoanStats), Unavailable))]
 async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let counts = state.db.read(queries::count_by_status).await?;
-    let mut by_status = serde_json::Map::new();
-    for status in LoanStatus::ALL {
-        by_status.insert(status.as_str().into(), 0.into());
-    }
+    let mut by_status: BTreeMap<String, i64> = LoanStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
     let mut total = 0;
     for (status, n) in counts {
         total += n;
-        by_status.insert(status, n.into());
+        by_status.insert(status, n);
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": total, "by_status": by_status })))
+    Ok(HttpResponse::Ok().json(LoanStats { total, by_status }))
 }
 
 /// A loan's history, oldest first; ids increase across all loans.
@@ -258,13 +254,13 @@ async fn schedule(
     }
     let lines = parse_schedule_csv(&document.content).map_err(|e| internal(e.to_string()))?;
     let figure = |value: Option<i64>, name: &str| value.ok_or_else(|| internal(format!("the loan has no {name}")));
-    Ok(HttpResponse::Ok().json(ScheduleDocument {
-        loan_id: id,
-        currency: "EUR".to_owned(),
+    Ok(HttpResponse::Ok().json(ScheduleView {
+        loan_id: id.to_string(),
+        currency: "EUR",
         amount: Money::from_cents(loan.amount_cents),
         rate_bps: u32::try_from(figure(loan.rate_bps.map(i64::from), "rate")?).map_err(|e| internal(e.to_string()))?,
         term_months: u16::try_from(loan.term_months).map_err(|e| internal(e.to_string()))?,
         monthly_payment: Money::from_cents(figure(loan.monthly_payment_cents, "monthly payment")?),
-        lines,
+        lines: lines.into_iter().map(ScheduleLineView::from).collect(),
     }))
 }

@@ -1,4 +1,7 @@
-//! The HTTP edge: routes, the one error mapping, health.
+//! The HTTP edge: routes, the one error mapping, health, the OpenAPI document.
+//!
+//! Handlers depend on `errors` and `views`; `openapi` depends on the handlers (it lists their
+//! annotations and the types they return), never the reverse.
 
 pub mod admin;
 mod dashboard;
@@ -18,7 +21,7 @@ use std::sync::Arc;
 use actix_web::web;
 
 pub use errors::ApiError;
-pub use ops::openapi;
+pub use openapi::document as openapi;
 pub use rate_limit::RateLimiter;
 
 use crate::actors::Registry;
@@ -49,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     admin::routes(cfg);
     ops::routes(cfg);
+    openapi::routes(cfg);
 }
 
 /// Malformed query strings and paths get a problem body too.

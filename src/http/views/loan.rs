@@ -1,17 +1,14 @@
-//! The JSON shapes the API returns.
+//! Loans as the API shows them: one loan, a page of loans, a loan's history, the counts.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::rfc3339;
 use crate::domain::{Email, Money, RejectionReason};
 use crate::persistence::{EventRow, LoanRow};
 use crate::saga::LoanSaga;
-
-/// RFC 3339 in UTC with microseconds, e.g. `2026-11-29T05:12:42.123456Z`.
-pub fn rfc3339(t: NaiveDateTime) -> String {
-    DateTime::<Utc>::from_naive_utc_and_offset(t, Utc).to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicantView {
@@ -110,4 +107,12 @@ impl EventView {
 pub struct LoanPage {
     pub items: Vec<LoanView>,
     pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/loans/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanStats {
+    pub total: i64,
+    /// Loans per status; every status is present.
+    pub by_status: BTreeMap<String, i64>,
 }
