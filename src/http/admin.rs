@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::errors::ApiError;
-use super::openapi::Problem;
+use super::errors::{ApiError, Problem};
 use super::state::AppState;
 use crate::cluster::{self, NodeActorsView};
 use crate::domain::{rfc3339, LoanId};

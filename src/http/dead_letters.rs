@@ -3,8 +3,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, Problem};
 use super::state::AppState;
 use crate::domain::rfc3339;
 use crate::domain::{FieldError, MessageId};
@@ -20,7 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A message given up on (also the OpenAPI schema `DeadLetter`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(as = DeadLetter)]
 pub struct DeadLetterView {
     message_id: String,
@@ -48,22 +49,57 @@ impl DeadLetterView {
     }
 }
 
+/// `GET /admin/dead-letters`: newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterList {
+    items: Vec<DeadLetterView>,
+}
+
+/// `POST /admin/dead-letters/{id}/replay`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterReplay {
+    message_id: String,
+    loan_id: String,
+    #[schema(example = "replayed")]
+    status: &'static str,
+}
+
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     limit: Option<i64>,
 }
 
+/// Messages given up on (a handler that kept failing, or dead-lettered by the broker).
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "admin", operation_id = "dead_letters", security(("admin_token" = [])),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)")),
+    responses(
+        (status = 200, description = "Dead letters, newest first", body = DeadLetterList),
+        (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadParameter(FieldError::new("limit", format!("must be from 1 to {MAX_LIMIT}"))));
     }
     let rows = state.db.read(move |c| queries::dead_letters(c, limit)).await?;
-    let items: Vec<DeadLetterView> = rows.into_iter().map(DeadLetterView::from_row).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    let items = rows.into_iter().map(DeadLetterView::from_row).collect();
+    Ok(HttpResponse::Ok().json(DeadLetterList { items }))
 }
 
-/// Put the message back in the outbox (attempts reset) and send it on its way.
+/// Put a dead letter back in the outbox (attempts reset) and deliver it.
+#[utoipa::path(post, path = "/admin/dead-letters/{id}/replay", tag = "admin", operation_id = "replay_dead_letter",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The dead letter's message id")),
+    responses(
+        (status = 202, description = "Replayed", body = DeadLetterReplay),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No such dead letter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("dead letter {path}"));
     let id = MessageId::parse(&path).map_err(|_| not_found())?;
@@ -77,11 +113,11 @@ async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
         CommitOutcome::Committed { .. } => {
             tracing::info!(loan_id = %envelope.loan_id, message_id = %id, "dead letter replayed");
             state.postman.deliver([envelope.clone()]);
-            Ok(HttpResponse::Accepted().json(serde_json::json!({
-                "message_id": id.to_string(),
-                "loan_id": envelope.loan_id.to_string(),
-                "status": "replayed",
-            })))
+            Ok(HttpResponse::Accepted().json(DeadLetterReplay {
+                message_id: id.to_string(),
+                loan_id: envelope.loan_id.to_string(),
+                status: "replayed",
+            }))
         }
         // Replayed by a concurrent request.
         _ => Err(not_found()),

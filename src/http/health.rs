@@ -1,12 +1,14 @@
 //! `/health/live` (the server runs) and `/health/ready` (this node can take and process work).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::openapi::{Liveness, Readiness};
 use super::state::AppState;
+use crate::settings::Mode;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -14,10 +16,79 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live)).route("/health/ready", web::get().to(ready));
 }
 
+/// `GET /health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    #[schema(example = "live")]
+    status: &'static str,
+}
+
+/// `GET /health/ready`: one entry per dependency under `checks`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `degraded`: the database is up but the broker is not (cluster mode).
+    status: ReadinessStatus,
+    node_id: String,
+    mode: NodeMode,
+    checks: Checks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum ReadinessStatus {
+    Ready,
+    Degraded,
+    Unavailable,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Mode)]
+enum NodeMode {
+    Embedded,
+    Cluster,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ReadinessChecks)]
+struct Checks {
+    database: DatabaseCheck,
+    actors: ActorsCheck,
+    /// Cluster mode only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = BrokerCheck)]
+    broker: Option<BrokerCheck>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum DatabaseCheck {
+    Up { backend: &'static str, latency_ms: f64 },
+    Down { backend: &'static str, error: String },
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ActorsCheck {
+    /// Always `up`.
+    #[schema(example = "up")]
+    status: &'static str,
+    /// Live actors by kind.
+    live: BTreeMap<String, usize>,
+    messages_in_flight: usize,
+}
+
+/// Down: the node takes submissions (the outbox keeps them) but cannot process them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum BrokerCheck {
+    Up,
+    Down { error: Option<String> },
+}
+
 /// The server runs.
 #[utoipa::path(get, path = "/health/live", tag = "ops", responses((status = 200, description = "Live", body = Liveness)))]
 async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "live" }))
+    HttpResponse::Ok().json(Liveness { status: "live" })
 }
 
 /// This node can take and process work: one check per dependency.
@@ -27,46 +98,98 @@ async fn live() -> HttpResponse {
 ))]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
+    let backend = state.db.backend_name();
     let database = match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
-        Ok(Ok(())) => json!({
-            "status": "up",
-            "backend": state.db.backend_name(),
-            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
-        }),
-        Ok(Err(err)) => json!({ "status": "down", "backend": state.db.backend_name(), "error": err.to_string() }),
-        Err(_) => json!({ "status": "down", "backend": state.db.backend_name(), "error": "timed out" }),
+        Ok(Ok(())) => DatabaseCheck::Up { backend, latency_ms: started.elapsed().as_secs_f64() * 1000.0 },
+        Ok(Err(err)) => DatabaseCheck::Down { backend, error: err.to_string() },
+        Err(_) => DatabaseCheck::Down { backend, error: "timed out".to_owned() },
     };
-    let database_up = database["status"] == "up";
+    let database_up = matches!(database, DatabaseCheck::Up { .. });
     // Cluster mode: without the broker the node still takes submissions (the outbox keeps
     // them) but cannot process them: not ready, "degraded".
     let broker = state.postman.broker().map(|broker| match broker.is_connected() {
-        true => json!({ "status": "up" }),
-        false => json!({ "status": "down", "error": broker.last_error() }),
+        true => BrokerCheck::Up,
+        false => BrokerCheck::Down { error: broker.last_error() },
     });
-    let broker_up = broker.as_ref().is_none_or(|b| b["status"] == "up");
-    let up = database_up && broker_up;
-    let live: serde_json::Map<String, serde_json::Value> =
-        state.registry.counts().into_iter().map(|(kind, n)| (kind.as_str().to_owned(), n.into())).collect();
-    let body = json!({
-        "status": match (database_up, broker_up) {
-            (true, true) => "ready",
-            (true, false) => "degraded",
-            _ => "unavailable",
+    let broker_up = !matches!(broker, Some(BrokerCheck::Down { .. }));
+    let live = state.registry.counts().into_iter().map(|(kind, n)| (kind.as_str().to_owned(), n)).collect();
+    let body = Readiness {
+        status: match (database_up, broker_up) {
+            (true, true) => ReadinessStatus::Ready,
+            (true, false) => ReadinessStatus::Degraded,
+            _ => ReadinessStatus::Unavailable,
         },
-        "node_id": state.node_id,
-        "mode": state.settings.mode.name(),
-        "checks": {
-            "database": database,
-            "actors": { "status": "up", "live": live, "messages_in_flight": state.postman.in_flight() },
+        node_id: state.node_id.clone(),
+        mode: match state.settings.mode {
+            Mode::Embedded => NodeMode::Embedded,
+            Mode::Cluster { .. } => NodeMode::Cluster,
         },
-    });
-    let mut body = body;
-    if let Some(broker) = broker {
-        body["checks"]["broker"] = broker;
-    }
-    if up {
+        checks: Checks {
+            database,
+            actors: ActorsCheck { status: "up", live, messages_in_flight: state.postman.in_flight() },
+            broker,
+        },
+    };
+    if database_up && broker_up {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn actors() -> ActorsCheck {
+        ActorsCheck { status: "up", live: [("loan".to_owned(), 2)].into(), messages_in_flight: 3 }
+    }
+
+    #[test]
+    fn readiness_names_every_check_and_a_broker_error_even_when_unknown() {
+        let body = Readiness {
+            status: ReadinessStatus::Degraded,
+            node_id: "n1".into(),
+            mode: NodeMode::Cluster,
+            checks: Checks {
+                database: DatabaseCheck::Up { backend: "postgres", latency_ms: 1.5 },
+                actors: actors(),
+                broker: Some(BrokerCheck::Down { error: None }),
+            },
+        };
+        let expected = json!({
+            "status": "degraded", "node_id": "n1", "mode": "cluster",
+            "checks": {
+                "database": { "status": "up", "backend": "postgres", "latency_ms": 1.5 },
+                "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },
+                "broker": { "status": "down", "error": null },
+            },
+        });
+        assert_eq!(serde_json::to_value(&body).unwrap(), expected);
+    }
+
+    #[test]
+    fn readiness_without_a_broker_has_no_broker_check() {
+        let body = Readiness {
+            status: ReadinessStatus::Unavailable,
+            node_id: "n1".into(),
+            mode: NodeMode::Embedded,
+            checks: Checks {
+                database: DatabaseCheck::Down { backend: "sqlite", error: "timed out".into() },
+                actors: actors(),
+                broker: None,
+            },
+        };
+        let expected = json!({
+            "status": "unavailable", "node_id": "n1", "mode": "embedded",
+            "checks": {
+                "database": { "status": "down", "backend": "sqlite", "error": "timed out" },
+                "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },
+            },
+        });
+        assert_eq!(serde_json::to_value(&body).unwrap(), expected);
+        assert_eq!(serde_json::to_value(BrokerCheck::Up).unwrap(), json!({ "status": "up" }));
     }
 }

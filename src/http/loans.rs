@@ -1,20 +1,19 @@
 //! `/api/v1/loans`: submit, read, list, stats, history, schedule.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::ApiError;
-use super::openapi::{
-    LoanApplicationRequest, LoanStats, QueryErrors, ReadErrors, ScheduleView, SubmitErrors, Unavailable,
-};
+use super::errors::{ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 use super::state::AppState;
-use super::views::{EventView, LoanPage, LoanView, ScheduleDocument};
+use super::views::{EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView};
 use crate::actors::plan_submission;
 use crate::domain::{parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
-use crate::persistence::{queries, CommitOutcome, IdempotencyRecord};
+use crate::persistence::{queries, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
 use crate::saga::LoanStatus;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -87,7 +86,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
-            let view = LoanView::from_row(plan.record.to_row());
+            let view = LoanView::from_record(&plan.record);
             state.postman.deliver_submission(plan.record, plan.emits);
             Ok(created(view, false))
         }
@@ -100,7 +99,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             let row = state.db.read(move |c| queries::loan(c, id)).await?;
             let row =
                 row.ok_or_else(|| ApiError::internal("idempotency key", format!("points at missing loan {id}")))?;
-            Ok(created(LoanView::from_row(row), true))
+            Ok(created(LoanView::from_row(row).map_err(store_error)?, true))
         }
         other => Err(ApiError::internal("unexpected outcome of a submission", format!("{other:?}"))),
     }
@@ -131,7 +130,7 @@ async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<Http
     let id = loan_id(&path)?;
     let row = state.db.read(move |c| queries::loan(c, id)).await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
-    Ok(HttpResponse::Ok().json(LoanView::from_row(row)))
+    Ok(HttpResponse::Ok().json(LoanView::from_row(row).map_err(store_error)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,7 +175,7 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };
-    let items = rows.into_iter().map(LoanView::from_row).collect();
+    let items = rows.into_iter().map(LoanView::from_row).collect::<Result<_, _>>().map_err(store_error)?;
     Ok(HttpResponse::Ok().json(LoanPage { items, next_cursor }))
 }
 
@@ -185,16 +184,13 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     responses((status = 200, description = "Counts", body = LoanStats), Unavailable))]
 async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let counts = state.db.read(queries::count_by_status).await?;
-    let mut by_status = serde_json::Map::new();
-    for status in LoanStatus::ALL {
-        by_status.insert(status.as_str().into(), 0.into());
-    }
+    let mut by_status: BTreeMap<String, i64> = LoanStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
     let mut total = 0;
     for (status, n) in counts {
         total += n;
-        by_status.insert(status, n.into());
+        by_status.insert(status, n);
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "total": total, "by_status": by_status })))
+    Ok(HttpResponse::Ok().json(LoanStats { total, by_status }))
 }
 
 /// A loan's history, oldest first; ids increase across all loans.
@@ -244,13 +240,18 @@ async fn schedule(
     }
     let lines = parse_schedule_csv(&document.content).map_err(|e| internal(e.to_string()))?;
     let figure = |value: Option<i64>, name: &str| value.ok_or_else(|| internal(format!("the loan has no {name}")));
-    Ok(HttpResponse::Ok().json(ScheduleDocument {
-        loan_id: id,
-        currency: "EUR".to_owned(),
+    Ok(HttpResponse::Ok().json(ScheduleView {
+        loan_id: id.to_string(),
+        currency: "EUR",
         amount: Money::from_cents(loan.amount_cents),
         rate_bps: u32::try_from(figure(loan.rate_bps.map(i64::from), "rate")?).map_err(|e| internal(e.to_string()))?,
         term_months: u16::try_from(loan.term_months).map_err(|e| internal(e.to_string()))?,
         monthly_payment: Money::from_cents(figure(loan.monthly_payment_cents, "monthly payment")?),
-        lines,
+        lines: lines.into_iter().map(ScheduleLineView::from).collect(),
     }))
+}
+
+/// A stored loan that cannot be read.
+fn store_error(err: CorruptRow) -> ApiError {
+    ApiError::from(StoreError::from(err))
 }

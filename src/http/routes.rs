@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use super::errors::ApiError;
-use super::{admin, dashboard, health, loans, ops, streams};
+use super::{admin, dashboard, health, loans, openapi, ops, streams};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
@@ -13,6 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     admin::routes(cfg);
     ops::routes(cfg);
+    openapi::routes(cfg);
 }
 
 /// Malformed query strings and paths get a problem body too.

@@ -1,7 +1,7 @@
 //! Live event streams: WebSocket (`/ws`, `/ws/loans/{id}`) and Server-Sent Events
 //! (`/api/v1/events/stream`, `/api/v1/loans/{id}/events/stream`).
 //!
-//! Every stream sends the same JSON object per event, [`LiveEvent`]:
+//! Every stream sends the same JSON object per event, [`LiveEventMessage`] (a view of a [`LiveEvent`]):
 //! `{"id", "type", "loan_id", "status", "at", "data"}`, where `id` is the event's global id (as in
 //! `GET /api/v1/loans/{id}/events`), each event once, in the order of the history.
 //!
@@ -19,8 +19,9 @@
 //! id to resume after; SSE: a comment, then end of stream, and `Last-Event-ID` resumes it).
 
 mod history;
-mod sse;
-mod ws;
+mod message;
+pub(super) mod sse;
+pub(super) mod ws;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ use super::state::AppState;
 use crate::domain::{FieldError, LoanId};
 use crate::messages::LiveEvent;
 use crate::persistence::queries;
+
+pub use message::LiveEventMessage;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws::all))

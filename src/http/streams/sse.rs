@@ -23,8 +23,10 @@ use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{interval_at, Instant, Interval};
 
-use super::{existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, Scope, Subscription};
-use crate::http::errors::ApiError;
+use super::{
+    existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, LiveEventMessage, Scope, Subscription,
+};
+use crate::http::errors::{ApiError, Problem};
 use crate::http::state::AppState;
 use crate::messages::LiveEvent;
 use crate::persistence::Database;
@@ -35,7 +37,10 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a disconnected `EventSource` waits before it reconnects.
 const RETRY_MS: u32 = 2_000;
 
-/// `GET /api/v1/events/stream`: every loan's events.
+/// Every loan's events as Server-Sent Events: the history after `Last-Event-ID`, then live.
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "streams", operation_id = "sse_all",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id")),
+    responses((status = 200, description = "An endless `text/event-stream` of `LiveEventMessage` data", body = String, content_type = "text/event-stream")))]
 pub async fn all(
     req: HttpRequest,
     query: web::Query<AfterQuery>,
@@ -46,7 +51,16 @@ pub async fn all(
     Ok(respond(state.db.clone(), Scope::All, subscription))
 }
 
-/// `GET /api/v1/loans/{id}/events/stream`: one loan's events, by default its whole history first.
+/// One loan's events as Server-Sent Events: its history (after `Last-Event-ID`), then live.
+#[utoipa::path(get, path = "/api/v1/loans/{id}/events/stream", tag = "streams", operation_id = "sse_loan",
+    params(
+        ("id" = String, Path, description = "The loan's id"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "A `text/event-stream` of `LiveEventMessage` data", body = String, content_type = "text/event-stream"),
+        (status = 404, description = "No such loan", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn one(
     req: HttpRequest,
     path: web::Path<String>,
@@ -171,6 +185,6 @@ impl Feed {
 
 /// One event as an SSE message (serde_json's compact output has no newline: one `data:` line).
 fn message(event: &LiveEvent) -> Bytes {
-    let json = serde_json::to_string(event).unwrap_or_else(|_| "null".into());
+    let json = LiveEventMessage::from(event).to_json().unwrap_or_else(|_| "null".into());
     Bytes::from(format!("id: {}\ndata: {json}\n\n", event.id))
 }

@@ -1,5 +1,5 @@
-//! WebSocket streams; each session is an actor. One text frame per event (the JSON of
-//! [`LiveEvent`]). The server pings every [`HEARTBEAT_INTERVAL`]; a client silent for
+//! WebSocket streams; each session is an actor. One text frame per event (a
+//! [`LiveEventMessage`]). The server pings every [`HEARTBEAT_INTERVAL`]; a client silent for
 //! [`CLIENT_TIMEOUT`] is closed. Frames from the client other than ping, pong and close are
 //! ignored: the stream is one-way.
 
@@ -11,7 +11,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use tokio::sync::broadcast;
 
-use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, Scope};
+use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, LiveEventMessage, Scope};
+use crate::http::errors::Problem;
 use crate::http::state::AppState;
 use crate::messages::LiveEvent;
 use crate::persistence::Database;
@@ -21,7 +22,13 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// A client that sends nothing (not even a pong) for this long is disconnected.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// `GET /ws`: every loan's events from now on (or after `?after=N`).
+/// Every loan's events, live, over a WebSocket (one JSON object per text frame).
+///
+/// From now on, or after `?after=N`.
+#[utoipa::path(get, path = "/ws", tag = "streams", operation_id = "ws_all", responses(
+    (status = 101, description = "WebSocket handshake accepted; frames carry `LiveEventMessage` objects"),
+    (status = 400, description = "Not a WebSocket handshake"),
+))]
 pub async fn all(
     req: HttpRequest,
     payload: web::Payload,
@@ -32,7 +39,16 @@ pub async fn all(
     start(req, payload, &state, Scope::All, after).await
 }
 
-/// `GET /ws/loans/{id}`: one loan's events from now on (or after `?after=N`); 404 if unknown.
+/// One loan's events, live, over a WebSocket.
+///
+/// From now on, or after `?after=N`; 404 if the loan is unknown.
+#[utoipa::path(get, path = "/ws/loans/{id}", tag = "streams", operation_id = "ws_loan",
+    params(("id" = String, Path, description = "The loan's id")),
+    responses(
+        (status = 101, description = "WebSocket handshake accepted; frames carry `LiveEventMessage` objects"),
+        (status = 400, description = "Not a WebSocket handshake"),
+        (status = 404, description = "No such loan", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn one(
     req: HttpRequest,
     payload: web::Payload,
@@ -122,7 +138,7 @@ impl StreamSession {
         if !self.cursor.admit(event) {
             return;
         }
-        match serde_json::to_string(event) {
+        match LiveEventMessage::from(event).to_json() {
             Ok(json) => ctx.text(json),
             Err(err) => tracing::error!(error = %err, event_id = event.id, "an event did not serialise"),
         }

@@ -1,9 +1,15 @@
 //! Every API error, and the one place that maps them to HTTP statuses and RFC 9457 problem
-//! bodies (`application/problem+json`).
+//! bodies (`application/problem+json`). [`Problem`] is both the body sent and its OpenAPI schema;
+//! `responses` groups the problem answers of a kind of route for the handlers' annotations.
+
+mod responses;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use responses::{QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 
 use crate::domain::{FieldError, ValidationErrors};
 use crate::persistence::StoreError;
@@ -83,19 +89,24 @@ impl std::fmt::Display for FieldErrorList<'_> {
 
 struct FieldErrorList<'a>(&'a [FieldError]);
 
-#[derive(Serialize)]
-struct ProblemField<'a> {
+/// One invalid field of a problem.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemField<'a> {
+    /// Dotted path of the field, e.g. `applicant.email`.
     field: &'a str,
     message: &'a str,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document: every error the API answers.
+#[derive(Serialize, ToSchema)]
+pub struct Problem<'a> {
+    /// A relative URI naming the kind of problem, e.g. `/problems/validation`.
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
     status: u16,
     detail: String,
+    /// Every invalid field, for validation problems (absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ProblemField<'a>>,
 }

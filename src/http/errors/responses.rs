@@ -1,0 +1,76 @@
+//! The problem answers a kind of route can give, as sets of OpenAPI responses for the handlers'
+//! `#[utoipa::path]` annotations (each body a [`Problem`], `application/problem+json`).
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Header, RefOr};
+use utoipa::{IntoResponses, PartialSchema};
+
+use super::Problem;
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", ContentBuilder::new().schema(Some(Problem::schema())).build())
+        .build()
+}
+
+fn retry_after(response: Response, description: &str) -> Response {
+    let mut header = Header::new(ObjectBuilder::new().schema_type(Type::Integer));
+    header.description = Some(description.into());
+    let mut response = response;
+    response.headers.insert("Retry-After".into(), RefOr::T(header));
+    response
+}
+
+fn responses(entries: Vec<(&str, Response)>) -> BTreeMap<String, RefOr<Response>> {
+    entries.into_iter().map(|(status, response)| (status.to_owned(), RefOr::T(response))).collect()
+}
+
+fn unavailable() -> Response {
+    retry_after(problem("The database is unavailable; retry later"), "Seconds to wait")
+}
+
+/// Errors of a read by id: unknown id, database away.
+pub struct ReadErrors;
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(vec![("404", problem("No such loan (or a malformed id)")), ("503", unavailable())])
+    }
+}
+
+/// Errors of a read with query parameters.
+pub struct QueryErrors;
+
+impl IntoResponses for QueryErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(vec![("400", problem("An invalid query parameter")), ("503", unavailable())])
+    }
+}
+
+/// The database is away.
+pub struct Unavailable;
+
+impl IntoResponses for Unavailable {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(vec![("503", unavailable())])
+    }
+}
+
+/// Errors of a submission.
+pub struct SubmitErrors;
+
+impl IntoResponses for SubmitErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(vec![
+            ("400", problem("The body is not JSON, or the Idempotency-Key is malformed; nothing stored")),
+            ("413", problem("The body is larger than `http.max_body_bytes`; nothing stored")),
+            ("422", problem("The application is invalid (every field error listed), or the Idempotency-Key was used with another body; nothing stored")),
+            ("429", retry_after(problem("Too many submissions from this client; nothing stored"), "Seconds until a submission is accepted again")),
+            ("503", unavailable()),
+        ])
+    }
+}

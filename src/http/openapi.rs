@@ -1,0 +1,84 @@
+//! The OpenAPI 3 description of the whole HTTP API, and the routes that serve it
+//! (`/api-docs/openapi.json`, the Swagger UI at `/docs/` with its assets embedded).
+//!
+//! The document is generated from the handlers' `#[utoipa::path]` annotations and the types they
+//! return (`ToSchema` on the views and on the problem body). This module only lists them: it
+//! depends on the handlers, never the other way round.
+
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::admin::{self, KindParam};
+use super::errors::{Problem, ProblemField};
+use super::streams::{self, LiveEventMessage};
+use super::{dead_letters, health, loans, ops};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "loanflow",
+        description = "Mortgage applications processed by a durable saga on supervised actors. Errors are \
+            RFC 9457 problem documents (`application/problem+json`). Any request declaring a body larger \
+            than `http.max_body_bytes` gets 413. Every response carries `x-request-id` (echoed when the \
+            request had a plain one).",
+    ),
+    paths(
+        loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule,
+        health::live, health::ready,
+        admin::actors, admin::loans, admin::retry,
+        ops::metrics, openapi_json,
+        streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
+        dead_letters::list, dead_letters::replay,
+    ),
+    components(schemas(Problem, ProblemField, LiveEventMessage, KindParam)),
+    modifiers(&AdminToken),
+    tags(
+        (name = "loans", description = "Submit and read mortgage applications"),
+        (name = "streams", description = "Live events: WebSocket and Server-Sent Events"),
+        (name = "admin", description = "Operators: live actors, stuck loans, retries, dead letters (bearer token)"),
+        (name = "ops", description = "Health, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The bearer token of `/admin/*`.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some("`admin.token` from the configuration".into());
+        components.add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// The document and the Swagger UI; no token needed.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api-docs/openapi.json", web::get().to(openapi_json))
+        .route("/docs", web::get().to(docs_redirect))
+        .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json")));
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api-docs/openapi.json", tag = "ops", responses(
+    (status = 200, description = "The OpenAPI 3 description of this API", body = Object),
+))]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/docs/")).finish()
+}

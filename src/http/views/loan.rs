@@ -1,0 +1,120 @@
+//! Loans as the API shows them: one loan, a page of loans, a loan's history, the counts.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::{rfc3339, Money, RejectionReason};
+use crate::persistence::{CorruptRow, EventRow, LoanRecord, LoanRow};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicantView {
+    pub name: String,
+    /// Masked: the API never echoes an email address in clear.
+    pub email: String,
+    pub annual_income: Money,
+    pub monthly_debts: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PropertyView {
+    pub address: String,
+    pub declared_value: Money,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanView {
+    pub id: String,
+    pub status: String,
+    pub applicant: ApplicantView,
+    pub property: PropertyView,
+    pub amount: Money,
+    pub term_months: i32,
+    pub credit_score: Option<i32>,
+    pub appraised_value: Option<Money>,
+    pub rate_bps: Option<i32>,
+    pub monthly_payment: Option<Money>,
+    pub rejection_reasons: Option<Vec<RejectionReason>>,
+    /// The step the loan waits on, while it is not finished.
+    pub waiting_on: Option<&'static str>,
+    pub submitted_at: String,
+    pub updated_at: String,
+    pub decided_at: Option<String>,
+    pub notified_at: Option<String>,
+    pub version: i64,
+}
+
+impl LoanView {
+    /// A stored loan, read as strictly as the actors read it: an unreadable row is an error, not
+    /// a view with blanks.
+    pub fn from_row(row: LoanRow) -> Result<Self, CorruptRow> {
+        LoanRecord::from_row(row).map(|record| Self::from_record(&record))
+    }
+
+    pub fn from_record(record: &LoanRecord) -> Self {
+        let (app, saga) = (&record.application, &record.saga);
+        let rejection_reasons = saga.decision.as_ref().filter(|d| !d.approved).map(|d| d.reasons.clone());
+        Self {
+            id: record.id.to_string(),
+            status: saga.status.as_str().to_owned(),
+            applicant: ApplicantView {
+                name: app.applicant.name.as_ref().to_owned(),
+                email: app.applicant.email.masked(),
+                annual_income: app.applicant.annual_income,
+                monthly_debts: app.applicant.monthly_debts,
+            },
+            property: PropertyView {
+                address: app.property.address.as_ref().to_owned(),
+                declared_value: app.property.declared_value,
+            },
+            amount: app.amount,
+            term_months: i32::from(app.term_months.get()),
+            credit_score: saga.credit_score().map(|s| i32::from(s.get())),
+            appraised_value: saga.appraised_value(),
+            rate_bps: saga.rate_bps().map(|r| r as i32),
+            monthly_payment: saga.monthly_payment(),
+            rejection_reasons,
+            waiting_on: saga.waiting_on(),
+            submitted_at: rfc3339(record.submitted_at),
+            updated_at: rfc3339(record.updated_at),
+            decided_at: record.decided_at.map(rfc3339),
+            notified_at: record.notified_at.map(rfc3339),
+            version: record.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    pub data: serde_json::Value,
+}
+
+impl EventView {
+    pub fn from_row(row: EventRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.event_type,
+            at: rfc3339(row.at),
+            data: serde_json::from_str(&row.data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanPage {
+    pub items: Vec<LoanView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/loans/stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanStats {
+    pub total: i64,
+    /// Loans per status; every status is present.
+    pub by_status: BTreeMap<String, i64>,
+}
