@@ -62,7 +62,74 @@ pub struct HttpSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub rate_limit_per_second: u32,
-    pub cors_allowed_origins: Vec<String>,
+    /// Origins (`scheme://host[:port]`) besides the server's own whose pages may call the API:
+    /// past the `Origin` check, and allowed by CORS. `*` = any.
+    pub allowed_origins: Vec<String>,
+    /// Host names (or addresses) this node answers for, with any port; empty = decided by the
+    /// bind address (see [`AllowedHosts`]).
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed.
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    /// `allowed_hosts` and the bind address, parsed once when the settings are loaded.
+    #[serde(skip)]
+    pub hosts: AllowedHosts,
+    /// `trusted_proxies`, parsed once when the settings are loaded.
+    #[serde(skip)]
+    pub proxies: Vec<ipnet::IpNet>,
+}
+
+/// Which `Host` headers a node answers (421 otherwise, but for the probes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedHosts {
+    /// A wildcard bind (`0.0.0.0`, `::`) with no list: whatever name reaches the node.
+    #[default]
+    Any,
+    /// These host names, lower case, with any port.
+    Only(Vec<String>),
+}
+
+impl AllowedHosts {
+    /// From `http.allowed_hosts` or, when it is empty, the bind address: a loopback bind
+    /// answers `localhost`, `127.0.0.1` and `[::1]`; a wildcard bind any host; another
+    /// address that address.
+    fn from_settings(listed: &[String], bind: &str) -> Self {
+        let names: Vec<String> =
+            listed.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        if !names.is_empty() {
+            return AllowedHosts::Only(names);
+        }
+        match bind.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => AllowedHosts::Any,
+            Ok(ip) if ip.is_loopback() => {
+                AllowedHosts::Only(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+            }
+            Ok(std::net::IpAddr::V6(ip)) => AllowedHosts::Only(vec![format!("[{ip}]")]),
+            Ok(ip) => AllowedHosts::Only(vec![ip.to_string()]),
+            Err(_) if bind.trim().eq_ignore_ascii_case("localhost") => {
+                AllowedHosts::Only(vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()])
+            }
+            Err(_) => AllowedHosts::Only(vec![bind.trim().to_ascii_lowercase()]),
+        }
+    }
+
+    /// Whether a `Host` header (`name[:port]`) is one this node answers.
+    pub fn allow(&self, host: &str) -> bool {
+        match self {
+            AllowedHosts::Any => true,
+            AllowedHosts::Only(names) => {
+                let host = host.trim().to_ascii_lowercase();
+                let name = match host.rsplit_once(':') {
+                    // `[::1]:8080`, `localhost:8080`; a bare `[::1]` has its colons inside brackets.
+                    Some((name, port)) if !port.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+                    _ => host.as_str(),
+                };
+                names.iter().any(|allowed| allowed == name)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,13 +231,21 @@ impl Settings {
         let mut settings: Settings = Config::builder()
             .add_source(File::from_str(EMBEDDED_DEFAULTS, FileFormat::Toml))
             .add_source(File::with_name("config/default.toml").required(false))
-            .add_source(env.try_parsing(true).list_separator(",").with_list_parse_key("http.cors_allowed_origins"))
+            .add_source(
+                env.try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("http.allowed_origins")
+                    .with_list_parse_key("http.allowed_hosts")
+                    .with_list_parse_key("http.trusted_proxies"),
+            )
             .build()?
             .try_deserialize()?;
         settings.mode = match settings.broker.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => Mode::Cluster { broker_url: url.to_owned() },
             None => Mode::Embedded,
         };
+        settings.http.hosts = AllowedHosts::from_settings(&settings.http.allowed_hosts, &settings.http.host);
+        settings.http.proxies = parse_proxies(&settings.http.trusted_proxies)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -237,6 +312,24 @@ impl Settings {
     }
 }
 
+/// `http.trusted_proxies`: addresses (one host each) or CIDR ranges.
+fn parse_proxies(listed: &[String]) -> Result<Vec<ipnet::IpNet>, SettingsError> {
+    listed
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| SettingsError::Invalid {
+                    key: "http.trusted_proxies",
+                    message: format!("`{entry}` is neither an address nor a CIDR range"),
+                })
+        })
+        .collect()
+}
+
 impl BureauSettings {
     pub fn credit_latency(&self) -> Duration {
         Duration::from_millis(self.credit_latency_ms)
@@ -299,5 +392,34 @@ mod tests {
         let s = load_with(&[("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ")]).unwrap();
         assert_eq!(s.mode, Mode::Cluster { broker_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() });
         assert_eq!(load_with(&[("LOANFLOW__BROKER__URL", "  ")]).unwrap().mode, Mode::Embedded);
+    }
+
+    #[test]
+    fn the_bind_address_decides_the_hosts_answered_unless_they_are_listed() {
+        let loopback = load_with(&[]).unwrap().http.hosts;
+        assert!(loopback.allow("127.0.0.1:8080") && loopback.allow("localhost") && loopback.allow("[::1]:80"));
+        assert!(loopback.allow("LOCALHOST:1"));
+        assert!(!loopback.allow("evil.example") && !loopback.allow("evil.example:8080"));
+        assert!(!loopback.allow("127.0.0.1.evil.example"));
+        let wildcard = load_with(&[("LOANFLOW__HTTP__HOST", "0.0.0.0")]).unwrap().http.hosts;
+        assert_eq!(wildcard, AllowedHosts::Any);
+        let listed = load_with(&[
+            ("LOANFLOW__HTTP__HOST", "0.0.0.0"),
+            ("LOANFLOW__HTTP__ALLOWED_HOSTS", "loans.example, Api.Example"),
+        ])
+        .unwrap()
+        .http
+        .hosts;
+        assert!(listed.allow("loans.example:443") && listed.allow("api.example"));
+        assert!(!listed.allow("127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let s = load_with(&[("LOANFLOW__HTTP__TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7")]).unwrap();
+        let proxies: Vec<String> = s.http.proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32"]);
+        let err = load_with(&[("LOANFLOW__HTTP__TRUSTED_PROXIES", "proxy.example")]).unwrap_err().to_string();
+        assert!(err.contains("http.trusted_proxies"), "{err}");
     }
 }

@@ -15,7 +15,7 @@ use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
 use crate::persistence::Database;
-use crate::settings::{threads_or_one_per_core, Mode, Settings};
+use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Settings};
 
 pub struct Application {
     server: Server,
@@ -72,11 +72,18 @@ impl Application {
             metrics: shared.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
         });
+        if settings.http.hosts == AllowedHosts::Any {
+            tracing::warn!(
+                bind = %settings.http.host,
+                "every address is bound and http.allowed_hosts is empty: any Host header is answered; list the names this node serves"
+            );
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .wrap(from_fn(http::middleware::protect))
                 .wrap(http::middleware::cors(&state.settings.http))
+                .wrap(from_fn(http::middleware::guard))
                 .wrap(from_fn(http::middleware::observe))
                 .app_data(state.clone())
                 .app_data(http::query_config())

@@ -1,6 +1,7 @@
 //! What wraps every request. Outermost, `observe`: the request id (echoed, or assigned) and the
-//! HTTP metrics, by route *pattern*. Then CORS (closed unless origins are configured). Then
-//! `protect`: declared body sizes on every route, and the per-client rate limit on submissions.
+//! HTTP metrics, by route *pattern*. Then `guard`: the `Host` (421) and the `Origin` (403). Then
+//! CORS (closed unless origins are configured). Then `protect`: declared body sizes on every
+//! route, JSON bodies on `POST` (415), and the per-client rate limit on submissions.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
@@ -13,6 +14,7 @@ use actix_web::http::Method;
 use actix_web::middleware::{Condition, Next};
 use actix_web::{web, Error};
 
+use super::edge;
 use super::errors::ApiError;
 use super::state::AppState;
 use crate::settings::HttpSettings;
@@ -79,8 +81,48 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Refuse a declared body over `http.max_body_bytes` on any route (413), and submissions over
-/// the client's rate (429 with `Retry-After`), before any handler runs: nothing is stored.
+/// Longest host or origin echoed in a refusal.
+const MAX_ECHOED: usize = 100;
+
+/// Refuse a request for a host this node does not answer (421; the probes answer any host),
+/// and one from an origin that is neither the server's own nor listed (403; a request without
+/// `Origin` passes), before CORS and any handler.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+    };
+    let http = &state.settings.http;
+    let headers = req.headers();
+    let host =
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if !edge::is_probe(req.path()) {
+        if let Some(host) = edge::misdirected(&http.hosts, host) {
+            let refusal = ApiError::MisdirectedHost(echoed(host));
+            return Ok(req.error_response(refusal).map_into_boxed_body());
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let connection = if req.app_config().secure() { "https" } else { "http" };
+        let scheme = edge::client_scheme(req.peer_addr().map(|a| a.ip()), headers, &http.proxies, connection);
+        if !edge::origin_allowed(origin, scheme, host, &http.allowed_origins) {
+            let refusal = ApiError::ForeignOrigin(echoed(origin));
+            return Ok(req.error_response(refusal).map_into_boxed_body());
+        }
+    }
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+}
+
+fn echoed(text: &str) -> String {
+    text.chars().take(MAX_ECHOED).collect()
+}
+
+/// Refuse a declared body over `http.max_body_bytes` on any route (413), a `POST` body that is
+/// not JSON (415), and submissions over the client's rate (429 with `Retry-After`), before any
+/// handler runs: nothing is stored.
 pub async fn protect(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -97,8 +139,13 @@ pub async fn protect(
     if declared.is_some_and(|len| len > limit as u64) {
         return Ok(req.error_response(ApiError::PayloadTooLarge { limit }).map_into_boxed_body());
     }
+    if req.method() == Method::POST && edge::has_body(req.headers()) && !edge::is_json(req.headers()) {
+        return Ok(req.error_response(ApiError::UnsupportedMediaType).map_into_boxed_body());
+    }
     if state.rate_limiter.enabled() && req.method() == Method::POST && req.path() == SUBMISSIONS {
-        let client = req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let peer = req.peer_addr().map(|a| a.ip());
+        let client = edge::client_address(peer, req.headers(), &state.settings.http.proxies)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         if let Err(retry_after_secs) = state.rate_limiter.check(client) {
             return Ok(req.error_response(ApiError::RateLimited { retry_after_secs }).map_into_boxed_body());
         }
@@ -107,11 +154,10 @@ pub async fn protect(
 }
 
 /// CORS: closed (no `Access-Control-*` header at all, so browsers keep cross-origin answers from
-/// pages and refuse to send anything but simple requests) unless `http.cors_allowed_origins`
-/// lists origins; `*` allows any. Requests from other origins are still served: same-origin
-/// pages and non-browser clients need no CORS.
+/// pages and refuse to send anything but simple requests) unless `http.allowed_origins` lists
+/// origins; `*` allows any. Requests from other origins never get this far (`guard`).
 pub fn cors(settings: &HttpSettings) -> Condition<Cors> {
-    let origins: Vec<&str> = settings.cors_allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
+    let origins: Vec<&str> = settings.allowed_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
     let mut cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allowed_headers([
@@ -135,7 +181,7 @@ pub fn cors(settings: &HttpSettings) -> Condition<Cors> {
         } else if origin.parse::<actix_web::http::Uri>().is_ok_and(|uri| uri.scheme().is_some()) {
             cors = cors.allowed_origin(origin);
         } else {
-            tracing::error!(origin, "http.cors_allowed_origins: not an origin (scheme://host[:port]); ignored");
+            tracing::error!(origin, "http.allowed_origins: not an origin (scheme://host[:port]); ignored");
         }
     }
     Condition::new(!origins.is_empty(), cors)

@@ -8,6 +8,7 @@
 pub mod admin;
 mod dashboard;
 pub mod dead_letters;
+mod edge;
 mod errors;
 mod health;
 mod loans;

@@ -9,6 +9,7 @@ mod database;
 mod helpers;
 
 mod dashboard;
+mod origins;
 mod sse;
 mod support;
 mod websocket;

@@ -121,6 +121,26 @@ pub async fn websocket_client(app: &TestApp, path: &str) -> ClientProcess {
     client
 }
 
+/// The WebSocket client's handshake on a URL of the app with `Origin: origin`: `OPEN`, or
+/// `REFUSED <status>`.
+pub async fn websocket_handshake(app: &TestApp, path: &str, origin: &str) -> String {
+    let url = format!("{}{path}", app.address.replacen("http://", "ws://", 1));
+    let mut command = Command::new("python3");
+    command.arg(client_script("ws_client.py")).arg(&url).arg("--seconds").arg("30").arg("--origin").arg(origin);
+    let mut client = ClientProcess::spawn("the WebSocket client", command);
+    client.wait_for_line(|l| l == "OPEN" || l.starts_with("REFUSED"), Duration::from_secs(20)).await
+}
+
+/// The status `curl -N` gets from an SSE URL of the app with `Origin: origin` (it gives up on
+/// an accepted stream after a second: the status has come by then).
+pub async fn sse_status(app: &TestApp, path: &str, origin: &str) -> String {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-N", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "-H", "Accept: text/event-stream"]);
+    command.arg("-H").arg(format!("Origin: {origin}")).arg(app.url(path));
+    let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined").expect("curl runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 /// `curl -N` on an SSE URL of the app; returns once the stream is open.
 pub async fn sse_client(app: &TestApp, path: &str, last_event_id: Option<i64>) -> SseClient {
     let mut command = Command::new("curl");

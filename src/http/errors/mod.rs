@@ -37,6 +37,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    #[error("a request body must be `application/json`")]
+    UnsupportedMediaType,
+    #[error("requests from the origin {0} are not allowed")]
+    ForeignOrigin(String),
+    #[error("this server does not answer for the host {0}")]
+    MisdirectedHost(String),
     #[error("service unavailable: {0}")]
     Unavailable(#[source] Cause),
     #[error("internal error: {0}")]
@@ -123,6 +129,9 @@ impl ApiError {
             ApiError::Conflict(_) => ("/problems/conflict", "Conflict"),
             ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
             ApiError::RateLimited { .. } => ("/problems/rate-limited", "Too many requests"),
+            ApiError::UnsupportedMediaType => ("/problems/unsupported-media-type", "Unsupported media type"),
+            ApiError::ForeignOrigin(_) => ("/problems/foreign-origin", "Foreign origin"),
+            ApiError::MisdirectedHost(_) => ("/problems/misdirected-request", "Misdirected request"),
             ApiError::Unavailable(_) => ("/problems/unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("/problems/internal", "Internal error"),
         }
@@ -147,6 +156,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -2,7 +2,8 @@
 """A real WebSocket client for the live tests (Python `websockets`, pinned in .ci/run).
 
 Prints `OPEN` once the handshake is complete, then every text frame on its own line, then
-`CLOSED <code> <reason>` when the server closes. Pings are answered by the library. Exits after
+`CLOSED <code> <reason>` when the server closes; `REFUSED <status>` if the server refuses the
+handshake. Pings are answered by the library. Exits after
 --seconds at the latest, so a forgotten client never lingers.
 """
 
@@ -11,11 +12,17 @@ import asyncio
 import sys
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
-async def follow(url: str) -> None:
-    async with connect(url, max_size=None, open_timeout=20) as socket:
+async def follow(url: str, origin: str | None) -> None:
+    try:
+        opened = connect(url, max_size=None, open_timeout=20, origin=origin)
+        socket = await opened
+    except InvalidStatus as refusal:
+        print(f"REFUSED {refusal.response.status_code}", flush=True)
+        return
+    async with socket:
         print("OPEN", flush=True)
         try:
             async for frame in socket:
@@ -30,9 +37,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("url")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--origin", help="send this Origin header with the handshake")
     args = parser.parse_args()
     try:
-        asyncio.run(asyncio.wait_for(follow(args.url), args.seconds))
+        asyncio.run(asyncio.wait_for(follow(args.url, args.origin), args.seconds))
     except asyncio.TimeoutError:
         return 0
     except Exception as error:  # the test reads stderr when it fails
