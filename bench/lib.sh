@@ -10,6 +10,7 @@
 #
 # Environment:
 #   LOANFLOW_BIN       use this binary instead of building one
+#   BENCH_ADMIN_TOKEN  the operator token the nodes get (a cluster node refuses to start without one)
 #   CARGO_TARGET_DIR   where `cargo build --release` puts it (default /var/tmp/loanflow-target)
 #   BENCH_OUT          where results and server logs go (default /tmp/loanflow-bench)
 #   BENCH_LOG_LEVEL    the server's log level (default warn)
@@ -22,6 +23,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$BENCH_DIR")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loanflow-target}"
 BENCH_OUT="${BENCH_OUT:-/tmp/loanflow-bench}"
+BENCH_ADMIN_TOKEN="${BENCH_ADMIN_TOKEN:-bench-operator-token}"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 BENCH_AMQP="${BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672}"
 START_TIMEOUT=60
@@ -132,7 +134,7 @@ start_server() {
     wait_for_quiet_machine
     local log
     log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
-    local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1
+    local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1 "LOANFLOW__ADMIN__TOKEN=$BENCH_ADMIN_TOKEN"
         "LOANFLOW__LOG__LEVEL=${BENCH_LOG_LEVEL:-warn}")
     case "$mode" in
     embedded) env+=("LOANFLOW__DATABASE__URL=$SCRATCH/db-$RANDOM/loanflow.db") ;;

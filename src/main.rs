@@ -40,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
     let line = format!("listening on http://{}", app.address());
     tracing::info!(node_id = app.node_id(), "{line}");
     println!("{line}");
+    if let Some(token) = app.generated_operator_token() {
+        // Once, on standard error, outside the log: the log may be shipped elsewhere.
+        eprintln!("loanflow: no admin.token is configured; this start's operator token (Authorization: Bearer, /admin/*) is {token}");
+    }
     app.run_until_stopped().await?;
     Ok(())
 }

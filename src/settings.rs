@@ -291,6 +291,12 @@ impl Settings {
                 return invalid("broker.url", "must be an amqp:// URL (or unset for embedded mode)");
             }
         }
+        if matches!(self.mode, Mode::Cluster { .. }) && self.admin_token().is_none() {
+            return invalid(
+                "admin.token",
+                "must be set in cluster mode (LOANFLOW__ADMIN__TOKEN), the same on every node: it is the operator's token",
+            );
+        }
         Ok(())
     }
 
@@ -388,8 +394,11 @@ mod tests {
     }
 
     #[test]
-    fn a_broker_url_makes_the_node_part_of_a_cluster() {
-        let s = load_with(&[("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ")]).unwrap();
+    fn a_broker_url_makes_the_node_part_of_a_cluster_which_needs_an_operator_token() {
+        let url = ("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ");
+        let err = load_with(&[url]).unwrap_err().to_string();
+        assert!(err.contains("admin.token") && err.contains("cluster mode"), "{err}");
+        let s = load_with(&[url, ("LOANFLOW__ADMIN__TOKEN", "t")]).unwrap();
         assert_eq!(s.mode, Mode::Cluster { broker_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() });
         assert_eq!(load_with(&[("LOANFLOW__BROKER__URL", "  ")]).unwrap().mode, Mode::Embedded);
     }

@@ -10,11 +10,12 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::{ActorSystem, Registry};
 use crate::cluster;
+use crate::domain::TokenKey;
 use crate::http::{self, AppState};
 use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
-use crate::persistence::Database;
+use crate::persistence::{secrets, Database};
 use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Settings};
 
 pub struct Application {
@@ -22,6 +23,8 @@ pub struct Application {
     address: SocketAddr,
     node_id: String,
     actors: ActorSystem,
+    /// The operator token made for this start, when none was configured (embedded mode).
+    generated_operator_token: Option<String>,
 }
 
 impl Application {
@@ -31,6 +34,15 @@ impl Application {
         // Resolve the id once (a generated one has a random part), so every part sees the same.
         let node_id = settings.node_id();
         settings.node.id = Some(node_id.clone());
+        // Embedded mode without a configured operator token: one for this start (a cluster
+        // refuses to start without one, in `Settings::load`).
+        let generated_operator_token = match settings.admin_token() {
+            Some(_) => None,
+            None => Some(random_token()),
+        };
+        if let Some(token) = &generated_operator_token {
+            settings.admin.token = Some(token.clone());
+        }
         let settings = Arc::new(settings);
         // The mode decides the transport once: in a cluster, messages and live events travel
         // through the broker; alone, they stay in process.
@@ -46,6 +58,7 @@ impl Application {
         let db_settings = settings.database.clone();
         let writer_bus = bus.clone();
         let db = tokio::task::spawn_blocking(move || Database::open(&db_settings, writer_bus)).await??;
+        let token_key = applicant_token_key(&db).await?;
         let actors = ActorSystem::start(db.clone(), settings.clone(), transport);
         let shared = &actors.shared;
         if let Some((broker, tasks)) = broker_tasks {
@@ -71,6 +84,7 @@ impl Application {
             bus,
             metrics: shared.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
+            token_key,
         });
         if settings.http.hosts == AllowedHosts::Any {
             tracing::warn!(
@@ -94,7 +108,13 @@ impl Application {
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
         let server = server.run();
-        Ok(Self { server, address, node_id, actors })
+        Ok(Self { server, address, node_id, actors, generated_operator_token })
+    }
+
+    /// The operator token this start made because none was configured: shown once, outside the
+    /// log, by whoever started the node (`main`), never written anywhere else.
+    pub fn generated_operator_token(&self) -> Option<&str> {
+        self.generated_operator_token.as_deref()
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -118,4 +138,19 @@ impl Application {
         self.actors.shutdown(bound).await;
         Ok(())
     }
+}
+
+/// The key applicant tokens are derived with, shared by every node through the database.
+async fn applicant_token_key(db: &Database) -> anyhow::Result<TokenKey> {
+    let stored = db.write_outside_units(|c| secrets::load_or_create(c, "applicant_token_key", random_token)).await?;
+    let bytes: Option<Vec<u8>> =
+        (0..stored.len()).step_by(2).map(|i| u8::from_str_radix(stored.get(i..i + 2)?, 16).ok()).collect();
+    let bytes = bytes.ok_or_else(|| anyhow::anyhow!("the stored applicant token key is not hex"))?;
+    TokenKey::new(bytes).map_err(|e| anyhow::anyhow!("the stored applicant token key: {e}"))
+}
+
+/// 32 random bytes, hex: a bearer token nobody guesses.
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

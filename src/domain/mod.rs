@@ -4,6 +4,7 @@
 //! No I/O lives here (no files, network or clock): callers pass dates in, so every function is
 //! deterministic and testable in isolation.
 
+pub mod access;
 pub mod application;
 pub mod ids;
 pub mod money;
@@ -11,6 +12,7 @@ pub mod rules;
 pub mod schedule;
 pub mod time;
 
+pub use access::TokenKey;
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
 };

@@ -1,4 +1,4 @@
-//! `/admin/*`, behind the bearer token `admin.token` (unset: every admin request gets 401):
+//! `/admin/*`, behind the operator's bearer token `admin.token` (made at start when unset):
 //! the live actors of this node, unfinished (stuck) loans with the step they wait on, and
 //! re-delivering a loan's pending messages.
 

@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 use super::state::AppState;
-use super::views::{EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView};
+use super::views::{
+    EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView, SubmittedLoanView,
+};
 use crate::actors::plan_submission;
 use crate::domain::{parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
@@ -67,7 +69,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     request_body(content = LoanApplicationRequest, content_type = "application/json"),
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200, pattern = "^[!-~]([ -~]*[!-~])?$",
         description = "Replays the first answer for a repeated key")),
-    responses((status = 201, description = "Accepted (or replayed)", body = LoanView, headers(
+    responses((status = 201, description = "Accepted (or replayed)", body = SubmittedLoanView, headers(
         ("Location" = String, description = "The loan's URL"),
         ("Idempotency-Replayed" = String, description = "`true` when this is the answer to an earlier request"),
     )), SubmitErrors))]
@@ -86,7 +88,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
-            let view = LoanView::from_record(&plan.record);
+            let view = submitted(&state, LoanView::from_record(&plan.record), plan.record.id);
             state.postman.deliver_submission(plan.record, plan.emits);
             Ok(created(view, false))
         }
@@ -99,15 +101,20 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             let row = state.db.read(move |c| queries::loan(c, id)).await?;
             let row =
                 row.ok_or_else(|| ApiError::internal("idempotency key", format!("points at missing loan {id}")))?;
-            Ok(created(LoanView::from_row(row).map_err(store_error)?, true))
+            Ok(created(submitted(&state, LoanView::from_row(row).map_err(store_error)?, id), true))
         }
         other => Err(ApiError::internal("unexpected outcome of a submission", format!("{other:?}"))),
     }
 }
 
-fn created(view: LoanView, replayed: bool) -> HttpResponse {
+/// The loan with its applicant's token: derived, so a replay carries the same one.
+fn submitted(state: &AppState, loan: LoanView, id: LoanId) -> SubmittedLoanView {
+    SubmittedLoanView { access_token: state.token_key.applicant_token(id, 0), loan }
+}
+
+fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {
     let mut response = HttpResponse::Created();
-    response.insert_header((header::LOCATION, format!("/api/v1/loans/{}", view.id)));
+    response.insert_header((header::LOCATION, format!("/api/v1/loans/{}", view.loan.id)));
     if replayed {
         response.insert_header(("Idempotency-Replayed", "true"));
     }

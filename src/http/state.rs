@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::rate_limit::RateLimiter;
 use crate::actors::Registry;
+use crate::domain::TokenKey;
 use crate::mailbox::Postman;
 use crate::messages::EventBus;
 use crate::metrics::Metrics;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Submissions per client (`http.rate_limit_per_second`).
     pub rate_limiter: RateLimiter,
+    /// The server secret applicant tokens are derived with.
+    pub token_key: TokenKey,
 }

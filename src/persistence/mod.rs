@@ -8,6 +8,7 @@ pub mod nodes;
 pub mod queries;
 mod records;
 mod schema;
+pub mod secrets;
 mod unit_of_work;
 mod writer;
 

@@ -98,6 +98,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     nodes,
     loans,
@@ -107,4 +114,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     dead_letters,
     idempotency_keys,
+    server_secrets,
 );

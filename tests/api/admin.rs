@@ -45,13 +45,20 @@ async fn admin_json(app: &TestApp, path: &str) -> Value {
 }
 
 async fn every_admin_route_needs_the_token(db: Db) {
+    // No token configured (embedded mode): the node makes one for this start, and only it opens.
     let unset = spawn_app(db).await;
+    assert_eq!(unset.operator_token.len(), 64, "32 random bytes, hex");
+    let generated = format!("Bearer {}", unset.operator_token);
     for (method, path) in admin_requests() {
         for auth in [None, Some("Bearer "), Some("Bearer anything")] {
             let what = format!("{method} {path} with {auth:?} and no token configured");
             assert_unauthorized(send(&unset, method.clone(), &path, auth).await, &what).await;
         }
     }
+    let actors = send(&unset, Method::GET, "/admin/actors", Some(&generated)).await;
+    assert_eq!(actors.status().as_u16(), 200, "the generated token opens /admin");
+    let other = spawn_app(db).await;
+    assert_ne!(other.operator_token, unset.operator_token, "a new token at each start");
 
     let app = spawn_app_with(db, |s| s.admin.token = Some(TOKEN.into())).await;
     let wrong =

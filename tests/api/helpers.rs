@@ -46,6 +46,8 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    /// The node's operator token: the configured one, or the one it made for this start.
+    pub operator_token: String,
     pub registry: std::sync::Arc<Registry>,
     pub client: reqwest::Client,
     pub db: TestDatabase,
@@ -60,11 +62,17 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
     let mut settings = test_settings(&database.url);
     tweak(&mut settings);
     loanflow::telemetry::init(&settings.log);
+    let configured = settings.admin.token.clone();
     let app = Application::build(settings).await.expect("the application builds");
+    let operator_token = match (configured, app.generated_operator_token()) {
+        (Some(token), None) => token,
+        (None, Some(token)) => token.to_owned(),
+        (configured, generated) => panic!("configured {configured:?} and generated {generated:?} operator tokens"),
+    };
     let address = format!("http://{}", app.address());
     let registry = app.registry();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, registry, client: reqwest::Client::new(), db: database }
+    TestApp { address, operator_token, registry, client: reqwest::Client::new(), db: database }
 }
 
 /// A valid application that is approved under CONTRACT.md's rules.

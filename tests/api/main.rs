@@ -5,6 +5,7 @@
 mod database;
 mod helpers;
 
+mod access;
 mod admin;
 mod conformance;
 mod errors;

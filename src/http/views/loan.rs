@@ -85,6 +85,16 @@ impl LoanView {
     }
 }
 
+/// The answer to a submission (and to its replays): the loan, and the applicant's credential
+/// for it, to send as `Authorization: Bearer` (or `?access_token=` on its streams).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmittedLoanView {
+    #[serde(flatten)]
+    pub loan: LoanView,
+    /// The applicant's token for this loan only.
+    pub access_token: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,

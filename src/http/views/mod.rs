@@ -8,5 +8,5 @@ mod loan;
 mod schedule;
 
 pub use application::LoanApplicationRequest;
-pub use loan::{EventView, LoanPage, LoanStats, LoanView};
+pub use loan::{EventView, LoanPage, LoanStats, LoanView, SubmittedLoanView};
 pub use schedule::{ScheduleLineView, ScheduleView};
