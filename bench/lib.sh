@@ -24,6 +24,8 @@ REPO_DIR="$(dirname "$BENCH_DIR")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/loanflow-target}"
 BENCH_OUT="${BENCH_OUT:-/tmp/loanflow-bench}"
 BENCH_ADMIN_TOKEN="${BENCH_ADMIN_TOKEN:-bench-operator-token}"
+# `loanflow loadgen` reads the loans with it.
+export LOADGEN_TOKEN="$BENCH_ADMIN_TOKEN"
 BENCH_PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 BENCH_AMQP="${BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672}"
 START_TIMEOUT=60
@@ -176,7 +178,7 @@ stop_server() {
 wait_quiet() {
     local deadline=$((SECONDS + ${1:-600})) stats
     while ((SECONDS < deadline)); do
-        stats="$(curl -fsS "$SERVER_URL/api/v1/loans/stats")" || true
+        stats="$(curl -fsS -H "Authorization: Bearer $BENCH_ADMIN_TOKEN" "$SERVER_URL/api/v1/loans/stats")" || true
         if printf '%s' "$stats" | grep -q '"submitted":0' && printf '%s' "$stats" | grep -q '"evaluating":0'; then
             return 0
         fi

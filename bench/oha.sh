@@ -33,7 +33,7 @@ wait_quiet 60
 
 echo
 echo "### GET /api/v1/loans/{id}: $GETS requests, $CONCURRENCY connections ($MODE)"
-echo "+ oha --no-tui -n $GETS -c $CONCURRENCY $SERVER_URL/api/v1/loans/$ID"
-oha --no-tui -n "$GETS" -c "$CONCURRENCY" "$SERVER_URL/api/v1/loans/$ID"
+echo "+ oha --no-tui -n $GETS -c $CONCURRENCY -H 'Authorization: Bearer <operator token>' $SERVER_URL/api/v1/loans/$ID"
+oha --no-tui -n "$GETS" -c "$CONCURRENCY" -H "Authorization: Bearer $BENCH_ADMIN_TOKEN" "$SERVER_URL/api/v1/loans/$ID"
 echo
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -34,7 +34,7 @@ sleep 1
 "$BIN" loadgen --url "$SERVER_URL" --n "$N" --concurrency "$C" --pids "$SERVER_PID" &
 LOADGEN_PID=$!
 # Stop sampling once every loan is finished, before the load generator reads them back.
-until curl -fsS "$SERVER_URL/api/v1/loans/stats" | grep -Eq "\"total\":${N}[,}]"; do sleep 0.5; done
+until curl -fsS -H "Authorization: Bearer $BENCH_ADMIN_TOKEN" "$SERVER_URL/api/v1/loans/stats" | grep -Eq "\"total\":${N}[,}]"; do sleep 0.5; done
 wait_quiet 1800
 kill -INT "$PERF_PID"
 wait "$PERF_PID" || true

@@ -7,6 +7,8 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+pub use crate::domain::Role;
+
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +188,43 @@ pub struct ActorSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AdminSettings {
     pub token: Option<String>,
+    /// Named staff tokens, each `name:role:sha256-of-the-token-in-hex` (`loanflow token` makes
+    /// one); parsed into `staff` when the settings are loaded.
+    #[serde(default)]
+    staff_tokens: Vec<String>,
+    #[serde(skip)]
+    pub staff: Vec<StaffToken>,
+}
+
+/// A named staff credential: only the SHA-256 of its token is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffToken {
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+impl StaffToken {
+    fn parse(entry: &str) -> Result<Self, String> {
+        let mut parts = entry.trim().splitn(3, ':');
+        let (Some(name), Some(role), Some(digest)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("`{entry}` is not name:role:sha256"));
+        };
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(format!("the name `{name}` must be letters, digits, `-`, `_` or `.`"));
+        }
+        let role = Role::parse_staff(role).ok_or_else(|| format!("`{role}` is not underwriter, viewer or operator"))?;
+        let digest = digest.trim();
+        let bytes: Option<Vec<u8>> = (0..digest.len())
+            .step_by(2)
+            .map(|i| digest.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect();
+        let sha256 = bytes
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| format!("the digest of `{name}` is not 64 hex digits"))?;
+        Ok(StaffToken { name: name.to_owned(), role, sha256 })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -236,7 +275,8 @@ impl Settings {
                     .list_separator(",")
                     .with_list_parse_key("http.allowed_origins")
                     .with_list_parse_key("http.allowed_hosts")
-                    .with_list_parse_key("http.trusted_proxies"),
+                    .with_list_parse_key("http.trusted_proxies")
+                    .with_list_parse_key("admin.staff_tokens"),
             )
             .build()?
             .try_deserialize()?;
@@ -246,6 +286,14 @@ impl Settings {
         };
         settings.http.hosts = AllowedHosts::from_settings(&settings.http.allowed_hosts, &settings.http.host);
         settings.http.proxies = parse_proxies(&settings.http.trusted_proxies)?;
+        settings.admin.staff = settings
+            .admin
+            .staff_tokens
+            .iter()
+            .filter(|entry| !entry.trim().is_empty())
+            .map(|entry| StaffToken::parse(entry))
+            .collect::<Result<_, _>>()
+            .map_err(|message| SettingsError::Invalid { key: "admin.staff_tokens", message })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -430,5 +478,20 @@ mod tests {
         assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32"]);
         let err = load_with(&[("LOANFLOW__HTTP__TRUSTED_PROXIES", "proxy.example")]).unwrap_err().to_string();
         assert!(err.contains("http.trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn staff_tokens_are_named_hashes_with_a_role() {
+        let digest = "ab".repeat(32);
+        let entries = format!("alice:underwriter:{digest}, dash:viewer:{digest}");
+        let s = load_with(&[("LOANFLOW__ADMIN__STAFF_TOKENS", &entries)]).unwrap();
+        let roles: Vec<(&str, Role)> = s.admin.staff.iter().map(|t| (t.name.as_str(), t.role)).collect();
+        assert_eq!(roles, [("alice", Role::Underwriter), ("dash", Role::Viewer)]);
+        assert_eq!(s.admin.staff[0].sha256, [0xab; 32]);
+        for bad in ["alice:underwriter", "alice:applicant:{digest}", "al ice:viewer:{digest}", "bob:viewer:abc"] {
+            let bad = bad.replace("{digest}", &digest);
+            let err = load_with(&[("LOANFLOW__ADMIN__STAFF_TOKENS", &bad)]).unwrap_err().to_string();
+            assert!(err.contains("admin.staff_tokens"), "{bad}: {err}");
+        }
     }
 }

@@ -95,6 +95,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
+                .wrap(from_fn(http::authorize))
                 .wrap(from_fn(http::middleware::protect))
                 .wrap(http::middleware::cors(&state.settings.http))
                 .wrap(from_fn(http::middleware::guard))

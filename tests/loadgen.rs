@@ -23,6 +23,9 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The node's operator token, which the load generator reads the loans with.
+const TOKEN: &str = "loadgen-test-operator";
+
 /// Start `loanflow` on port 0 with its own database; returns it and its base URL.
 fn serve(database: &std::path::Path) -> (KillOnDrop, String) {
     let child = Command::new(BINARY)
@@ -30,6 +33,7 @@ fn serve(database: &std::path::Path) -> (KillOnDrop, String) {
         .env("LOANFLOW__HTTP__HOST", "127.0.0.1")
         .env("LOANFLOW__DATABASE__URL", database)
         .env("LOANFLOW__LOG__LEVEL", "error")
+        .env("LOANFLOW__ADMIN__TOKEN", TOKEN)
         .env_remove("LOANFLOW__BROKER__URL")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -61,7 +65,7 @@ fn loadgen_finds_every_loan_finished_as_the_contract_says() {
 
     let output = Command::new(BINARY)
         .args(["loadgen", "--url", &url, "--n", &LOANS.to_string(), "--concurrency", "16", "--seed", "5"])
-        .args(["--fail-share", "0.15", "--timeout-secs", "120", "--json", "--pids", &pid])
+        .args(["--fail-share", "0.15", "--timeout-secs", "120", "--json", "--pids", &pid, "--token", TOKEN])
         .stdin(Stdio::null())
         .output()
         .expect("running loanflow loadgen");

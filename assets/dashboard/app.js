@@ -3,6 +3,9 @@
 // Live data comes from the WebSocket `/ws` (every loan's events). It is opened first and the
 // initial snapshots (loans, stats) are loaded only once it is open, so no event falls between
 // the snapshot and the stream. On a reconnect it resumes with `?after=<last event id>`.
+//
+// Reads need a staff token: from the sign-in link (`/#token=...`, taken out of the address
+// bar at once) or the sign-in box, kept in sessionStorage (this tab only) until sign-out.
 "use strict";
 
 const MAX_ROWS = 50;
@@ -38,6 +41,50 @@ const state = {
 const $ = (selector) => document.querySelector(selector);
 
 // ---------------------------------------------------------------------------------------------
+// Signing in
+
+const TOKEN_KEY = "loanflow.token";
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+// A token in the address (`#token=...`) signs in, and leaves the address at once.
+function takeTokenFromLink() {
+  const match = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (!match) return;
+  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function authHeaders() {
+  const t = token();
+  return t ? { Authorization: `Bearer ${t}` } : {};
+}
+
+function showSignIn(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  document.body.dataset.signedIn = "no";
+  $("#sign-in").hidden = false;
+  $("#sign-out").hidden = true;
+  $("main").hidden = true;
+  if (message) setLive("closed", message);
+}
+
+function signIn(event) {
+  event.preventDefault();
+  const value = event.target.elements.token.value.trim();
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  location.reload();
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Formatting
 
 const money = new Intl.NumberFormat("en-IE", { style: "currency", currency: "EUR", maximumFractionDigits: 2 });
@@ -71,7 +118,8 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function getJson(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const response = await fetch(path, { headers: { Accept: "application/json", ...authHeaders() } });
+  if (response.status === 401) showSignIn("signed out: the token was refused");
   const body = await response.json().catch(() => null);
   return { ok: response.ok, status: response.status, body };
 }
@@ -291,8 +339,9 @@ function setLive(mode, text) {
 let reconnectDelay = 500;
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const resume = state.lastEventId === null ? "" : `?after=${state.lastEventId}`;
-  const socket = new WebSocket(`${scheme}//${location.host}/ws${resume}`);
+  const query = new URLSearchParams({ access_token: token() || "" });
+  if (state.lastEventId !== null) query.set("after", state.lastEventId);
+  const socket = new WebSocket(`${scheme}//${location.host}/ws?${query}`);
   socket.addEventListener("open", async () => {
     reconnectDelay = 500;
     setLive("open", "live · WebSocket");
@@ -404,6 +453,15 @@ function fillExample() {
 // ---------------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
+  takeTokenFromLink();
+  $("#sign-in-form").addEventListener("submit", signIn);
+  $("#sign-out").addEventListener("click", signOut);
+  if (!token()) {
+    showSignIn("signed out");
+    return;
+  }
+  document.body.dataset.signedIn = "yes";
+  $("#sign-out").hidden = false;
   $("#apply").addEventListener("submit", submitApplication);
   $("#example").addEventListener("click", fillExample);
   $("#loans tbody").addEventListener("click", (event) => {

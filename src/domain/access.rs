@@ -1,4 +1,4 @@
-//! The applicant's credential for one loan: derived, never stored. A token is the loan's id,
+//! Who may see and do what, and the applicant's credential for one loan: derived, never stored. A token is the loan's id,
 //! the loan's token generation (an operator's revocation moves it on) and an HMAC-SHA256 of
 //! both under a server secret, so any node that knows the secret can check it, and a replayed
 //! submission or a notification link can make the same token again.
@@ -7,6 +7,35 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::ids::LoanId;
+
+/// Who may see and do what (CONTRACT.md, "People and access").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// One loan: its own.
+    Applicant,
+    /// Reviews, decides, asks for information.
+    Underwriter,
+    /// Every `GET` but `/admin/*`; changes nothing.
+    Viewer,
+    /// Everything, `/admin/*` included, but acting as the applicant.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Applicant => "applicant",
+            Role::Underwriter => "underwriter",
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// The roles a staff token may have (an applicant's comes with its loan).
+    pub fn parse_staff(text: &str) -> Option<Role> {
+        [Role::Underwriter, Role::Viewer, Role::Operator].into_iter().find(|role| role.as_str() == text.trim())
+    }
+}
 
 /// The server secret applicant tokens are made with (at least 32 bytes).
 #[derive(Clone)]
@@ -18,9 +47,7 @@ impl std::fmt::Debug for TokenKey {
     }
 }
 
-/// What an applicant token says, once its MAC is checked. (Only tests check tokens so far: the
-/// edge does once the route table of roles is in.)
-#[cfg(test)]
+/// What an applicant token says, once its MAC is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApplicantGrant {
     pub loan_id: LoanId,
@@ -46,7 +73,6 @@ impl TokenKey {
 
     /// The loan and generation a token grants, if it is one this key made (compared in constant
     /// time). Whether the generation is still the loan's is for the caller to check.
-    #[cfg(test)]
     pub fn verify(&self, token: &str) -> Option<ApplicantGrant> {
         let mut parts = token.trim().split('.');
         let (prefix, id, generation, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -82,7 +108,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;

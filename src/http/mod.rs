@@ -5,6 +5,7 @@
 //! handlers above them, `openapi` (which documents the handlers) above those, and `routes`,
 //! which mounts them all, on top.
 
+mod access;
 pub mod admin;
 mod dashboard;
 pub mod dead_letters;
@@ -21,6 +22,7 @@ mod state;
 mod streams;
 pub mod views;
 
+pub use access::authorize;
 pub use rate_limit::RateLimiter;
 pub use routes::{configure, query_config};
 pub use state::AppState;

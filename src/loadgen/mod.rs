@@ -61,6 +61,10 @@ pub struct Options {
     /// Print the report as JSON on stdout (the summary line then goes to stderr).
     #[arg(long)]
     pub json: bool,
+    /// A staff token (the operator's, or a viewer's) to read the loans with; the submissions
+    /// need none.
+    #[arg(long, env = "LOADGEN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Server processes to account CPU and RSS to (comma-separated); by default the `loanflow`
     /// process listening on the URL's port.
     #[arg(long, value_delimiter = ',')]
@@ -132,7 +136,14 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let apps = generate::applications(options.seed, options.n, options.fail_share);
     let mix = Mix::of(&apps);
     let (bodies, expected): (Vec<Vec<u8>>, Vec<Expected>) = apps.into_iter().map(|a| (a.body, a.expected)).unzip();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &options.token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .context("--token is not a valid header value")?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let client = Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
         // Below the server's keep-alive (actix-web: 5 s): a POST sent on a connection the server

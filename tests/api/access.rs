@@ -2,7 +2,10 @@
 //! derived (a replay of the submission, on any node of the deployment, carries the same one),
 //! and no other answer shows it.
 
+use loanflow::settings::{Role, StaffToken};
+use reqwest::Method;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::both_backends;
 use crate::helpers::{approvable_application, spawn_app, spawn_app_with, Db, TestApp};
@@ -49,4 +52,137 @@ async fn nodes_on_one_database_derive_the_same_tokens() {
     let replayed = submit_with_key(&second, "shared-key").await;
     assert_eq!(replayed["id"], answer["id"]);
     assert_eq!(token(&replayed), token(&answer));
+}
+
+const VIEWER: &str = "viewer-token-for-tests";
+const UNDERWRITER: &str = "underwriter-token-for-tests";
+
+fn staff(name: &str, role: Role, token: &str) -> StaffToken {
+    StaffToken { name: name.into(), role, sha256: Sha256::digest(token.as_bytes()).into() }
+}
+
+/// Who asks, in the table's columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Nobody,
+    WrongToken,
+    ApplicantOfThisLoan,
+    ApplicantOfAnotherLoan,
+    Viewer,
+    Underwriter,
+    Operator,
+}
+
+const EVERYONE: [Who; 7] = [
+    Who::Nobody,
+    Who::WrongToken,
+    Who::ApplicantOfThisLoan,
+    Who::ApplicantOfAnotherLoan,
+    Who::Viewer,
+    Who::Underwriter,
+    Who::Operator,
+];
+
+/// What a route lets through.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Open,
+    Readers,
+    Loan,
+    Operator,
+}
+
+fn expected(route: Route, who: Who, served: u16) -> u16 {
+    match (route, who) {
+        (Route::Open, _) => served,
+        (_, Who::Nobody | Who::WrongToken) => 401,
+        (Route::Loan, Who::ApplicantOfThisLoan) => served,
+        (Route::Loan, Who::ApplicantOfAnotherLoan) => 404,
+        (Route::Operator, Who::Operator) => served,
+        (Route::Operator, _) => 403,
+        (_, Who::ApplicantOfThisLoan | Who::ApplicantOfAnotherLoan) => 403,
+        (_, Who::Viewer | Who::Underwriter | Who::Operator) => served,
+    }
+}
+
+both_backends!(every_route_answers_each_kind_of_caller_as_the_contract_says);
+
+async fn every_route_answers_each_kind_of_caller_as_the_contract_says(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.admin.staff = vec![staff("vera", Role::Viewer, VIEWER), staff("uma", Role::Underwriter, UNDERWRITER)];
+    })
+    .await;
+    let mine = submit_with_key(&app, "table-mine").await;
+    let theirs = submit_with_key(&app, "table-theirs").await;
+    let id = mine["id"].as_str().unwrap().to_owned();
+    app.wait_finished(&id, std::time::Duration::from_secs(20)).await;
+    let token_of = |who: Who| -> Option<String> {
+        match who {
+            Who::Nobody => None,
+            Who::WrongToken => Some("lfa1.not-a-token".into()),
+            Who::ApplicantOfThisLoan => Some(token(&mine).to_owned()),
+            Who::ApplicantOfAnotherLoan => Some(token(&theirs).to_owned()),
+            Who::Viewer => Some(VIEWER.into()),
+            Who::Underwriter => Some(UNDERWRITER.into()),
+            Who::Operator => Some(app.operator_token.clone()),
+        }
+    };
+    let routes: Vec<(Method, String, Route, u16)> = vec![
+        (Method::POST, "/api/v1/loans".into(), Route::Open, 201),
+        (Method::GET, "/health/ready".into(), Route::Open, 200),
+        (Method::GET, "/metrics".into(), Route::Open, 200),
+        (Method::GET, "/api-docs/openapi.json".into(), Route::Open, 200),
+        (Method::GET, "/".into(), Route::Open, 200),
+        (Method::GET, "/api/v1/loans".into(), Route::Readers, 200),
+        (Method::GET, "/api/v1/loans/stats".into(), Route::Readers, 200),
+        (Method::GET, "/api/v1/events/stream".into(), Route::Readers, 200),
+        (Method::GET, format!("/api/v1/loans/{id}"), Route::Loan, 200),
+        (Method::GET, format!("/api/v1/loans/{id}/events"), Route::Loan, 200),
+        (Method::GET, format!("/api/v1/loans/{id}/schedule"), Route::Loan, 200),
+        (Method::GET, format!("/api/v1/loans/{id}/events/stream"), Route::Loan, 200),
+        (Method::GET, "/admin/actors".into(), Route::Operator, 200),
+        (Method::GET, "/admin/loans".into(), Route::Operator, 200),
+        (Method::GET, "/admin/dead-letters".into(), Route::Operator, 200),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, route, served) in &routes {
+        for who in EVERYONE {
+            let mut request = app.anonymous.request(method.clone(), app.url(path));
+            if *method == Method::POST {
+                request = request.json(&approvable_application());
+            }
+            if let Some(token) = token_of(who) {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let (status, want) = (response.status().as_u16(), expected(*route, who, *served));
+            if status != want {
+                wrong.push(format!("{method} {path} as {who:?}: {status}, expected {want}"));
+            } else if status == 401 {
+                assert_eq!(response.headers()["www-authenticate"], "Bearer", "{method} {path} as {who:?}");
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A loan the applicant may not see answers like a missing one, and stream routes take the
+/// token in the query (browsers cannot set headers there).
+#[actix_web::test]
+async fn another_loan_looks_missing_and_streams_take_the_token_in_the_query() {
+    let app = spawn_app(Db::Sqlite).await;
+    let mine = submit_with_key(&app, "query-mine").await;
+    let theirs = submit_with_key(&app, "query-theirs").await;
+    let their_id = theirs["id"].as_str().unwrap();
+    let as_applicant = |path: String| app.anonymous.get(app.url(&path)).bearer_auth(token(&mine)).send();
+    let other: Value = as_applicant(format!("/api/v1/loans/{their_id}")).await.unwrap().json().await.unwrap();
+    let missing = app.anonymous.get(app.url("/api/v1/loans/01a225f4-65b2-7570-8bec-abfe3faff0fd"));
+    let missing: Value = missing.bearer_auth(&app.operator_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!((&other["type"], &other["status"]), (&missing["type"], &missing["status"]), "{other} / {missing}");
+
+    let my_id = mine["id"].as_str().unwrap();
+    let stream = format!("/api/v1/loans/{my_id}/events/stream?access_token={}", token(&mine));
+    assert_eq!(app.anonymous.get(app.url(&stream)).send().await.unwrap().status().as_u16(), 200);
+    let not_a_stream = format!("/api/v1/loans/{my_id}?access_token={}", token(&mine));
+    assert_eq!(app.anonymous.get(app.url(&not_a_stream)).send().await.unwrap().status().as_u16(), 401);
 }

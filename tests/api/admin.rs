@@ -23,7 +23,7 @@ fn admin_requests() -> Vec<(Method, String)> {
 }
 
 async fn send(app: &TestApp, method: Method, path: &str, authorization: Option<&str>) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path));
+    let mut request = app.anonymous.request(method, app.url(path));
     if let Some(value) = authorization {
         request = request.header("authorization", value);
     }

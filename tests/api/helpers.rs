@@ -49,7 +49,10 @@ pub struct TestApp {
     /// The node's operator token: the configured one, or the one it made for this start.
     pub operator_token: String,
     pub registry: std::sync::Arc<Registry>,
+    /// Sends the operator token with every request.
     pub client: reqwest::Client,
+    /// Sends no credential.
+    pub anonymous: reqwest::Client,
     pub db: TestDatabase,
 }
 
@@ -72,7 +75,16 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
     let address = format!("http://{}", app.address());
     let registry = app.registry();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, operator_token, registry, client: reqwest::Client::new(), db: database }
+    let client = client_with_token(&operator_token);
+    TestApp { address, operator_token, registry, client, anonymous: reqwest::Client::new(), db: database }
+}
+
+/// A client that sends `Authorization: Bearer <token>` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a token fits a header");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder().default_headers(headers).build().expect("a client")
 }
 
 /// A valid application that is approved under CONTRACT.md's rules.

@@ -29,7 +29,11 @@ pub fn application(i: usize) -> Value {
 pub fn client() -> reqwest::Client {
     // Idle connections are dropped well before actix's 5 s keep-alive closes them, so a request
     // after a long pause (a broker restart) never goes out on a connection the server is closing.
+    let mut operator = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", crate::TOKEN).parse().expect("a header value");
+    operator.insert(reqwest::header::AUTHORIZATION, value);
     reqwest::Client::builder()
+        .default_headers(operator)
         .timeout(Duration::from_secs(20))
         .pool_idle_timeout(Duration::from_secs(1))
         .build()

@@ -22,7 +22,8 @@ use process::Service;
 /// Held shared by every test, exclusively by the ones that stop the broker.
 static BROKER: RwLock<()> = RwLock::const_new(());
 const DEADLINE: Duration = Duration::from_secs(120);
-const TOKEN: &str = "cluster-test-token";
+/// Every node's operator token (a cluster node refuses to start without one).
+pub const TOKEN: &str = "cluster-test-token";
 
 fn node_env(database: &TestDatabase, vhost: &Vhost, node: &str, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -163,7 +164,8 @@ async fn a_poison_message_is_dead_lettered_and_replayed_after_the_fix() {
     loans::wait_finished_beside(&client, &node, &healthy, DEADLINE, 1).await;
 
     let dead_letters_url = node.url("/admin/dead-letters");
-    assert_eq!(client.get(&dead_letters_url).send().await.unwrap().status().as_u16(), 401);
+    let anonymous = reqwest::Client::new();
+    assert_eq!(anonymous.get(&dead_letters_url).send().await.unwrap().status().as_u16(), 401);
     // Both first replies (credit check and appraisal) reach the poisoned loan actor.
     let start = std::time::Instant::now();
     let dead = loop {
@@ -231,7 +233,7 @@ async fn a_stream_on_one_node_sees_loans_of_another() {
     let b = Service::start(&node_env(&database, &vhost, "node-b", &[]));
     wait_ready(&client, &a).await;
     wait_ready(&client, &b).await;
-    let stream = reqwest::Client::new().get(a.url("/api/v1/events/stream")).send().await.unwrap();
+    let stream = client.get(a.url("/api/v1/events/stream")).send().await.unwrap();
     assert_eq!(stream.status().as_u16(), 200);
     let ids = submit_all(&client, &[&b], 0..10).await;
     let wanted: std::collections::HashSet<String> = ids.iter().map(|(_, id)| id.clone()).collect();

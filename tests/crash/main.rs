@@ -17,6 +17,8 @@ use database::{Db, TestDatabase};
 use process::Service;
 
 const LOANS: usize = 300;
+/// The operator token the service gets: reads need a credential.
+const TOKEN: &str = "crash-test-operator";
 const IN_FLIGHT: usize = 32;
 /// After the restart, every loan must be finished within this.
 const RECOVERY_DEADLINE: Duration = Duration::from_secs(60);
@@ -47,8 +49,12 @@ async fn crash_and_recover(db: Db) {
         // Slow bureaus, so that loans are mid-flight when the process dies.
         ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
         ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
+        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
     ];
+    let mut operator = reqwest::header::HeaderMap::new();
+    operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));
     let client = reqwest::Client::builder()
+        .default_headers(operator)
         .timeout(Duration::from_secs(15))
         .pool_idle_timeout(Duration::from_secs(1))
         .build()

@@ -63,7 +63,7 @@ async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_
     let _ = std::fs::remove_file(&screenshot);
 
     let mut command = Command::new("python3");
-    command.arg(client_script("dashboard_browser.py")).arg(&app.address).arg(&screenshot);
+    command.arg(client_script("dashboard_browser.py")).arg(&app.address).arg(&app.operator_token).arg(&screenshot);
     let browser = ClientProcess::spawn("the browser driver", command);
     let (succeeded, output) = browser.finish(Duration::from_secs(120)).await;
     let report: Value = output
@@ -90,4 +90,10 @@ async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_
         assert_eq!(report["stats"][status], stats["by_status"][status], "{status}: page vs API");
     }
     assert!(report["actors"].as_str().is_some_and(|a| a.contains("loan")), "actor counts by kind: {report}");
+    let address = report["address_after_sign_in"].as_str().unwrap_or_default();
+    assert!(!address.contains("token"), "the sign-in link's token leaves the address bar: {address}");
+    let signed_out = &report["signed_out"];
+    assert_eq!(signed_out["sign_in_shown"], true, "signed out: the sign-in box: {report}");
+    assert_eq!(signed_out["data_hidden"], true, "signed out: no data: {report}");
+    assert_eq!(signed_out["total"], "–", "signed out: nothing was loaded: {report}");
 }

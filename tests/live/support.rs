@@ -113,7 +113,7 @@ impl Drop for ClientProcess {
 /// The Python `websockets` client on a URL of the app (`ws://…`); it prints `OPEN` once the
 /// handshake is done, then one line per text frame, then `CLOSED <code> <reason>`.
 pub async fn websocket_client(app: &TestApp, path: &str) -> ClientProcess {
-    let url = format!("{}{path}", app.address.replacen("http://", "ws://", 1));
+    let url = websocket_url(app, path);
     let mut command = Command::new("python3");
     command.arg(client_script("ws_client.py")).arg(&url).arg("--seconds").arg("120");
     let mut client = ClientProcess::spawn("the WebSocket client", command);
@@ -121,10 +121,21 @@ pub async fn websocket_client(app: &TestApp, path: &str) -> ClientProcess {
     client
 }
 
+/// A WebSocket URL of the app, with the operator token as `access_token` (browsers cannot set
+/// headers on a WebSocket handshake, so the streams take it in the query).
+fn websocket_url(app: &TestApp, path: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{}{path}{separator}access_token={}", app.address.replacen("http://", "ws://", 1), app.operator_token)
+}
+
+fn authorization(app: &TestApp) -> String {
+    format!("Authorization: Bearer {}", app.operator_token)
+}
+
 /// The WebSocket client's handshake on a URL of the app with `Origin: origin`: `OPEN`, or
 /// `REFUSED <status>`.
 pub async fn websocket_handshake(app: &TestApp, path: &str, origin: &str) -> String {
-    let url = format!("{}{path}", app.address.replacen("http://", "ws://", 1));
+    let url = websocket_url(app, path);
     let mut command = Command::new("python3");
     command.arg(client_script("ws_client.py")).arg(&url).arg("--seconds").arg("30").arg("--origin").arg(origin);
     let mut client = ClientProcess::spawn("the WebSocket client", command);
@@ -136,7 +147,7 @@ pub async fn websocket_handshake(app: &TestApp, path: &str, origin: &str) -> Str
 pub async fn sse_status(app: &TestApp, path: &str, origin: &str) -> String {
     let mut command = Command::new("curl");
     command.args(["-sS", "-N", "-o", "/dev/null", "-w", "%{http_code}", "-m", "1", "-H", "Accept: text/event-stream"]);
-    command.arg("-H").arg(format!("Origin: {origin}")).arg(app.url(path));
+    command.arg("-H").arg(format!("Origin: {origin}")).arg("-H").arg(authorization(app)).arg(app.url(path));
     let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined").expect("curl runs");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
@@ -148,7 +159,7 @@ pub async fn sse_client(app: &TestApp, path: &str, last_event_id: Option<i64>) -
     if let Some(id) = last_event_id {
         command.arg("-H").arg(format!("Last-Event-ID: {id}"));
     }
-    command.arg(app.url(path));
+    command.arg("-H").arg(authorization(app)).arg(app.url(path));
     let mut process = ClientProcess::spawn("curl", command);
     process.wait_for_line(|l| l == ": stream open", Duration::from_secs(20)).await;
     SseClient { process, messages: Vec::new(), fields: Vec::new() }

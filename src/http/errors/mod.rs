@@ -33,8 +33,10 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{0}")]
     Conflict(String),
-    #[error("this needs `Authorization: Bearer <admin.token>`")]
+    #[error("this needs a valid `Authorization: Bearer <token>`")]
     Unauthorized,
+    #[error("this credential's role may not do this")]
+    Forbidden,
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
     #[error("a request body must be `application/json`")]
@@ -128,6 +130,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => ("/problems/idempotency-key-reused", "Idempotency key reused"),
             ApiError::Conflict(_) => ("/problems/conflict", "Conflict"),
             ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
+            ApiError::Forbidden => ("/problems/forbidden", "Forbidden"),
             ApiError::RateLimited { .. } => ("/problems/rate-limited", "Too many requests"),
             ApiError::UnsupportedMediaType => ("/problems/unsupported-media-type", "Unsupported media type"),
             ApiError::ForeignOrigin(_) => ("/problems/foreign-origin", "Foreign origin"),
@@ -155,6 +158,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Drive the dashboard in headless Debian `chromium` over the Chrome DevTools Protocol.
 
-usage: dashboard_browser.py BASE_URL SCREENSHOT.png
+usage: dashboard_browser.py BASE_URL TOKEN SCREENSHOT.png
 
-Opens BASE_URL/, submits an invalid application through the form (expects the field error from
+Opens the sign-in link BASE_URL/#token=TOKEN, submits an invalid application through the form (expects the field error from
 the 422 problem), then a valid one, and waits until the loan's row shows its final status and its
-timeline shows the notification, without a reload. Saves a screenshot either way. Prints one JSON
+timeline shows the notification, without a reload; then signs out and checks that the page
+shows the sign-in box and no data. Saves a screenshot (of the signed-in page) either way. Prints one JSON
 object with what it saw; exits non-zero on failure. Needs only `websockets` (pinned in .ci/run).
 """
 
@@ -150,11 +151,12 @@ def page_socket_url(port):
     raise RuntimeError("chromium has no page")
 
 
-async def exercise(browser, base_url, report):
+async def exercise(browser, base_url, token, report):
     for domain in ("Page", "Runtime", "Log"):
         await browser.call(f"{domain}.enable")
-    await browser.call("Page.navigate", url=base_url + "/")
+    await browser.call("Page.navigate", url=f"{base_url}/#token={token}")
     await browser.wait_for("document.readyState === 'complete' && document.body.dataset.live === 'open'", "the live stream")
+    report["address_after_sign_in"] = await browser.js("location.href")
     await browser.js("window.__sameDocument = 'yes'")
 
     # An invalid application: the 422 problem's field error shows next to its field.
@@ -205,7 +207,18 @@ async def exercise(browser, base_url, report):
     report["reloaded"] = await browser.js("window.__sameDocument !== 'yes'")
 
 
-async def run(base_url, screenshot):
+async def sign_out(browser, report):
+    await browser.click("#sign-out")
+    report["signed_out"] = await browser.wait_for(
+        "document.readyState === 'complete' && document.body.dataset.signedIn === 'no' && ({"
+        " sign_in_shown: !document.querySelector('#sign-in').hidden,"
+        " data_hidden: document.querySelector('main').hidden,"
+        " total: document.querySelector('#stat-total').textContent })",
+        "the sign-in box after signing out",
+    )
+
+
+async def run(base_url, token, screenshot):
     report = {"ok": False}
     profile = tempfile.mkdtemp(prefix="loanflow-chromium-")
     process = None
@@ -214,14 +227,16 @@ async def run(base_url, screenshot):
         async with connect(page_socket_url(port), max_size=None) as socket:
             browser = Browser(socket)
             try:
-                await exercise(browser, base_url, report)
-                report["ok"] = True
-            except Exception as error:
-                report["error"] = repr(error)
-            finally:
+                await exercise(browser, base_url, token, report)
                 await asyncio.sleep(0.3)  # let the last row flash settle
                 await browser.screenshot(screenshot)
                 report["screenshot"] = screenshot
+                await sign_out(browser, report)
+                report["ok"] = True
+            except Exception as error:
+                report["error"] = repr(error)
+                await browser.screenshot(screenshot)
+            finally:
                 report["console_errors"] = browser.errors
     except Exception as error:
         report["error"] = repr(error)
@@ -237,10 +252,10 @@ async def run(base_url, screenshot):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    report = asyncio.run(run(sys.argv[1].rstrip("/"), sys.argv[2]))
+    report = asyncio.run(run(sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]))
     print(json.dumps(report), flush=True)
     return 0 if report["ok"] else 1
 
