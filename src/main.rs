@@ -1,5 +1,5 @@
 use clap::Parser;
-use loanflow::settings::Settings;
+use loanflow::settings::{Settings, StaffToken};
 use loanflow::startup::Application;
 use loanflow::telemetry;
 
@@ -21,12 +21,34 @@ enum Command {
     /// Submit generated applications to a running loanflow and report throughput, latency, CPU
     /// per loan and disagreements with the contract.
     Loadgen(loanflow::loadgen::Options),
+    /// Make a random staff token: prints the token (give it to its holder) and the entry for
+    /// `admin.staff_tokens` (only its SHA-256; put it in the configuration).
+    Token {
+        /// Who holds it (letters, digits, `-`, `_`, `.`): recorded with what they do.
+        #[arg(long)]
+        name: String,
+        /// `viewer`, `underwriter` or `operator`.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    if let Some(Command::Loadgen(options)) = Cli::parse().command {
-        std::process::exit(loanflow::loadgen::main(options).await);
+    match Cli::parse().command {
+        Some(Command::Loadgen(options)) => std::process::exit(loanflow::loadgen::main(options).await),
+        Some(Command::Token { name, role }) => match StaffToken::generate(&name, &role) {
+            Ok((token, entry)) => {
+                println!("token: {token}");
+                println!("admin.staff_tokens entry: {entry}");
+                return Ok(());
+            }
+            Err(err) => {
+                eprintln!("loanflow token: {err}");
+                std::process::exit(2);
+            }
+        },
+        None => {}
     }
     let settings = match Settings::load() {
         Ok(settings) => settings,
@@ -42,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
     println!("{line}");
     if let Some(token) = app.generated_operator_token() {
         // Once, on standard error, outside the log: the log may be shipped elsewhere.
-        eprintln!("loanflow: no admin.token is configured; this start's operator token (Authorization: Bearer, /admin/*) is {token}");
+        eprintln!("loanflow: no admin.token is configured; this start's operator token is {token}");
+        eprintln!("loanflow: sign in to the dashboard: http://{}/#token={token}", app.address());
     }
     app.run_until_stopped().await?;
     Ok(())

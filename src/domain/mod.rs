@@ -12,7 +12,7 @@ pub mod rules;
 pub mod schedule;
 pub mod time;
 
-pub use access::{Role, TokenKey};
+pub use access::{ApplicantGrant, Role, TokenKey};
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
 };

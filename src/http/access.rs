@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
 use super::state::AppState;
-use crate::domain::{LoanId, Role};
+use crate::domain::{ApplicantGrant, LoanId, Role};
+use crate::persistence::tokens;
 
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,18 @@ pub enum Credential {
     Staff { role: Role, name: String },
     /// An applicant's token: one loan.
     Applicant { loan_id: LoanId },
+}
+
+/// The credential a request was let in with, for handlers that record who did what.
+pub struct Caller(pub Credential);
+
+impl actix_web::FromRequest for Caller {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(req.extensions().get::<Credential>().cloned().map(Caller).ok_or(ApiError::Unauthorized))
+    }
 }
 
 impl Credential {
@@ -86,8 +99,20 @@ pub async fn authorize(
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     }
     let token = bearer(&req).or_else(|| is_stream(req.path()).then(|| query_token(&req)).flatten());
-    let Some(credential) = token.and_then(|token| identify(&state, &token)) else {
-        return Ok(req.error_response(ApiError::Unauthorized));
+    let credential = match token.and_then(|token| identify(&state, &token)) {
+        None => return Ok(req.error_response(ApiError::Unauthorized)),
+        Some(Identified::Staff(credential)) => credential,
+        Some(Identified::Applicant(grant)) => {
+            // A revoked token is one of an earlier generation.
+            let id = grant.loan_id.to_string();
+            match state.db.read(move |c| tokens::generation(c, &id)).await {
+                Ok(current) if current == i64::from(grant.generation) => {
+                    Credential::Applicant { loan_id: grant.loan_id }
+                }
+                Ok(_) => return Ok(req.error_response(ApiError::Unauthorized)),
+                Err(err) => return Ok(req.error_response(ApiError::from(err))),
+            }
+        }
     };
     let refusal = match (&rule, &credential) {
         (Rule::Open, _) => None,
@@ -126,24 +151,26 @@ fn query_token(req: &ServiceRequest) -> Option<String> {
     query.get("access_token").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-/// The credential a token is, if any: the operator's, a named staff token, or an applicant's.
-fn identify(state: &AppState, token: &str) -> Option<Credential> {
+/// What a token is, before an applicant's generation is checked against the database.
+enum Identified {
+    Staff(Credential),
+    Applicant(ApplicantGrant),
+}
+
+/// What a token is, if anything: the operator's, a named staff token, or an applicant's.
+fn identify(state: &AppState, token: &str) -> Option<Identified> {
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let admin = &state.settings.admin;
     if admin.token.as_deref().is_some_and(|expected| same_digest(&digest, &Sha256::digest(expected.as_bytes()).into()))
     {
-        return Some(Credential::Staff { role: Role::Operator, name: "operator".into() });
+        return Some(Identified::Staff(Credential::Staff { role: Role::Operator, name: "operator".into() }));
     }
     // Every staff digest is compared, so the time says nothing about which one matched.
     let staff = admin.staff.iter().fold(None, |found, staff| match same_digest(&digest, &staff.sha256) {
         true => Some(Credential::Staff { role: staff.role, name: staff.name.clone() }),
         false => found,
     });
-    staff.or_else(|| {
-        let grant = state.token_key.verify(token)?;
-        // Revocation moves a loan's generation on; none has moved yet.
-        (grant.generation == 0).then_some(Credential::Applicant { loan_id: grant.loan_id })
-    })
+    staff.map(Identified::Staff).or_else(|| state.token_key.verify(token).map(Identified::Applicant))
 }
 
 /// Compares digests in full, so the time taken says nothing about where they differ.

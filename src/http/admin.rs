@@ -7,14 +7,17 @@ use std::collections::HashMap;
 use actix_web::{web, HttpResponse};
 use chrono::{NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::errors::{ApiError, Problem};
+use super::access::Caller;
+use super::audit;
+use super::errors::{AdminActionErrors, ApiError, Problem};
 use super::state::AppState;
 use crate::cluster::{self, NodeActorsView};
 use crate::domain::{rfc3339, LoanId};
 use crate::messages::{ActorKind, Envelope};
-use crate::persistence::{queries, LoanRow, OutboxRow};
+use crate::persistence::{queries, tokens, CommitOutcome, LoanRow, OutboxRow, StaffChange, UnitOfWork};
 use crate::saga::LoanSaga;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -28,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/actors", web::get().to(actors))
             .route("/loans", web::get().to(loans))
             .route("/loans/{id}/retry", web::post().to(retry))
+            .route("/loans/{id}/access-token/revoke", web::post().to(revoke_access_token))
             .configure(super::dead_letters::routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
@@ -219,14 +223,15 @@ pub struct RetryView {
     params(("id" = String, Path, description = "The loan's id")),
     responses(
         (status = 202, description = "The loan's pending messages were delivered again", body = RetryView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "No such loan", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The loan is finished", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        AdminActionErrors,
     )
 )]
-pub async fn retry(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn retry(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
     let id = LoanId::parse(&path).map_err(|_| ApiError::NotFound(format!("loan {}", path.as_str())))?;
     let (loan, pending) = state
         .db
@@ -242,11 +247,56 @@ pub async fn retry(path: web::Path<String>, state: web::Data<AppState>) -> Resul
     let envelopes: Vec<Envelope> =
         pending.into_iter().filter_map(|(_, _, _, row)| Envelope::from_json(&row.envelope).ok()).collect();
     let message_ids = envelopes.iter().map(|e| e.message_id.to_string()).collect::<Vec<_>>();
-    tracing::info!(loan_id = %id, messages = envelopes.len(), "operator retry: delivering pending messages again");
+    let record =
+        audit::record(&caller.0, id, &loan.status, audit::MESSAGES_REDELIVERED, json!({ "message_ids": message_ids }));
+    state.db.writer().commit(UnitOfWork::StaffAction { loan_id: id, record, change: StaffChange::Nothing }).await?;
     state.postman.deliver(envelopes);
     Ok(HttpResponse::Accepted().json(RetryView {
         loan_id: id.to_string(),
         redelivered: message_ids.len(),
         message_ids,
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedTokenView {
+    pub loan_id: String,
+    /// The applicant's new token; every earlier one is refused from now on.
+    pub access_token: String,
+    pub generation: u32,
+}
+
+/// Revoke a loan's applicant token: every token given out for it so far is refused, and a new
+/// one is returned (to hand to the applicant).
+#[utoipa::path(
+    post, path = "/admin/loans/{id}/access-token/revoke", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path, description = "The loan's id")),
+    responses(
+        (status = 200, description = "Revoked; the applicant's new token", body = RevokedTokenView),
+        (status = 409, description = "Revoked at the same moment by another request", body = Problem,
+            content_type = "application/problem+json"),
+        AdminActionErrors,
+    )
+)]
+pub async fn revoke_access_token(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let id = LoanId::parse(&path).map_err(|_| ApiError::NotFound(format!("loan {}", path.as_str())))?;
+    let key = id.to_string();
+    let (loan, from) = state.db.read(move |c| Ok((queries::loan(c, id)?, tokens::generation(c, &key)?))).await?;
+    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let to = u32::try_from(from + 1).map_err(|e| ApiError::internal("the token generation", e))?;
+    let record = audit::record(&caller.0, id, &loan.status, audit::ACCESS_TOKEN_REVOKED, json!({ "generation": to }));
+    let unit =
+        UnitOfWork::StaffAction { loan_id: id, record, change: StaffChange::RevokeToken { from, to: i64::from(to) } };
+    match state.db.writer().commit(unit).await? {
+        CommitOutcome::Committed { .. } => Ok(HttpResponse::Ok().json(RevokedTokenView {
+            loan_id: id.to_string(),
+            access_token: state.token_key.applicant_token(id, to),
+            generation: to,
+        })),
+        _ => Err(ApiError::Conflict(format!("the token of loan {id} was revoked at the same moment; try again"))),
+    }
 }

@@ -5,7 +5,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::errors::{ApiError, Problem};
+use super::access::Caller;
+use super::audit;
+use super::errors::{AdminActionErrors, ApiError, Problem};
 use super::state::AppState;
 use crate::domain::rfc3339;
 use crate::domain::{FieldError, MessageId};
@@ -93,14 +95,8 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
 #[utoipa::path(post, path = "/admin/dead-letters/{id}/replay", tag = "admin", operation_id = "replay_dead_letter",
     security(("admin_token" = [])),
     params(("id" = String, Path, description = "The dead letter's message id")),
-    responses(
-        (status = 202, description = "Replayed", body = DeadLetterReplay),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json",
-            headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "No such dead letter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
-    ))]
-async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    responses((status = 202, description = "Replayed", body = DeadLetterReplay), AdminActionErrors))]
+async fn replay(path: web::Path<String>, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("dead letter {path}"));
     let id = MessageId::parse(&path).map_err(|_| not_found())?;
     let raw = id.to_string();
@@ -108,10 +104,16 @@ async fn replay(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
     let stored = Envelope::from_json(&row.envelope).map_err(|e| ApiError::internal("stored dead letter", e))?;
     // Its own row in the outbox now, even if it was an uncommitted reply before.
     let envelope = Envelope { attempt: 1, ..stored.committed() };
-    let unit = UnitOfWork::replay(id, &envelope, chrono::Utc::now().naive_utc());
+    let loan_id = envelope.loan_id;
+    let status = match state.db.read(move |c| queries::loan(c, loan_id)).await? {
+        Some(loan) => loan.status,
+        None => "missing".to_owned(),
+    };
+    let details = serde_json::json!({ "message_id": id.to_string(), "kind": envelope.body.label() });
+    let record = audit::record(&caller.0, loan_id, &status, audit::DEAD_LETTER_REPLAYED, details);
+    let unit = UnitOfWork::replay(id, &envelope, chrono::Utc::now().naive_utc(), record);
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
-            tracing::info!(loan_id = %envelope.loan_id, message_id = %id, "dead letter replayed");
             state.postman.deliver([envelope.clone()]);
             Ok(HttpResponse::Accepted().json(DeadLetterReplay {
                 message_id: id.to_string(),

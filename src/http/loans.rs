@@ -15,7 +15,7 @@ use super::views::{
 };
 use crate::actors::plan_submission;
 use crate::domain::{parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
-use crate::persistence::{queries, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
+use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
 use crate::saga::LoanStatus;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -88,7 +88,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
-            let view = submitted(&state, LoanView::from_record(&plan.record), plan.record.id);
+            let view = submitted(&state, LoanView::from_record(&plan.record), plan.record.id, 0);
             state.postman.deliver_submission(plan.record, plan.emits);
             Ok(created(view, false))
         }
@@ -98,18 +98,22 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             }
             let id =
                 LoanId::parse(&loan_id).map_err(|e| ApiError::internal("the loan an idempotency key points at", e))?;
-            let row = state.db.read(move |c| queries::loan(c, id)).await?;
+            let key = id.to_string();
+            let (row, generation) =
+                state.db.read(move |c| Ok((queries::loan(c, id)?, tokens::generation(c, &key)?))).await?;
             let row =
                 row.ok_or_else(|| ApiError::internal("idempotency key", format!("points at missing loan {id}")))?;
-            Ok(created(submitted(&state, LoanView::from_row(row).map_err(store_error)?, id), true))
+            let generation = u32::try_from(generation).map_err(|e| ApiError::internal("the token generation", e))?;
+            Ok(created(submitted(&state, LoanView::from_row(row).map_err(store_error)?, id, generation), true))
         }
         other => Err(ApiError::internal("unexpected outcome of a submission", format!("{other:?}"))),
     }
 }
 
-/// The loan with its applicant's token: derived, so a replay carries the same one.
-fn submitted(state: &AppState, loan: LoanView, id: LoanId) -> SubmittedLoanView {
-    SubmittedLoanView { access_token: state.token_key.applicant_token(id, 0), loan }
+/// The loan with its applicant's token of `generation`: derived, so a replay carries the same
+/// one (the current one, if an operator revoked it since).
+fn submitted(state: &AppState, loan: LoanView, id: LoanId, generation: u32) -> SubmittedLoanView {
+    SubmittedLoanView { access_token: state.token_key.applicant_token(id, generation), loan }
 }
 
 fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {

@@ -7,6 +7,7 @@
 
 mod access;
 pub mod admin;
+mod audit;
 mod dashboard;
 pub mod dead_letters;
 mod edge;

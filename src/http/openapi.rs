@@ -30,7 +30,7 @@ use super::{dead_letters, health, loans, ops};
     paths(
         loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule,
         health::live, health::ready,
-        admin::actors, admin::loans, admin::retry,
+        admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,
         streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
         dead_letters::list, dead_letters::replay,

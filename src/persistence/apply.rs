@@ -9,7 +9,8 @@ use super::connection::AnyConnection;
 use super::loan_update::{UpdateLoanState, UpdateLoanStates};
 use super::records::{DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
 use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, notifications, outbox};
-use super::unit_of_work::{CommitOutcome, IdempotencyRecord, Step, StepChange, UnitOfWork};
+use super::tokens;
+use super::unit_of_work::{CommitOutcome, IdempotencyRecord, StaffChange, Step, StepChange, UnitOfWork};
 use crate::domain::{LoanId, MessageId};
 
 /// Inside a savepoint: `Skip` rolls the unit back without failing the batch.
@@ -82,6 +83,12 @@ pub(super) fn apply_state(
         }
         UnitOfWork::MarkPublished { ids, at, .. } => {
             mark_published(conn, ids, *at)?;
+        }
+        UnitOfWork::StaffAction { change: StaffChange::Nothing, .. } => {}
+        UnitOfWork::StaffAction { loan_id, change: StaffChange::RevokeToken { from, to }, .. } => {
+            if !tokens::advance(conn, &loan_id.to_string(), *from, *to)? {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod queries;
 mod records;
 mod schema;
 pub mod secrets;
+pub mod tokens;
 mod unit_of_work;
 mod writer;
 
@@ -22,7 +23,9 @@ pub use records::{
     CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NewOutboxRow, NodeRow,
     NotificationRow, OutboxRow,
 };
-pub use unit_of_work::{CommitOutcome, Effects, IdempotencyRecord, Step, StepChange, Submission, UnitOfWork};
+pub use unit_of_work::{
+    CommitOutcome, Effects, IdempotencyRecord, StaffChange, StaffRecord, Step, StepChange, Submission, UnitOfWork,
+};
 pub use writer::Writer;
 
 use crate::messages::EventBus;

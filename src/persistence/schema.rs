@@ -99,6 +99,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    access_token_generations (loan_id) {
+        loan_id -> Text,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
     server_secrets (name) {
         name -> Text,
         value -> Text,
@@ -115,4 +122,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dead_letters,
     idempotency_keys,
     server_secrets,
+    access_token_generations,
 );

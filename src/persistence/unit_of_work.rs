@@ -17,8 +17,10 @@ pub enum UnitOfWork {
     Submission(Submission),
     /// Give up on a message: consume its outbox row and keep it in `dead_letters`.
     DeadLetter { loan_id: LoanId, consumes: MessageId, row: DeadLetterRow },
-    /// Take a message out of `dead_letters` and put it back in the outbox.
-    Replay { loan_id: LoanId, message_id: MessageId, emit: NewOutboxRow },
+    /// Take a message out of `dead_letters` and put it back in the outbox, recording who did.
+    Replay { loan_id: LoanId, message_id: MessageId, emit: NewOutboxRow, record: StaffRecord },
+    /// Something staff did to a loan, in its history (and what it changes besides).
+    StaffAction { loan_id: LoanId, record: StaffRecord, change: StaffChange },
     /// Cluster mode: outbox rows the broker confirmed, all written by the writer of `loan_id`.
     MarkPublished { loan_id: LoanId, ids: Vec<MessageId>, at: NaiveDateTime },
 }
@@ -63,6 +65,24 @@ pub struct Submission {
     pub effects: Effects,
 }
 
+/// A staff action's event, with the loan's status when it was taken (for the live streams).
+#[derive(Debug, Clone)]
+pub struct StaffRecord {
+    pub event: NewEventRow,
+    pub status: String,
+}
+
+/// What a staff action changes besides the loan's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffChange {
+    Nothing,
+    /// The applicant's token moves to generation `to`, if it is still at `from`.
+    RevokeToken {
+        from: i64,
+        to: i64,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct IdempotencyRecord {
     pub key: String,
@@ -87,9 +107,9 @@ impl UnitOfWork {
         }
     }
 
-    /// Put dead letter `message_id` back in the outbox as `envelope`.
-    pub fn replay(message_id: MessageId, envelope: &Envelope, now: NaiveDateTime) -> Self {
-        UnitOfWork::Replay { loan_id: envelope.loan_id, message_id, emit: NewOutboxRow::new(envelope, now) }
+    /// Put dead letter `message_id` back in the outbox as `envelope`, recorded by `record`.
+    pub fn replay(message_id: MessageId, envelope: &Envelope, now: NaiveDateTime, record: StaffRecord) -> Self {
+        UnitOfWork::Replay { loan_id: envelope.loan_id, message_id, emit: NewOutboxRow::new(envelope, now), record }
     }
 
     /// The loan whose rows the unit writes (a published mark: one of them).
@@ -99,6 +119,7 @@ impl UnitOfWork {
             UnitOfWork::Submission(submission) => submission.loan_id,
             UnitOfWork::DeadLetter { loan_id, .. }
             | UnitOfWork::Replay { loan_id, .. }
+            | UnitOfWork::StaffAction { loan_id, .. }
             | UnitOfWork::MarkPublished { loan_id, .. } => *loan_id,
         }
     }
@@ -123,7 +144,20 @@ impl UnitOfWork {
 
     /// The history events the unit records.
     pub fn events(&self) -> &[NewEventRow] {
-        self.effects().map_or(&[], |effects| &effects.events)
+        match self {
+            UnitOfWork::Replay { record, .. } | UnitOfWork::StaffAction { record, .. } => {
+                std::slice::from_ref(&record.event)
+            }
+            _ => self.effects().map_or(&[], |effects| &effects.events),
+        }
+    }
+
+    /// The loan's status after the unit, as the live streams show it with its events.
+    pub fn status(&self) -> Option<&str> {
+        match self {
+            UnitOfWork::Replay { record, .. } | UnitOfWork::StaffAction { record, .. } => Some(&record.status),
+            _ => self.loan_row().map(|row| row.status.as_str()),
+        }
     }
 
     /// The loan's row as the unit leaves it (a new or a changed loan).

@@ -330,7 +330,7 @@ fn checkpoint_loop(backend: Backend) {
 
 /// Committed events to the live bus, in commit order.
 fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
-    let status = unit.loan_row().map(|row| row.status.clone()).unwrap_or_default();
+    let status = unit.status().unwrap_or_default().to_owned();
     for (row, id) in unit.events().iter().zip(event_ids) {
         bus.publish(LiveEvent {
             id: *id,

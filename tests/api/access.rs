@@ -186,3 +186,54 @@ async fn another_loan_looks_missing_and_streams_take_the_token_in_the_query() {
     let not_a_stream = format!("/api/v1/loans/{my_id}?access_token={}", token(&mine));
     assert_eq!(app.anonymous.get(app.url(&not_a_stream)).send().await.unwrap().status().as_u16(), 401);
 }
+
+/// An operator revokes an applicant's token: the old one is refused from then on, the new one
+/// works (and a replay of the submission now carries it); the history says who did it.
+#[actix_web::test]
+async fn a_revoked_token_is_refused_and_the_new_one_works() {
+    let app = spawn_app_with(Db::Sqlite, |s| s.admin.staff = vec![staff("vera", Role::Viewer, VIEWER)]).await;
+    let answer = submit_with_key(&app, "revoke-me").await;
+    let (id, old) = (answer["id"].as_str().unwrap().to_owned(), token(&answer).to_owned());
+    let read = |token: String| app.anonymous.get(app.url(&format!("/api/v1/loans/{id}"))).bearer_auth(token).send();
+    assert_eq!(read(old.clone()).await.unwrap().status().as_u16(), 200);
+
+    let revoke = format!("/admin/loans/{id}/access-token/revoke");
+    let as_viewer = app.anonymous.post(app.url(&revoke)).bearer_auth(VIEWER).send().await.unwrap();
+    assert_eq!(as_viewer.status().as_u16(), 403, "only the operator revokes");
+    let revoked = app.client.post(app.url(&revoke)).send().await.unwrap();
+    assert_eq!(revoked.status().as_u16(), 200);
+    let revoked: Value = revoked.json().await.unwrap();
+    let new = revoked["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(revoked["generation"], 1);
+    assert_ne!(new, old);
+
+    let refused = read(old).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401, "the revoked token");
+    assert_eq!(read(new.clone()).await.unwrap().status().as_u16(), 200, "the new token");
+    assert_eq!(token(&submit_with_key(&app, "revoke-me").await), new, "a replay carries the current token");
+
+    let history = app.events(&id).await;
+    let revocation =
+        history.iter().find(|e| e["type"] == "AccessTokenRevoked").expect("the revocation is in the history");
+    assert_eq!(revocation["data"]["by"], serde_json::json!({ "role": "operator", "name": "operator" }));
+    assert_eq!(revocation["data"]["generation"], 1);
+}
+
+/// Staff actions are recorded with who took them, as often as they are taken.
+#[actix_web::test]
+async fn an_operator_retry_is_recorded_each_time_with_who_did_it() {
+    let app = spawn_app_with(Db::Sqlite, |s| s.bureaus.credit_latency_ms = 60_000).await;
+    let id = app.submit(&approvable_application()).await;
+    for _ in 0..2 {
+        let response = app.client.post(app.url(&format!("/admin/loans/{id}/retry"))).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+    }
+    let history = app.events(&id).await;
+    let retries: Vec<&Value> = history.iter().filter(|e| e["type"] == "MessagesRedelivered").collect();
+    assert_eq!(retries.len(), 2, "{history:?}");
+    for retry in retries {
+        assert_eq!(retry["data"]["by"]["role"], "operator");
+        assert_eq!(retry["data"]["status"], "evaluating");
+        assert!(retry["data"]["message_ids"].as_array().is_some_and(|ids| !ids.is_empty()), "{retry}");
+    }
+}

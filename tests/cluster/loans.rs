@@ -115,7 +115,11 @@ pub async fn wait_finished_beside(
     done
 }
 
-/// Each loan: the status its application calls for, each event once, one notification last.
+/// Events of what staff did (a replay, a retry): repeatable, and no part of the process.
+const STAFF_ACTIONS: [&str; 3] = ["MessagesRedelivered", "DeadLetterReplayed", "AccessTokenRevoked"];
+
+/// Each loan: the status its application calls for, each of the process's events once, one
+/// notification last.
 pub fn check_all(done: &[(usize, Value, Vec<Value>)]) {
     for (i, loan, events) in done {
         let expected = match (i % 7 == 5, i % 4) {
@@ -124,7 +128,8 @@ pub fn check_all(done: &[(usize, Value, Vec<Value>)]) {
             _ => "rejected",
         };
         assert_eq!(loan["status"], expected, "loan {i}: {loan}");
-        let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        let types: Vec<&str> =
+            events.iter().map(|e| e["type"].as_str().unwrap()).filter(|t| !STAFF_ACTIONS.contains(t)).collect();
         let unique: HashSet<&&str> = types.iter().collect();
         assert_eq!(unique.len(), types.len(), "loan {i} has an event twice: {types:?}");
         assert_eq!(types.last(), Some(&"ApplicantNotified"), "loan {i}: {types:?}");

@@ -196,6 +196,8 @@ async fn a_poison_message_is_dead_lettered_and_replayed_after_the_fix() {
     }
     let done = wait_all_finished(&client, &node, &[(0, loan_id)], DEADLINE).await;
     check_all(&done);
+    let replays = done[0].2.iter().filter(|e| e["type"] == "DeadLetterReplayed").count();
+    assert_eq!(replays, replay_urls.len(), "each replay is in the loan's history");
     assert_eq!(database.count("dead_letters"), 0);
     for url in &replay_urls {
         assert_eq!(client.post(url).bearer_auth(TOKEN).send().await.unwrap().status().as_u16(), 404);

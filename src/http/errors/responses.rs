@@ -75,3 +75,21 @@ impl IntoResponses for SubmitErrors {
         ])
     }
 }
+
+/// Errors of an operator's action on one loan or message.
+pub struct AdminActionErrors;
+
+impl IntoResponses for AdminActionErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut unauthorized = problem("Missing or invalid credential");
+        let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+        header.description = Some("`Bearer`".into());
+        unauthorized.headers.insert("WWW-Authenticate".into(), RefOr::T(header));
+        responses(vec![
+            ("401", unauthorized),
+            ("403", problem("A credential whose role is not the operator's")),
+            ("404", problem("No such loan or message")),
+            ("503", unavailable()),
+        ])
+    }
+}

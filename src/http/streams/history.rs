@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::Scope;
 use crate::domain::rfc3339;
+use crate::http::audit;
 use crate::messages::LiveEvent;
 use crate::persistence::{queries, AnyConnection, EventRow, StoreError};
 
@@ -67,6 +68,10 @@ fn drop_trailing_unit(rows: &mut Vec<EventRow>) {
 /// publishes the unit's status with each live event; history rows do not store it, but the last
 /// event of a unit implies it.
 fn implied_status(kind: &str, data: &serde_json::Value) -> String {
+    if audit::is_staff_action(kind) {
+        // Recorded with the status the loan had when staff acted.
+        return data.get("status").and_then(|s| s.as_str()).unwrap_or("evaluating").to_owned();
+    }
     let status = match kind {
         // A submission starts its loan in the same unit.
         "LoanSubmitted" => "evaluating",

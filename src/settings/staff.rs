@@ -1,0 +1,48 @@
+//! Named staff tokens: only each token's SHA-256 is configured, with its holder's name and role.
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::Role;
+
+/// A named staff credential: only the SHA-256 of its token is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffToken {
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+impl StaffToken {
+    /// A new random token for `name` with `role`, and its `admin.staff_tokens` entry (the
+    /// token's SHA-256 only).
+    pub fn generate(name: &str, role: &str) -> Result<(String, String), String> {
+        let role = Role::parse_staff(role).ok_or_else(|| format!("`{role}` is not underwriter, viewer or operator"))?;
+        let bytes: [u8; 32] = rand::random();
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let entry = format!("{}:{}:{digest}", name.trim(), role.as_str());
+        StaffToken::parse(&entry)?;
+        Ok((token, entry))
+    }
+
+    pub(crate) fn parse(entry: &str) -> Result<Self, String> {
+        let mut parts = entry.trim().splitn(3, ':');
+        let (Some(name), Some(role), Some(digest)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("`{entry}` is not name:role:sha256"));
+        };
+        let name = name.trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+            return Err(format!("the name `{name}` must be letters, digits, `-`, `_` or `.`"));
+        }
+        let role = Role::parse_staff(role).ok_or_else(|| format!("`{role}` is not underwriter, viewer or operator"))?;
+        let digest = digest.trim();
+        let bytes: Option<Vec<u8>> = (0..digest.len())
+            .step_by(2)
+            .map(|i| digest.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .collect();
+        let sha256 = bytes
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| format!("the digest of `{name}` is not 64 hex digits"))?;
+        Ok(StaffToken { name: name.to_owned(), role, sha256 })
+    }
+}

@@ -1,0 +1,112 @@
+//! Loading the configuration: defaults, environment overrides, and every value refused with its key.
+
+use super::*;
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+fn load_with(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Settings::load_from(Environment::with_prefix("LOANFLOW").prefix_separator("__").separator("__").source(Some(map)))
+}
+
+#[test]
+fn defaults_are_embedded_mode_on_sqlite() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.database.url, "data/loanflow.db");
+    assert_eq!(s.mode, Mode::Embedded);
+    assert!(s.admin_token().is_none());
+    assert_eq!(s.http.rate_limit_per_second, 0);
+}
+
+#[test]
+fn environment_overrides_each_key() {
+    let s = load_with(&[
+        ("LOANFLOW__HTTP__PORT", "0"),
+        ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "50"),
+        ("LOANFLOW__BUREAUS__FAILURE_RATE", "0.25"),
+        ("LOANFLOW__ADMIN__TOKEN", "s3cret"),
+        ("LOANFLOW__NODE__ID", "node-a"),
+    ])
+    .unwrap();
+    assert_eq!(s.http.port, 0);
+    assert_eq!(s.bureaus.credit_latency_ms, 50);
+    assert_eq!(s.bureaus.failure_rate, 0.25);
+    assert_eq!(s.admin_token(), Some("s3cret"));
+    assert_eq!(s.node_id(), "node-a");
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let err = load_with(&[("LOANFLOW__HTTP__PORT", "eighty")]).unwrap_err().to_string();
+    assert!(err.contains("port"), "{err}");
+    let err = load_with(&[("LOANFLOW__BUREAUS__FAILURE_RATE", "1.5")]).unwrap_err().to_string();
+    assert!(err.contains("bureaus.failure_rate"), "{err}");
+    let err = load_with(&[("LOANFLOW__BROKER__URL", "http://x")]).unwrap_err().to_string();
+    assert!(err.contains("broker.url"), "{err}");
+}
+
+#[test]
+fn a_broker_url_makes_the_node_part_of_a_cluster_which_needs_an_operator_token() {
+    let url = ("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ");
+    let err = load_with(&[url]).unwrap_err().to_string();
+    assert!(err.contains("admin.token") && err.contains("cluster mode"), "{err}");
+    let s = load_with(&[url, ("LOANFLOW__ADMIN__TOKEN", "t")]).unwrap();
+    assert_eq!(s.mode, Mode::Cluster { broker_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into() });
+    assert_eq!(load_with(&[("LOANFLOW__BROKER__URL", "  ")]).unwrap().mode, Mode::Embedded);
+}
+
+#[test]
+fn the_bind_address_decides_the_hosts_answered_unless_they_are_listed() {
+    let loopback = load_with(&[]).unwrap().http.hosts;
+    assert!(loopback.allow("127.0.0.1:8080") && loopback.allow("localhost") && loopback.allow("[::1]:80"));
+    assert!(loopback.allow("LOCALHOST:1"));
+    assert!(!loopback.allow("evil.example") && !loopback.allow("evil.example:8080"));
+    assert!(!loopback.allow("127.0.0.1.evil.example"));
+    let wildcard = load_with(&[("LOANFLOW__HTTP__HOST", "0.0.0.0")]).unwrap().http.hosts;
+    assert_eq!(wildcard, AllowedHosts::Any);
+    let listed = load_with(&[
+        ("LOANFLOW__HTTP__HOST", "0.0.0.0"),
+        ("LOANFLOW__HTTP__ALLOWED_HOSTS", "loans.example, Api.Example"),
+    ])
+    .unwrap()
+    .http
+    .hosts;
+    assert!(listed.allow("loans.example:443") && listed.allow("api.example"));
+    assert!(!listed.allow("127.0.0.1:8080"));
+}
+
+#[test]
+fn trusted_proxies_are_addresses_or_ranges() {
+    let s = load_with(&[("LOANFLOW__HTTP__TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7")]).unwrap();
+    let proxies: Vec<String> = s.http.proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32"]);
+    let err = load_with(&[("LOANFLOW__HTTP__TRUSTED_PROXIES", "proxy.example")]).unwrap_err().to_string();
+    assert!(err.contains("http.trusted_proxies"), "{err}");
+}
+
+#[test]
+fn staff_tokens_are_named_hashes_with_a_role() {
+    let digest = "ab".repeat(32);
+    let entries = format!("alice:underwriter:{digest}, dash:viewer:{digest}");
+    let s = load_with(&[("LOANFLOW__ADMIN__STAFF_TOKENS", &entries)]).unwrap();
+    let roles: Vec<(&str, Role)> = s.admin.staff.iter().map(|t| (t.name.as_str(), t.role)).collect();
+    assert_eq!(roles, [("alice", Role::Underwriter), ("dash", Role::Viewer)]);
+    assert_eq!(s.admin.staff[0].sha256, [0xab; 32]);
+    for bad in ["alice:underwriter", "alice:applicant:{digest}", "al ice:viewer:{digest}", "bob:viewer:abc"] {
+        let bad = bad.replace("{digest}", &digest);
+        let err = load_with(&[("LOANFLOW__ADMIN__STAFF_TOKENS", &bad)]).unwrap_err().to_string();
+        assert!(err.contains("admin.staff_tokens"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_generated_staff_token_matches_its_entry() {
+    let (token, entry) = StaffToken::generate("alice", "viewer").unwrap();
+    let parsed = StaffToken::parse(&entry).unwrap();
+    assert_eq!((parsed.name.as_str(), parsed.role), ("alice", Role::Viewer));
+    assert_eq!(parsed.sha256, <[u8; 32]>::from(Sha256::digest(token.as_bytes())));
+    assert!(!entry.contains(&token), "the entry never holds the token itself");
+    assert!(StaffToken::generate("alice", "applicant").is_err());
+    assert!(StaffToken::generate("al ice", "viewer").is_err());
+}
