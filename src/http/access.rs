@@ -77,6 +77,32 @@ fn rule(method: &Method, path: &str) -> Rule {
     }
 }
 
+/// Who a route lets in, as the OpenAPI document states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    Anyone,
+    /// A staff token of one of these roles.
+    Staff(&'static [Role]),
+    /// A staff reader, or the applicant of the loan in the path.
+    StaffOrApplicant,
+}
+
+/// The requirement of `method` on a route `pattern` (`{id}` standing for a loan's id), from the
+/// same table the requests are checked against.
+pub fn requirement(method: &Method, pattern: &str) -> Requirement {
+    let path = pattern.replace("{id}", "00000000-0000-7000-8000-000000000000");
+    match rule(method, &path) {
+        Rule::Open => Requirement::Anyone,
+        Rule::Staff(roles) => Requirement::Staff(roles),
+        Rule::Loan(_) => Requirement::StaffOrApplicant,
+    }
+}
+
+/// Routes that take the token as `?access_token=` too.
+pub fn takes_query_token(pattern: &str) -> bool {
+    is_stream(pattern)
+}
+
 fn loan(id: &str) -> Rule {
     Rule::Loan(LoanId::parse(id).ok())
 }

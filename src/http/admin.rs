@@ -73,7 +73,7 @@ impl KindParam {
 
 /// This node's live actors: kind, id, state, mailbox depth, messages handled, restarts, age.
 #[utoipa::path(
-    get, path = "/admin/actors", tag = "admin", params(ActorsQuery), security(("admin_token" = [])),
+    get, path = "/admin/actors", tag = "admin", params(ActorsQuery),
     responses(
         (status = 200, description = "This node's live actors", body = ActorsView),
         (status = 400, description = "Unknown kind", body = Problem, content_type = "application/problem+json"),
@@ -135,7 +135,7 @@ pub struct PendingMessageView {
 
 /// Unfinished loans (stuck ones with `stuck=true`), the step each waits on, its pending messages.
 #[utoipa::path(
-    get, path = "/admin/loans", tag = "admin", params(LoansQuery), security(("admin_token" = [])),
+    get, path = "/admin/loans", tag = "admin", params(LoansQuery),
     responses(
         (status = 200, description = "Unfinished loans, oldest first", body = UnfinishedLoansView),
         (status = 400, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
@@ -219,7 +219,7 @@ pub struct RetryView {
 
 /// Deliver a loan's pending messages again, now.
 #[utoipa::path(
-    post, path = "/admin/loans/{id}/retry", tag = "admin", security(("admin_token" = [])),
+    post, path = "/admin/loans/{id}/retry", tag = "admin",
     params(("id" = String, Path, description = "The loan's id")),
     responses(
         (status = 202, description = "The loan's pending messages were delivered again", body = RetryView),
@@ -269,7 +269,7 @@ pub struct RevokedTokenView {
 /// Revoke a loan's applicant token: every token given out for it so far is refused, and a new
 /// one is returned (to hand to the applicant).
 #[utoipa::path(
-    post, path = "/admin/loans/{id}/access-token/revoke", tag = "admin", security(("admin_token" = [])),
+    post, path = "/admin/loans/{id}/access-token/revoke", tag = "admin",
     params(("id" = String, Path, description = "The loan's id")),
     responses(
         (status = 200, description = "Revoked; the applicant's new token", body = RevokedTokenView),

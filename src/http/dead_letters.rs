@@ -72,7 +72,7 @@ struct ListQuery {
 }
 
 /// Messages given up on (a handler that kept failing, or dead-lettered by the broker).
-#[utoipa::path(get, path = "/admin/dead-letters", tag = "admin", operation_id = "dead_letters", security(("admin_token" = [])),
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "admin", operation_id = "dead_letters",
     params(("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)")),
     responses(
         (status = 200, description = "Dead letters, newest first", body = DeadLetterList),
@@ -93,7 +93,6 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
 
 /// Put a dead letter back in the outbox (attempts reset) and deliver it.
 #[utoipa::path(post, path = "/admin/dead-letters/{id}/replay", tag = "admin", operation_id = "replay_dead_letter",
-    security(("admin_token" = [])),
     params(("id" = String, Path, description = "The dead letter's message id")),
     responses((status = 202, description = "Replayed", body = DeadLetterReplay), AdminActionErrors))]
 async fn replay(path: web::Path<String>, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {

@@ -8,15 +8,19 @@
 use std::sync::OnceLock;
 
 use actix_web::http::header;
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
-use super::errors::{Problem, ProblemField};
+use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
 use super::{dead_letters, health, loans, ops};
+use crate::domain::Role;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,7 +40,7 @@ use super::{dead_letters, health, loans, ops};
         dead_letters::list, dead_letters::replay,
     ),
     components(schemas(Problem, ProblemField, LiveEventMessage, KindParam)),
-    modifiers(&AdminToken),
+    modifiers(&Credentials),
     tags(
         (name = "loans", description = "Submit and read mortgage applications"),
         (name = "streams", description = "Live events: WebSocket and Server-Sent Events"),
@@ -46,16 +50,60 @@ use super::{dead_letters, health, loans, ops};
 )]
 pub struct ApiDoc;
 
-/// The bearer token of `/admin/*`.
-struct AdminToken;
+/// The credentials (CONTRACT.md, "People and access") as security schemes, and each
+/// operation's requirement, from the route table requests are checked against.
+struct Credentials;
 
-impl Modify for AdminToken {
+impl Modify for Credentials {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.description = Some("`admin.token` from the configuration".into());
-        components.add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+        let bearer = |description: &str| {
+            let mut scheme = Http::new(HttpAuthScheme::Bearer);
+            scheme.description = Some(description.into());
+            SecurityScheme::Http(scheme)
+        };
+        components.add_security_scheme(
+            "admin_token",
+            bearer("The operator's token (`admin.token`), or a staff token of role operator"),
+        );
+        components.add_security_scheme(
+            "staff_token",
+            bearer("The operator's token or a named staff token (viewer, underwriter, operator)"),
+        );
+        components.add_security_scheme("applicant_token", bearer("The `access_token` of the loan's submission"));
+        let query = ApiKey::Query(ApiKeyValue::with_description(
+            "access_token",
+            "Any of the tokens above, on the stream routes",
+        ));
+        components.add_security_scheme("query_token", SecurityScheme::ApiKey(query));
+        for (pattern, item) in openapi.paths.paths.iter_mut() {
+            let operations = [(Method::GET, &mut item.get), (Method::POST, &mut item.post)];
+            for (method, operation) in operations {
+                let Some(operation) = operation.as_mut() else { continue };
+                operation.security = security(&method, pattern);
+                if operation.security.is_some() {
+                    let answers = &mut operation.responses.responses;
+                    answers.entry("401".into()).or_insert_with(|| RefOr::T(unauthorized()));
+                    answers.entry("403".into()).or_insert_with(|| RefOr::T(forbidden()));
+                }
+            }
+        }
     }
+}
+
+/// The ways to meet a route's requirement (any one of them).
+fn security(method: &Method, pattern: &str) -> Option<Vec<SecurityRequirement>> {
+    let one = |scheme: &str| SecurityRequirement::new(scheme, Vec::<String>::new());
+    let mut ways = match requirement(method, pattern) {
+        Requirement::Anyone => return None,
+        Requirement::Staff(roles) if roles == [Role::Operator] => vec![one("admin_token")],
+        Requirement::Staff(_) => vec![one("staff_token")],
+        Requirement::StaffOrApplicant => vec![one("staff_token"), one("applicant_token")],
+    };
+    if takes_query_token(pattern) {
+        ways.push(one("query_token"));
+    }
+    Some(ways)
 }
 
 /// The document, built once.

@@ -159,6 +159,18 @@ async fn the_api_documents_itself_and_serves_swagger_ui() {
     }
     assert!(submit["responses"]["422"]["content"]["application/problem+json"].is_object());
     assert_eq!(spec["paths"]["/admin/actors"]["get"]["security"], json!([{ "admin_token": [] }]));
+    // Each route's requirement, from the table requests are checked against.
+    for scheme in ["staff_token", "applicant_token"] {
+        assert_eq!(spec["components"]["securitySchemes"][scheme]["scheme"], "bearer", "{scheme}");
+    }
+    assert_eq!(spec["components"]["securitySchemes"]["query_token"]["in"], "query");
+    assert!(submit.get("security").is_none(), "anyone submits: {submit}");
+    assert_eq!(spec["paths"]["/api/v1/loans/stats"]["get"]["security"], json!([{ "staff_token": [] }]));
+    let one_loan = json!([{ "staff_token": [] }, { "applicant_token": [] }]);
+    assert_eq!(spec["paths"]["/api/v1/loans/{id}"]["get"]["security"], one_loan);
+    let loan_socket = json!([{ "staff_token": [] }, { "applicant_token": [] }, { "query_token": [] }]);
+    assert_eq!(spec["paths"]["/ws/loans/{id}"]["get"]["security"], loan_socket);
+    assert!(spec["paths"]["/health/ready"]["get"].get("security").is_none());
 
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let docs = no_redirects.get(app.url("/docs")).send().await.unwrap();

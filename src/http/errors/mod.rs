@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use responses::{AdminActionErrors, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
+pub use responses::{forbidden, unauthorized, AdminActionErrors, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 
 use crate::domain::{FieldError, ValidationErrors};
 use crate::persistence::StoreError;

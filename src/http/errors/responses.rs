@@ -76,18 +76,28 @@ impl IntoResponses for SubmitErrors {
     }
 }
 
+/// 401: no credential, or one that is not valid.
+pub fn unauthorized() -> Response {
+    let mut unauthorized = problem("Missing or invalid credential (a revoked applicant token too)");
+    let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+    header.description = Some("`Bearer`".into());
+    unauthorized.headers.insert("WWW-Authenticate".into(), RefOr::T(header));
+    unauthorized
+}
+
+/// 403: a valid credential whose role the route does not allow.
+pub fn forbidden() -> Response {
+    problem("A credential whose role may not do this")
+}
+
 /// Errors of an operator's action on one loan or message.
 pub struct AdminActionErrors;
 
 impl IntoResponses for AdminActionErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut unauthorized = problem("Missing or invalid credential");
-        let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
-        header.description = Some("`Bearer`".into());
-        unauthorized.headers.insert("WWW-Authenticate".into(), RefOr::T(header));
         responses(vec![
-            ("401", unauthorized),
-            ("403", problem("A credential whose role is not the operator's")),
+            ("401", unauthorized()),
+            ("403", forbidden()),
             ("404", problem("No such loan or message")),
             ("503", unavailable()),
         ])
