@@ -85,6 +85,7 @@ impl Application {
             metrics: shared.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
             token_key,
+            jwt: http::JwtVerifier::new(&settings.jwt),
         });
         if settings.http.hosts == AllowedHosts::Any {
             tracing::warn!(

@@ -13,6 +13,7 @@ pub mod dead_letters;
 mod edge;
 mod errors;
 mod health;
+mod jwt;
 mod loans;
 pub mod middleware;
 pub mod openapi;
@@ -24,6 +25,7 @@ mod streams;
 pub mod views;
 
 pub use access::authorize;
+pub use jwt::JwtVerifier;
 pub use rate_limit::RateLimiter;
 pub use routes::{configure, query_config};
 pub use state::AppState;

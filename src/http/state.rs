@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::jwt::JwtVerifier;
 use super::rate_limit::RateLimiter;
 use crate::actors::Registry;
 use crate::domain::TokenKey;
@@ -25,4 +26,6 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// The server secret applicant tokens are derived with.
     pub token_key: TokenKey,
+    /// JSON Web Tokens of the identity provider, when one is configured.
+    pub jwt: Option<JwtVerifier>,
 }

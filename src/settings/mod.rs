@@ -27,6 +27,8 @@ pub struct Settings {
     pub node: NodeSettings,
     pub log: LogSettings,
     pub faults: FaultSettings,
+    #[serde(default)]
+    pub jwt: JwtSettings,
     /// Decided once from `broker.url` when the settings are loaded.
     #[serde(skip)]
     pub mode: Mode,
@@ -217,6 +219,40 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// JSON Web Tokens from a bank's identity provider, accepted as staff credentials.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JwtSettings {
+    /// A PEM public key, or a JWKS (JSON) file; reloaded when it changes. Empty = no JWTs.
+    pub key_file: String,
+    /// The algorithm of a PEM key (`RS256`, `ES256`, `EdDSA`, ...); JWKS keys name their own.
+    pub algorithm: String,
+    /// The `iss` a token must carry.
+    pub issuer: String,
+    /// The `aud` a token must carry.
+    pub audience: String,
+    /// The claim that lists the holder's roles (`viewer`, `underwriter`, `operator`).
+    pub roles_claim: String,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            key_file: String::new(),
+            algorithm: "RS256".into(),
+            issuer: String::new(),
+            audience: String::new(),
+            roles_claim: "roles".into(),
+        }
+    }
+}
+
+impl JwtSettings {
+    pub fn enabled(&self) -> bool {
+        !self.key_file.trim().is_empty()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct FaultSettings {
     pub panic_marker: String,
@@ -280,6 +316,14 @@ impl Settings {
         }
         if self.actors.max_message_attempts == 0 {
             return invalid("actors.max_message_attempts", "must be at least 1");
+        }
+        if self.jwt.enabled() {
+            if self.jwt.issuer.trim().is_empty() || self.jwt.audience.trim().is_empty() {
+                return invalid("jwt.issuer", "and jwt.audience must be set with jwt.key_file");
+            }
+            if self.jwt.algorithm.parse::<jsonwebtoken::Algorithm>().is_err() {
+                return invalid("jwt.algorithm", "must be a JWS algorithm such as RS256, ES256 or EdDSA");
+            }
         }
         if self.database.url.trim().is_empty() {
             return invalid("database.url", "must be a file path or a postgres:// URL");
