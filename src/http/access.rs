@@ -18,8 +18,9 @@ use crate::persistence::tokens;
 /// Who made a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// The operator token or a named staff token.
-    Staff { role: Role, name: String },
+    /// The operator token, a named staff token, or a JWT (which expires: `until`, in seconds
+    /// since the epoch; a stream opened with it ends then).
+    Staff { role: Role, name: String, until: Option<i64> },
     /// An applicant's token: one loan.
     Applicant { loan_id: LoanId },
 }
@@ -37,6 +38,13 @@ impl actix_web::FromRequest for Caller {
 }
 
 impl Credential {
+    /// How long from now the credential stays valid (None: until revoked or reconfigured).
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        let Credential::Staff { until: Some(until), .. } = self else { return None };
+        let seconds = until.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+        Some(std::time::Duration::from_secs(seconds as u64))
+    }
+
     pub fn role(&self) -> Role {
         match self {
             Credential::Staff { role, .. } => *role,
@@ -189,16 +197,18 @@ fn identify(state: &AppState, token: &str) -> Option<Identified> {
     let admin = &state.settings.admin;
     if admin.token.as_deref().is_some_and(|expected| same_digest(&digest, &Sha256::digest(expected.as_bytes()).into()))
     {
-        return Some(Identified::Staff(Credential::Staff { role: Role::Operator, name: "operator".into() }));
+        let operator = Credential::Staff { role: Role::Operator, name: "operator".into(), until: None };
+        return Some(Identified::Staff(operator));
     }
     // Every staff digest is compared, so the time says nothing about which one matched.
     let staff = admin.staff.iter().fold(None, |found, staff| match same_digest(&digest, &staff.sha256) {
-        true => Some(Credential::Staff { role: staff.role, name: staff.name.clone() }),
+        true => Some(Credential::Staff { role: staff.role, name: staff.name.clone(), until: None }),
         false => found,
     });
     staff.map(Identified::Staff).or_else(|| state.token_key.verify(token).map(Identified::Applicant)).or_else(|| {
         let grant = state.jwt.as_ref()?.verify(token)?;
-        Some(Identified::Staff(Credential::Staff { role: grant.role, name: grant.subject }))
+        let until = Some(grant.expires_at);
+        Some(Identified::Staff(Credential::Staff { role: grant.role, name: grant.subject, until }))
     })
 }
 

@@ -20,7 +20,7 @@ pub fn is_staff_action(event_type: &str) -> bool {
 /// The record of `caller` doing `event_type` to a loan in `status`, with `details`.
 pub fn record(caller: &Credential, loan_id: LoanId, status: &str, event_type: &str, details: Value) -> StaffRecord {
     let (role, name) = match caller {
-        Credential::Staff { role, name } => (role.as_str(), name.as_str()),
+        Credential::Staff { role, name, .. } => (role.as_str(), name.as_str()),
         Credential::Applicant { .. } => ("applicant", ""),
     };
     tracing::info!(%loan_id, action = event_type, by.role = role, by.name = name, "staff action");

@@ -5,7 +5,7 @@
 //! handlers above them, `openapi` (which documents the handlers) above those, and `routes`,
 //! which mounts them all, on top.
 
-mod access;
+pub(crate) mod access;
 pub mod admin;
 mod audit;
 mod dashboard;

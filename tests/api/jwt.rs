@@ -99,3 +99,31 @@ async fn a_jwt_of_the_configured_key_issuer_and_audience_is_a_staff_credential()
     assert_eq!(status(&app, "/api/v1/loans/stats", &rotated).await, 200, "the new key");
     assert_eq!(status(&app, "/api/v1/loans/stats", &viewer).await, 401, "the old key no more");
 }
+
+/// A stream opened with a JWT ends when the JWT expires (a stream opened with a token that does
+/// not expire stays open).
+#[actix_web::test]
+async fn a_stream_opened_with_a_jwt_ends_when_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (idp, idp_public) = key_pair(dir.path(), "idp");
+    let configured = idp_public.to_string_lossy().into_owned();
+    let app = spawn_app_with(Db::Sqlite, move |s| {
+        s.jwt.key_file = configured;
+        s.jwt.algorithm = "ES256".into();
+        s.jwt.issuer = ISSUER.into();
+        s.jwt.audience = AUDIENCE.into();
+    })
+    .await;
+    let expiring =
+        sign(&idp, &json!({ "sub": "v", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 2, "roles": ["viewer"] }));
+    let opened = std::time::Instant::now();
+    let stream = app.anonymous.get(app.url("/api/v1/events/stream")).bearer_auth(&expiring).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(15), stream.bytes()).await;
+    assert!(ended.is_ok(), "the stream outlived its JWT");
+    assert!(opened.elapsed() >= std::time::Duration::from_millis(900), "ended too soon: {:?}", opened.elapsed());
+
+    let lasting = app.client.get(app.url("/api/v1/events/stream")).send().await.unwrap();
+    let still_open = tokio::time::timeout(std::time::Duration::from_secs(3), lasting.bytes()).await;
+    assert!(still_open.is_err(), "a stream of a token that does not expire stays open");
+}

@@ -18,14 +18,17 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
+use actix_web::HttpMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::Stream;
+use futures_util::future::Either;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{interval_at, Instant, Interval};
 
 use super::{
     existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, LiveEventMessage, Scope, Subscription,
 };
+use crate::http::access::Credential;
 use crate::http::errors::{ApiError, Problem};
 use crate::http::state::AppState;
 use crate::messages::LiveEvent;
@@ -48,7 +51,7 @@ pub async fn all(
 ) -> Result<HttpResponse, ApiError> {
     let after = resume_point(&req, &query)?;
     let subscription = subscribe(&state, after).await?;
-    Ok(respond(state.db.clone(), Scope::All, subscription))
+    Ok(respond(state.db.clone(), Scope::All, subscription, credential_lasts(&req)))
 }
 
 /// One loan's events as Server-Sent Events: its history (after `Last-Event-ID`), then live.
@@ -70,7 +73,7 @@ pub async fn one(
     let after = resume_point(&req, &query)?;
     let scope = existing_loan(&state, &path).await?;
     let subscription = subscribe(&state, Some(after.unwrap_or(0))).await?;
-    Ok(respond(state.db.clone(), scope, subscription))
+    Ok(respond(state.db.clone(), scope, subscription, credential_lasts(&req)))
 }
 
 /// `Last-Event-ID` wins over `?after=`: an `EventSource` that reconnects keeps its URL.
@@ -82,7 +85,13 @@ fn resume_point(req: &HttpRequest, query: &AfterQuery) -> Result<Option<i64>, Ap
     }
 }
 
-fn respond(db: Database, scope: Scope, subscription: Subscription) -> HttpResponse {
+/// How long the request's credential stays valid, if it expires (a JWT).
+fn credential_lasts(req: &HttpRequest) -> Option<Duration> {
+    req.extensions().get::<Credential>().and_then(Credential::remaining)
+}
+
+/// The stream ends when its credential expires, if it does.
+fn respond(db: Database, scope: Scope, subscription: Subscription, lasts: Option<Duration>) -> HttpResponse {
     let feed = Feed {
         db,
         cursor: Cursor::new(scope, subscription.after),
@@ -96,7 +105,10 @@ fn respond(db: Database, scope: Scope, subscription: Subscription) -> HttpRespon
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(feed.into_stream())
+        .streaming(feed.into_stream().take_until(match lasts {
+            Some(lasts) => Either::Left(tokio::time::sleep(lasts)),
+            None => Either::Right(std::future::pending()),
+        }))
 }
 
 #[derive(Debug, PartialEq, Eq)]

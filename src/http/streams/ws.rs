@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use tokio::sync::broadcast;
 
 use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, LiveEventMessage, Scope};
+use crate::http::access::Credential;
 use crate::http::errors::Problem;
 use crate::http::state::AppState;
 use crate::messages::LiveEvent;
@@ -71,11 +72,13 @@ async fn start(
     // Refuse a request that is no WebSocket handshake before touching the bus.
     ws::handshake(&req)?;
     let subscription = subscribe(state, after).await?;
+    let lasts = req.extensions().get::<Credential>().and_then(Credential::remaining);
     let session = StreamSession {
         db: state.db.clone(),
         cursor: Cursor::new(scope, subscription.after),
         live: Some(subscription.live),
         last_heard: Instant::now(),
+        lasts,
     };
     ws::start(session, &req, payload)
 }
@@ -87,12 +90,17 @@ struct StreamSession {
     /// Taken when the replay is over and the feed is attached to the actor.
     live: Option<broadcast::Receiver<Arc<LiveEvent>>>,
     last_heard: Instant,
+    /// How long the credential it was opened with stays valid, if it expires (a JWT).
+    lasts: Option<Duration>,
 }
 
 impl Actor for StreamSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(lasts) = self.lasts {
+            ctx.run_later(lasts, |_, ctx| close(ctx, CloseCode::Policy, "the credential expired".into()));
+        }
         self.heartbeat(ctx);
         self.replay_next_page(ctx);
     }
