@@ -39,13 +39,13 @@ impl AllowedHosts {
         match self {
             AllowedHosts::Any => true,
             AllowedHosts::Only(names) => {
-                let host = host.trim().to_ascii_lowercase();
+                let host = host.trim();
                 let name = match host.rsplit_once(':') {
                     // `[::1]:8080`, `localhost:8080`; a bare `[::1]` has its colons inside brackets.
                     Some((name, port)) if !port.contains(']') && port.bytes().all(|b| b.is_ascii_digit()) => name,
-                    _ => host.as_str(),
+                    _ => host,
                 };
-                names.iter().any(|allowed| allowed == name)
+                names.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
             }
         }
     }
