@@ -271,7 +271,30 @@ function renderTimelineHead() {
   head.replaceChildren(
     el("div", { class: "title" }, `${loan.applicant.name} · ${fmtMoney(loan.amount)} `, el("span", { class: `badge ${loan.status}` }, loan.status)),
     el("div", { class: "meta" }, loan.id),
+    ...actionsFor(loan),
   );
+}
+
+// Only what the signed-in role may do: the operator revokes an applicant's token.
+function actionsFor(loan) {
+  if (document.body.dataset.role !== "operator") return [];
+  const button = el("button", { type: "button", class: "action", id: "revoke-token" }, "Revoke the applicant's token");
+  button.addEventListener("click", async () => {
+    const response = await fetch(`/admin/loans/${loan.id}/access-token/revoke`, { method: "POST", headers: authHeaders() });
+    const body = await response.json().catch(() => null);
+    button.replaceWith(
+      el("div", { class: "meta", id: "revoked" }, response.ok ? `new applicant token: ${body.access_token}` : `refused (${response.status})`),
+    );
+  });
+  return [button];
+}
+
+// Who is signed in: the page offers only what that role may do.
+async function loadMe() {
+  const { ok, body } = await getJson("/api/v1/me");
+  if (!ok || !body) return;
+  document.body.dataset.role = body.role;
+  $("#signed-in-as").textContent = `${body.name || body.role} · ${body.role}`;
 }
 
 function renderTimeline() {
@@ -462,6 +485,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   document.body.dataset.signedIn = "yes";
   $("#sign-out").hidden = false;
+  loadMe();
   $("#apply").addEventListener("submit", submitApplication);
   $("#example").addEventListener("click", fillExample);
   $("#loans tbody").addEventListener("click", (event) => {

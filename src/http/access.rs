@@ -66,6 +66,8 @@ enum Rule {
     /// The loan in the path: its applicant, or a staff reader. `None`: not a loan id (no
     /// applicant's loan, so only staff get as far as the handler's 404).
     Loan(Option<LoanId>),
+    /// Any valid credential (who am I).
+    Anyone,
 }
 
 /// The one table of which route needs what.
@@ -79,6 +81,7 @@ fn rule(method: &Method, path: &str) -> Rule {
         (true, ["docs", ..]) => Rule::Open,
         (_, ["admin", ..]) => Rule::Staff(&[Role::Operator]),
         (true, ["api", "v1", "loans", "stats"]) => Rule::Staff(READERS),
+        (true, ["api", "v1", "me"]) => Rule::Anyone,
         (true, ["api", "v1", "loans", id] | ["api", "v1", "loans", id, "events" | "schedule"]) => loan(id),
         (true, ["api", "v1", "loans", id, "events", "stream"] | ["ws", "loans", id]) => loan(id),
         _ => Rule::Staff(READERS),
@@ -102,7 +105,7 @@ pub fn requirement(method: &Method, pattern: &str) -> Requirement {
     match rule(method, &path) {
         Rule::Open => Requirement::Anyone,
         Rule::Staff(roles) => Requirement::Staff(roles),
-        Rule::Loan(_) => Requirement::StaffOrApplicant,
+        Rule::Loan(_) | Rule::Anyone => Requirement::StaffOrApplicant,
     }
 }
 
@@ -149,7 +152,7 @@ pub async fn authorize(
         }
     };
     let refusal = match (&rule, &credential) {
-        (Rule::Open, _) => None,
+        (Rule::Open | Rule::Anyone, _) => None,
         (Rule::Staff(roles), credential) => (!roles.contains(&credential.role())).then_some(ApiError::Forbidden),
         // The answer for a missing loan, with the path's id as the handler would echo it.
         (Rule::Loan(id), Credential::Applicant { loan_id }) if id.as_ref() != Some(loan_id) => {
@@ -244,6 +247,7 @@ mod tests {
             assert_eq!(get(staff), Rule::Staff(READERS), "{staff}");
         }
         assert_eq!(get("/admin/actors"), Rule::Staff(&[Role::Operator]));
+        assert_eq!(get("/api/v1/me"), Rule::Anyone);
         assert_eq!(rule(&Method::POST, "/admin/loans/x/retry"), Rule::Staff(&[Role::Operator]));
         for scoped in ["", "/events", "/schedule", "/events/stream"] {
             assert_eq!(get(&format!("/api/v1/loans/{id}{scoped}")), Rule::Loan(Some(id)), "{scoped}");

@@ -15,6 +15,7 @@ mod errors;
 mod health;
 mod jwt;
 mod loans;
+mod me;
 pub mod middleware;
 pub mod openapi;
 mod ops;

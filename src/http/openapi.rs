@@ -19,7 +19,7 @@ use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
 use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
-use super::{dead_letters, health, loans, ops};
+use super::{dead_letters, health, loans, me, ops};
 use crate::domain::Role;
 
 #[derive(OpenApi)]
@@ -32,7 +32,7 @@ use crate::domain::Role;
             request had a plain one).",
     ),
     paths(
-        loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule,
+        loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule, me::me,
         health::live, health::ready,
         admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,

@@ -3,12 +3,13 @@
 use actix_web::web;
 
 use super::errors::ApiError;
-use super::{admin, dashboard, health, loans, openapi, ops, streams};
+use super::{admin, dashboard, health, loans, me, openapi, ops, streams};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
     streams::routes(cfg);
     dashboard::routes(cfg);
+    me::routes(cfg);
     loans::routes(cfg);
     health::routes(cfg);
     admin::routes(cfg);

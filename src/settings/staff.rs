@@ -25,7 +25,7 @@ impl StaffToken {
         Ok((token, entry))
     }
 
-    pub(crate) fn parse(entry: &str) -> Result<Self, String> {
+    pub fn parse(entry: &str) -> Result<Self, String> {
         let mut parts = entry.trim().splitn(3, ':');
         let (Some(name), Some(role), Some(digest)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(format!("`{entry}` is not name:role:sha256"));

@@ -87,6 +87,8 @@ const EVERYONE: [Who; 7] = [
 #[derive(Debug, Clone, Copy)]
 enum Route {
     Open,
+    /// Any valid credential.
+    Anyone,
     Readers,
     Loan,
     Operator,
@@ -96,6 +98,7 @@ fn expected(route: Route, who: Who, served: u16) -> u16 {
     match (route, who) {
         (Route::Open, _) => served,
         (_, Who::Nobody | Who::WrongToken) => 401,
+        (Route::Anyone, _) => served,
         (Route::Loan, Who::ApplicantOfThisLoan) => served,
         (Route::Loan, Who::ApplicantOfAnotherLoan) => 404,
         (Route::Operator, Who::Operator) => served,
@@ -133,6 +136,7 @@ async fn every_route_answers_each_kind_of_caller_as_the_contract_says(db: Db) {
         (Method::GET, "/metrics".into(), Route::Open, 200),
         (Method::GET, "/api-docs/openapi.json".into(), Route::Open, 200),
         (Method::GET, "/".into(), Route::Open, 200),
+        (Method::GET, "/api/v1/me".into(), Route::Anyone, 200),
         (Method::GET, "/api/v1/loans".into(), Route::Readers, 200),
         (Method::GET, "/api/v1/loans/stats".into(), Route::Readers, 200),
         (Method::GET, "/api/v1/events/stream".into(), Route::Readers, 200),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{approvable_application, event_types, spawn_app, Db};
+use crate::helpers::{approvable_application, event_types, spawn_app, spawn_app_with, Db};
 use crate::support::{client_script, ClientProcess};
 
 /// Where the browser test leaves its screenshot: `$CARGO_TARGET_DIR/test-artifacts/`.
@@ -48,7 +48,12 @@ async fn the_dashboard_is_served_from_the_binary_with_security_headers() {
 
 #[actix_web::test]
 async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_reload() {
-    let app = spawn_app(Db::Sqlite).await;
+    let viewer = loanflow::settings::StaffToken::generate("vera", "viewer").expect("a viewer token");
+    let entry = viewer.1.clone();
+    let app = spawn_app_with(Db::Sqlite, move |s| {
+        s.admin.staff = vec![loanflow::settings::StaffToken::parse(&entry).expect("the entry parses")];
+    })
+    .await;
     // Loans already there when the page opens: one that ends cancelled after a compensation.
     let approved = app.submit(&approvable_application()).await;
     let mut failing = approvable_application();
@@ -63,7 +68,8 @@ async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_
     let _ = std::fs::remove_file(&screenshot);
 
     let mut command = Command::new("python3");
-    command.arg(client_script("dashboard_browser.py")).arg(&app.address).arg(&app.operator_token).arg(&screenshot);
+    command.arg(client_script("dashboard_browser.py")).arg(&app.address).arg(&app.operator_token).arg(&viewer.0);
+    command.arg(&screenshot);
     let browser = ClientProcess::spawn("the browser driver", command);
     let (succeeded, output) = browser.finish(Duration::from_secs(120)).await;
     let report: Value = output
@@ -96,4 +102,7 @@ async fn a_browser_submits_through_the_form_and_sees_the_final_status_without_a_
     assert_eq!(signed_out["sign_in_shown"], true, "signed out: the sign-in box: {report}");
     assert_eq!(signed_out["data_hidden"], true, "signed out: no data: {report}");
     assert_eq!(signed_out["total"], "–", "signed out: nothing was loaded: {report}");
+    assert_eq!(report["operator_actions"], 1, "the operator is offered the token revocation: {report}");
+    assert_eq!(report["viewer_actions"], 0, "a viewer is offered no action: {report}");
+    assert_eq!(report["signed_in_as"], "vera · viewer", "{report}");
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Drive the dashboard in headless Debian `chromium` over the Chrome DevTools Protocol.
 
-usage: dashboard_browser.py BASE_URL TOKEN SCREENSHOT.png
+usage: dashboard_browser.py BASE_URL TOKEN VIEWER_TOKEN SCREENSHOT.png
 
 Opens the sign-in link BASE_URL/#token=TOKEN, submits an invalid application through the form (expects the field error from
 the 422 problem), then a valid one, and waits until the loan's row shows its final status and its
-timeline shows the notification, without a reload; then signs out and checks that the page
-shows the sign-in box and no data. Saves a screenshot (of the signed-in page) either way. Prints one JSON
+timeline shows the notification, without a reload, and the operator's action on a loan; then
+signs out (the page shows the sign-in box and no data) and signs in through the box as a
+viewer, who is offered no action. Saves a screenshot (of the signed-in page) either way. Prints one JSON
 object with what it saw; exits non-zero on failure. Needs only `websockets` (pinned in .ci/run).
 """
 
@@ -205,6 +206,27 @@ async def exercise(browser, base_url, token, report):
             "the compensation on a cancelled loan's timeline",
         )
     report["reloaded"] = await browser.js("window.__sameDocument !== 'yes'")
+    report["operator_actions"] = await browser.wait_for(
+        "document.body.dataset.role === 'operator' && document.querySelectorAll('#timeline-head .action').length",
+        "the operator's action on the selected loan",
+    )
+
+
+async def sign_in_as_viewer(browser, token, report):
+    await browser.js(
+        "(() => { const i = document.querySelector('#sign-in-form [name=\"token\"]'); i.focus(); i.select(); })()"
+    )
+    await browser.call("Input.insertText", text=token)
+    await browser.js("document.querySelector('#sign-in-form').requestSubmit()")
+    await browser.wait_for(
+        "document.readyState === 'complete' && document.body.dataset.live === 'open' && document.body.dataset.role === 'viewer'",
+        "the viewer's live dashboard",
+    )
+    await browser.wait_for("!!document.querySelector('#loans tbody tr[data-id]')", "a loan row")
+    await browser.click("#loans tbody tr[data-id]")
+    await browser.wait_for("!!document.querySelector('#timeline-head .title')", "the selected loan's head")
+    report["viewer_actions"] = await browser.js("document.querySelectorAll('.action').length")
+    report["signed_in_as"] = await browser.js("document.querySelector('#signed-in-as').textContent")
 
 
 async def sign_out(browser, report):
@@ -218,7 +240,7 @@ async def sign_out(browser, report):
     )
 
 
-async def run(base_url, token, screenshot):
+async def run(base_url, token, viewer_token, screenshot):
     report = {"ok": False}
     profile = tempfile.mkdtemp(prefix="loanflow-chromium-")
     process = None
@@ -232,6 +254,7 @@ async def run(base_url, token, screenshot):
                 await browser.screenshot(screenshot)
                 report["screenshot"] = screenshot
                 await sign_out(browser, report)
+                await sign_in_as_viewer(browser, viewer_token, report)
                 report["ok"] = True
             except Exception as error:
                 report["error"] = repr(error)
@@ -252,10 +275,10 @@ async def run(base_url, token, screenshot):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2
-    report = asyncio.run(run(sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]))
+    report = asyncio.run(run(sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]))
     print(json.dumps(report), flush=True)
     return 0 if report["ok"] else 1
 
