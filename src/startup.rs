@@ -95,7 +95,7 @@ impl Application {
         }
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::LoggedRequest>::new())
                 .wrap(from_fn(http::authorize))
                 .wrap(from_fn(http::middleware::protect))
                 .wrap(http::middleware::cors(&state.settings.http))
