@@ -219,3 +219,16 @@ async fn database_unavailable_is_503_and_recovers() {
     let loans = app.db.counts().into_iter().find(|(t, _)| *t == "loans").unwrap().1;
     assert_eq!(loans, 2, "the refused submission stored nothing");
 }
+
+/// A long path is not echoed in full: the problem's detail is cut.
+#[actix_web::test]
+async fn a_long_path_is_not_echoed_in_full() {
+    let app = crate::helpers::spawn_app(Db::Sqlite).await;
+    let long = "x".repeat(20_000);
+    let response = app.client.get(app.url(&format!("/api/v1/loans/{long}"))).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.chars().count() <= 301, "{} characters echoed", detail.len());
+    assert!(detail.starts_with("loan xxx"), "{detail}");
+}

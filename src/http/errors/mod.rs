@@ -182,7 +182,8 @@ impl ResponseError for ApiError {
                 tracing::warn!(cause = with_causes(cause.as_ref()), "dependency unavailable");
                 "a dependency is unavailable; retry later".to_owned()
             }
-            other => other.to_string(),
+            // What the client sent comes back at most this long (a 20 KB path is not echoed).
+            other => echoed(&other.to_string()),
         };
         let problem = Problem {
             kind,
@@ -206,5 +207,15 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.json(problem)
+    }
+}
+
+/// Longest detail echoed to a client.
+const MAX_DETAIL: usize = 300;
+
+fn echoed(detail: &str) -> String {
+    match detail.char_indices().nth(MAX_DETAIL) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail.to_owned(),
     }
 }
