@@ -10,13 +10,13 @@ use tracing_actix_web::TracingLogger;
 
 use crate::actors::{ActorSystem, Registry};
 use crate::cluster;
-use crate::domain::TokenKey;
+use crate::domain::{hex, random_token, TokenKey};
 use crate::http::{self, AppState};
 use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
 use crate::persistence::{secrets, Database};
-use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Settings};
+use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Role, Settings, StaffToken};
 
 pub struct Application {
     server: Server,
@@ -42,6 +42,11 @@ impl Application {
         };
         if let Some(token) = &generated_operator_token {
             settings.admin.token = Some(token.clone());
+        }
+        if let Some(token) = settings.admin_token() {
+            // The operator's token is checked like any staff token.
+            let operator = StaffToken::new("operator", Role::Operator, token);
+            settings.admin.staff.push(operator);
         }
         let settings = Arc::new(settings);
         // The mode decides the transport once: in a cluster, messages and live events travel
@@ -145,14 +150,6 @@ impl Application {
 /// The key applicant tokens are derived with, shared by every node through the database.
 async fn applicant_token_key(db: &Database) -> anyhow::Result<TokenKey> {
     let stored = db.write_outside_units(|c| secrets::load_or_create(c, "applicant_token_key", random_token)).await?;
-    let bytes: Option<Vec<u8>> =
-        (0..stored.len()).step_by(2).map(|i| u8::from_str_radix(stored.get(i..i + 2)?, 16).ok()).collect();
-    let bytes = bytes.ok_or_else(|| anyhow::anyhow!("the stored applicant token key is not hex"))?;
+    let bytes = hex::decode(&stored).ok_or_else(|| anyhow::anyhow!("the stored applicant token key is not hex"))?;
     TokenKey::new(bytes).map_err(|e| anyhow::anyhow!("the stored applicant token key: {e}"))
-}
-
-/// 32 random bytes, hex: a bearer token nobody guesses.
-fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,6 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::hex;
 use super::ids::LoanId;
 
 /// Who may see and do what (CONTRACT.md, "People and access").
@@ -67,7 +68,7 @@ impl TokenKey {
 
     /// The applicant token of `loan_id` at `generation`.
     pub fn applicant_token(&self, loan_id: LoanId, generation: u32) -> String {
-        let mac = hex(&self.mac(loan_id, generation));
+        let mac = hex::encode(&self.mac(loan_id, generation));
         format!("{PREFIX}.{loan_id}.{generation}.{mac}")
     }
 
@@ -81,7 +82,7 @@ impl TokenKey {
         }
         let loan_id = LoanId::parse(id).ok()?;
         let generation: u32 = generation.parse().ok()?;
-        let presented = unhex(mac)?;
+        let presented = hex::decode(mac)?;
         let mut expected = self.keyed();
         expected.update(&message(loan_id, generation));
         expected.verify_slice(&presented).ok()?;
@@ -104,21 +105,10 @@ fn message(loan_id: LoanId, generation: u32) -> Vec<u8> {
     format!("applicant:{loan_id}:{generation}").into_bytes()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(DIGITS[usize::from(byte >> 4)] as char);
-        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    text
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+/// 32 random bytes as hex: a bearer token or secret nobody guesses.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    hex::encode(&bytes)
 }
 
 #[cfg(test)]

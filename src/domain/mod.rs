@@ -6,13 +6,14 @@
 
 pub mod access;
 pub mod application;
+pub mod hex;
 pub mod ids;
 pub mod money;
 pub mod rules;
 pub mod schedule;
 pub mod time;
 
-pub use access::{ApplicantGrant, Role, TokenKey};
+pub use access::{random_token, ApplicantGrant, Role, TokenKey};
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
 };

@@ -156,7 +156,7 @@ pub async fn authorize(
         (Rule::Staff(roles), credential) => (!roles.contains(&credential.role())).then_some(ApiError::Forbidden),
         // The answer for a missing loan, with the path's id as the handler would echo it.
         (Rule::Loan(id), Credential::Applicant { loan_id }) if id.as_ref() != Some(loan_id) => {
-            Some(ApiError::NotFound(format!("loan {}", loan_segment(req.path()))))
+            Some(ApiError::missing_loan(loan_segment(req.path())))
         }
         (Rule::Loan(_), Credential::Applicant { .. }) => None,
         (Rule::Loan(_), credential) => (!READERS.contains(&credential.role())).then_some(ApiError::Forbidden),
@@ -197,17 +197,13 @@ enum Identified {
 /// What a token is, if anything: the operator's, a named staff token, or an applicant's.
 fn identify(state: &AppState, token: &str) -> Option<Identified> {
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-    let admin = &state.settings.admin;
-    if admin.token.as_deref().is_some_and(|expected| same_digest(&digest, &Sha256::digest(expected.as_bytes()).into()))
-    {
-        let operator = Credential::Staff { role: Role::Operator, name: "operator".into(), until: None };
-        return Some(Identified::Staff(operator));
-    }
-    // Every staff digest is compared, so the time says nothing about which one matched.
-    let staff = admin.staff.iter().fold(None, |found, staff| match same_digest(&digest, &staff.sha256) {
-        true => Some(Credential::Staff { role: staff.role, name: staff.name.clone(), until: None }),
-        false => found,
-    });
+    // The operator token is one of them (`startup`). Every digest is compared, so the time
+    // says nothing about which one matched.
+    let staff =
+        state.settings.admin.staff.iter().fold(None, |found, staff| match same_digest(&digest, &staff.sha256) {
+            true => Some(Credential::Staff { role: staff.role, name: staff.name.clone(), until: None }),
+            false => found,
+        });
     staff.map(Identified::Staff).or_else(|| state.token_key.verify(token).map(Identified::Applicant)).or_else(|| {
         let grant = state.jwt.as_ref()?.verify(token)?;
         let until = Some(grant.expires_at);

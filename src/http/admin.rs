@@ -12,10 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::Caller;
 use super::audit;
-use super::errors::{AdminActionErrors, ApiError, Problem};
+use super::errors::{loan_in_path, AdminActionErrors, ApiError, Problem};
 use super::state::AppState;
 use crate::cluster::{self, NodeActorsView};
-use crate::domain::{rfc3339, LoanId};
+use crate::domain::rfc3339;
 use crate::messages::{ActorKind, Envelope};
 use crate::persistence::{queries, tokens, CommitOutcome, LoanRow, OutboxRow, StaffChange, UnitOfWork};
 use crate::saga::LoanSaga;
@@ -232,7 +232,7 @@ pub async fn retry(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = LoanId::parse(&path).map_err(|_| ApiError::NotFound(format!("loan {}", path.as_str())))?;
+    let id = loan_in_path(&path)?;
     let (loan, pending) = state
         .db
         .read(move |c| {
@@ -240,7 +240,7 @@ pub async fn retry(
             Ok((loan, queries::outbox_of_loans(c, &[id.to_string()])?))
         })
         .await?;
-    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let loan = loan.ok_or_else(|| ApiError::missing_loan(id))?;
     if loan.notified_at.is_some() {
         return Err(ApiError::Conflict(format!("loan {id} is finished ({}); there is nothing to retry", loan.status)));
     }
@@ -283,10 +283,10 @@ pub async fn revoke_access_token(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let id = LoanId::parse(&path).map_err(|_| ApiError::NotFound(format!("loan {}", path.as_str())))?;
+    let id = loan_in_path(&path)?;
     let key = id.to_string();
     let (loan, from) = state.db.read(move |c| Ok((queries::loan(c, id)?, tokens::generation(c, &key)?))).await?;
-    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let loan = loan.ok_or_else(|| ApiError::missing_loan(id))?;
     let to = u32::try_from(from + 1).map_err(|e| ApiError::internal("the token generation", e))?;
     let record = audit::record(&caller.0, id, &loan.status, audit::ACCESS_TOKEN_REVOKED, json!({ "generation": to }));
     let unit =

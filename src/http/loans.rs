@@ -8,13 +8,13 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::{ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
+use super::errors::{loan_in_path, ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 use super::state::AppState;
 use super::views::{
     EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView, SubmittedLoanView,
 };
 use crate::actors::plan_submission;
-use crate::domain::{parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
+use crate::domain::{hex, parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
 use crate::saga::LoanStatus;
 
@@ -80,7 +80,7 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let application = LoanApplication::parse(&json).map_err(ApiError::Invalid)?;
     // Only a keyed request needs its hash (to tell a replay from another request under the key).
-    let request_hash = key.as_ref().map(|_| hex(&Sha256::digest(json.to_string().as_bytes())));
+    let request_hash = key.as_ref().map(|_| hex::encode(&Sha256::digest(json.to_string().as_bytes())));
 
     let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
     let (unit, plan) = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc(), idempotency);
@@ -125,22 +125,13 @@ fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {
     response.json(view)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// An unknown or malformed id is simply not found.
-fn loan_id(raw: &str) -> Result<LoanId, ApiError> {
-    LoanId::parse(raw).map_err(|_| ApiError::NotFound(format!("loan {raw}")))
-}
-
 /// One loan.
 #[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
     responses((status = 200, description = "The loan", body = LoanView), ReadErrors))]
 async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = loan_id(&path)?;
+    let id = loan_in_path(&path)?;
     let row = state.db.read(move |c| queries::loan(c, id)).await?;
-    let row = row.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let row = row.ok_or_else(|| ApiError::missing_loan(id))?;
     Ok(HttpResponse::Ok().json(LoanView::from_row(row).map_err(store_error)?))
 }
 
@@ -208,7 +199,7 @@ async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(get, path = "/api/v1/loans/{id}/events", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
     responses((status = 200, description = "The history", body = Vec<EventView>), ReadErrors))]
 async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = loan_id(&path)?;
+    let id = loan_in_path(&path)?;
     let rows = state
         .db
         .read(move |c| {
@@ -216,7 +207,7 @@ async fn events(path: web::Path<String>, state: web::Data<AppState>) -> Result<H
             exists.then(|| queries::events_of(c, id)).transpose()
         })
         .await?;
-    let rows = rows.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let rows = rows.ok_or_else(|| ApiError::missing_loan(id))?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(EventView::from_row).collect::<Vec<_>>()))
 }
 
@@ -231,9 +222,9 @@ async fn schedule(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = loan_id(&path)?;
+    let id = loan_in_path(&path)?;
     let (loan, document) = state.db.read(move |c| Ok((queries::loan(c, id)?, queries::document_of(c, id)?))).await?;
-    let loan = loan.ok_or_else(|| ApiError::NotFound(format!("loan {id}")))?;
+    let loan = loan.ok_or_else(|| ApiError::missing_loan(id))?;
     let document = document.ok_or_else(|| {
         ApiError::NotFound(format!("schedule of loan {id} (status {}; only approved loans have one)", loan.status))
     })?;

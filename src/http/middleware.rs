@@ -81,9 +81,6 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Longest host or origin echoed in a refusal.
-const MAX_ECHOED: usize = 100;
-
 /// Refuse a request for a host this node does not answer (421; the probes answer any host),
 /// and one from an origin that is neither the server's own nor listed (403; a request without
 /// `Origin` passes), before CORS and any handler.
@@ -100,7 +97,7 @@ pub async fn guard(
         headers.get(header::HOST).and_then(|v| v.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
     if !edge::is_probe(req.path()) {
         if let Some(host) = edge::misdirected(&http.hosts, host) {
-            let refusal = ApiError::MisdirectedHost(echoed(host));
+            let refusal = ApiError::MisdirectedHost(host.to_owned());
             return Ok(req.error_response(refusal).map_into_boxed_body());
         }
     }
@@ -109,15 +106,11 @@ pub async fn guard(
         let connection = if req.app_config().secure() { "https" } else { "http" };
         let scheme = edge::client_scheme(req.peer_addr().map(|a| a.ip()), headers, &http.proxies, connection);
         if !edge::origin_allowed(origin, scheme, host, &http.allowed_origins) {
-            let refusal = ApiError::ForeignOrigin(echoed(origin));
+            let refusal = ApiError::ForeignOrigin(origin.to_owned());
             return Ok(req.error_response(refusal).map_into_boxed_body());
         }
     }
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
-}
-
-fn echoed(text: &str) -> String {
-    text.chars().take(MAX_ECHOED).collect()
 }
 
 /// Refuse a declared body over `http.max_body_bytes` on any route (413), a `POST` body that is

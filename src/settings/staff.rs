@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::Role;
+use crate::domain::{hex, random_token, Role};
 
 /// A named staff credential: only the SHA-256 of its token is configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,13 +13,17 @@ pub struct StaffToken {
 }
 
 impl StaffToken {
+    /// The staff credential of `token` (only its digest is kept).
+    pub fn new(name: &str, role: Role, token: &str) -> Self {
+        StaffToken { name: name.to_owned(), role, sha256: Sha256::digest(token.as_bytes()).into() }
+    }
+
     /// A new random token for `name` with `role`, and its `admin.staff_tokens` entry (the
     /// token's SHA-256 only).
     pub fn generate(name: &str, role: &str) -> Result<(String, String), String> {
         let role = Role::parse_staff(role).ok_or_else(|| format!("`{role}` is not underwriter, viewer or operator"))?;
-        let bytes: [u8; 32] = rand::random();
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let digest: String = Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let token = random_token();
+        let digest = hex::encode(&Sha256::digest(token.as_bytes()));
         let entry = format!("{}:{}:{digest}", name.trim(), role.as_str());
         StaffToken::parse(&entry)?;
         Ok((token, entry))
@@ -36,11 +40,7 @@ impl StaffToken {
         }
         let role = Role::parse_staff(role).ok_or_else(|| format!("`{role}` is not underwriter, viewer or operator"))?;
         let digest = digest.trim();
-        let bytes: Option<Vec<u8>> = (0..digest.len())
-            .step_by(2)
-            .map(|i| digest.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-            .collect();
-        let sha256 = bytes
+        let sha256 = hex::decode(digest)
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .ok_or_else(|| format!("the digest of `{name}` is not 64 hex digits"))?;
         Ok(StaffToken { name: name.to_owned(), role, sha256 })

@@ -40,6 +40,18 @@ fn claims(roles: Value) -> Value {
     json!({ "sub": "vera@bank.example", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 300, "roles": roles })
 }
 
+/// An app that takes the JWTs of the ES256 public key in `key_file`.
+async fn trusting(key_file: &Path) -> TestApp {
+    let configured = key_file.to_string_lossy().into_owned();
+    spawn_app_with(Db::Sqlite, move |s| {
+        s.jwt.key_file = configured;
+        s.jwt.algorithm = "ES256".into();
+        s.jwt.issuer = ISSUER.into();
+        s.jwt.audience = AUDIENCE.into();
+    })
+    .await
+}
+
 async fn status(app: &TestApp, path: &str, token: &str) -> u16 {
     app.anonymous.get(app.url(path)).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
@@ -51,14 +63,7 @@ async fn a_jwt_of_the_configured_key_issuer_and_audience_is_a_staff_credential()
     let (other, other_public) = key_pair(dir.path(), "other");
     let key_file = dir.path().join("jwt-key.pem");
     std::fs::copy(&idp_public, &key_file).unwrap();
-    let configured = key_file.to_string_lossy().into_owned();
-    let app = spawn_app_with(Db::Sqlite, move |s| {
-        s.jwt.key_file = configured;
-        s.jwt.algorithm = "ES256".into();
-        s.jwt.issuer = ISSUER.into();
-        s.jwt.audience = AUDIENCE.into();
-    })
-    .await;
+    let app = trusting(&key_file).await;
 
     let viewer = sign(&idp, &claims(json!(["viewer"])));
     assert_eq!(status(&app, "/api/v1/loans/stats", &viewer).await, 200, "a viewer reads");
@@ -106,14 +111,7 @@ async fn a_jwt_of_the_configured_key_issuer_and_audience_is_a_staff_credential()
 async fn a_stream_opened_with_a_jwt_ends_when_it_expires() {
     let dir = tempfile::tempdir().unwrap();
     let (idp, idp_public) = key_pair(dir.path(), "idp");
-    let configured = idp_public.to_string_lossy().into_owned();
-    let app = spawn_app_with(Db::Sqlite, move |s| {
-        s.jwt.key_file = configured;
-        s.jwt.algorithm = "ES256".into();
-        s.jwt.issuer = ISSUER.into();
-        s.jwt.audience = AUDIENCE.into();
-    })
-    .await;
+    let app = trusting(&idp_public).await;
     let expiring =
         sign(&idp, &json!({ "sub": "v", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 2, "roles": ["viewer"] }));
     let opened = std::time::Instant::now();

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 pub use responses::{forbidden, unauthorized, AdminActionErrors, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 
-use crate::domain::{FieldError, ValidationErrors};
+use crate::domain::{FieldError, LoanId, ValidationErrors};
 use crate::persistence::StoreError;
 
 /// What went wrong inside, kept for the log (never shown to the client).
@@ -52,6 +52,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The answer for a loan that does not exist, or that the caller may not see.
+    pub fn missing_loan(id: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("loan {id}"))
+    }
+
     /// A query or path parameter that is not acceptable.
     pub fn bad_parameter(field: &str, message: impl Into<String>) -> Self {
         ApiError::BadParameter(FieldError { field: field.into(), message: message.into() })
@@ -218,4 +223,9 @@ fn echoed(detail: &str) -> String {
         Some((cut, _)) => format!("{}…", &detail[..cut]),
         None => detail.to_owned(),
     }
+}
+
+/// The loan id in a path: an unknown or malformed one is simply not found.
+pub fn loan_in_path(raw: &str) -> Result<LoanId, ApiError> {
+    LoanId::parse(raw).map_err(|_| ApiError::missing_loan(raw))
 }

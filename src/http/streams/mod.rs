@@ -31,7 +31,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::errors::ApiError;
+use super::errors::{loan_in_path, ApiError};
 use super::state::AppState;
 use crate::domain::{FieldError, LoanId};
 use crate::messages::LiveEvent;
@@ -137,10 +137,10 @@ pub struct Subscription {
 
 /// Resolve the loan of a per-loan stream: an unknown or malformed id is a 404 (before any upgrade).
 async fn existing_loan(state: &AppState, raw: &str) -> Result<Scope, ApiError> {
-    let id = LoanId::parse(raw).map_err(|_| ApiError::NotFound(format!("loan {raw}")))?;
+    let id = loan_in_path(raw)?;
     let exists = state.db.read(move |c| Ok(queries::loan(c, id)?.is_some())).await?;
     if !exists {
-        return Err(ApiError::NotFound(format!("loan {id}")));
+        return Err(ApiError::missing_loan(id));
     }
     Ok(Scope::Loan { id, key: id.to_string() })
 }
