@@ -65,6 +65,14 @@ pub const DEAD_LETTERS: Def = Def {
     name: "loanflow_dead_letters_total",
     help: "Messages given up on and kept as dead letters, by destination actor kind.",
 };
+pub const SERVICE_PANICS: Def = Def {
+    name: "loanflow_service_call_panics_total",
+    help: "Service calls (credit check, appraisal, notification) that panicked, by actor kind; each is tried again.",
+};
+pub const QUARANTINED: Def = Def {
+    name: "loanflow_broker_quarantined_total",
+    help: "Envelopes delivered again by the broker and moved to their kind's quarantine queue, by actor kind.",
+};
 
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +137,8 @@ pub struct Metrics {
     outbox_backlog: IntGauge,
     broker_publishes: IntCounterVec,
     dead_letters: IntCounterVec,
+    service_panics: IntCounterVec,
+    quarantined: IntCounterVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -164,6 +174,8 @@ impl Metrics {
             outbox_backlog: IntGauge::with_opts(opts(&OUTBOX_BACKLOG)).expect("valid"),
             broker_publishes: IntCounterVec::new(opts(&BROKER_PUBLISHES), &["outcome"]).expect("valid"),
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
+            service_panics: IntCounterVec::new(opts(&SERVICE_PANICS), &["kind"]).expect("valid"),
+            quarantined: IntCounterVec::new(opts(&QUARANTINED), &["kind"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -181,6 +193,8 @@ impl Metrics {
         reg(Box::new(metrics.outbox_backlog.clone()));
         reg(Box::new(metrics.broker_publishes.clone()));
         reg(Box::new(metrics.dead_letters.clone()));
+        reg(Box::new(metrics.service_panics.clone()));
+        reg(Box::new(metrics.quarantined.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -203,6 +217,8 @@ impl Metrics {
         }
         for kind in &self.actor_kinds {
             self.dead_letters.with_label_values(&[kind]);
+            self.service_panics.with_label_values(&[kind]);
+            self.quarantined.with_label_values(&[kind]);
         }
     }
 
@@ -266,6 +282,16 @@ impl Metrics {
     /// dead letter.
     pub fn dead_lettered(&self, destination: &str) {
         self.dead_letters.with_label_values(&[destination]).inc();
+    }
+
+    /// A service call of an actor of kind `kind` (its label) panicked.
+    pub fn service_call_panicked(&self, kind: &str) {
+        self.service_panics.with_label_values(&[kind]).inc();
+    }
+
+    /// `envelopes` delivered again for actors of kind `kind` went to its quarantine (cluster mode).
+    pub fn quarantined(&self, kind: &str, envelopes: usize) {
+        self.quarantined.with_label_values(&[kind]).inc_by(envelopes as u64);
     }
 
     /// The broker confirmed a publish (cluster mode).

@@ -3,13 +3,13 @@
 //! messages, and the consumed message) as one unit, and only then adopts the new state and
 //! hands the emitted messages to the postman. It stops when idle; the next message re-activates it.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use tracing::Instrument;
 
+use super::faults;
 use super::plan::{plan_step, AfterCommit};
 use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
@@ -227,9 +227,8 @@ impl Handler<Deliver> for LoanActor {
                 return;
             }
         };
-        let faults = &self.shared.settings.faults;
         let planned = catch_panic(|| {
-            inject_faults(&faults.panic_marker, &faults.poison_marker, record);
+            faults::before_loan_step(&self.shared.settings, record);
             plan_step(record, &envelope, input)
         });
         let (unit, plan) = match planned {
@@ -253,22 +252,5 @@ impl Handler<Deliver> for LoanActor {
                 .into_actor(self)
                 .map(move |result, act, ctx| act.after_commit(envelope, plan, result, ctx)),
         );
-    }
-}
-
-/// Testing aids: `faults.panic_marker` panics the first time a marked loan is handled,
-/// `faults.poison_marker` every time (a poison message).
-fn inject_faults(panic_marker: &str, poison_marker: &str, record: &LoanRecord) {
-    static PANICKED: OnceLock<Mutex<HashSet<LoanId>>> = OnceLock::new();
-    let name = record.application.applicant.name.as_ref();
-    if !poison_marker.is_empty() && name.contains(poison_marker) {
-        panic!("injected poison for loan {}", record.id);
-    }
-    if panic_marker.is_empty() || !name.contains(panic_marker) {
-        return;
-    }
-    let first_time = PANICKED.get_or_init(Default::default).lock().expect("fault lock").insert(record.id);
-    if first_time {
-        panic!("injected fault for loan {}", record.id);
     }
 }

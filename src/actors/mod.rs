@@ -2,11 +2,13 @@
 //! bureau, appraiser, notifier), each under an actix `Supervisor`. Supervision, ordering and
 //! stopping are written down in `docs/runtime-semantics.md`.
 //!
-//! Inside, files depend one way: `supervision` and `registry` at the bottom, then `shared`,
-//! `plan`, `service` and `bureaus`, `loan`, `directory`, and `system`, which starts them all.
+//! Inside, files depend one way: `supervision`, `registry` and `faults` (test-only hooks) at
+//! the bottom, then `shared`, `plan`, `service` and `bureaus`, `loan`, `directory`, and
+//! `system`, which starts them all.
 
 mod bureaus;
 mod directory;
+mod faults;
 mod loan;
 mod plan;
 mod registry;

@@ -4,7 +4,8 @@
 //! at once, and each costs one queue entry (~0.3 KiB) rather than a task with its own futures
 //! and span (~4 KiB: 100,000 loans in flight must fit in 300 MiB). A call's reply goes to the
 //! loan uncommitted (the loan's unit consumes the request when it applies the reply); a message
-//! the service cannot handle is dead-lettered.
+//! the service cannot handle is dead-lettered; a call that panics is tried again after a
+//! backoff, its attempts counted in the request's outbox row, and dead-lettered at the limit.
 
 use std::cmp::Ordering as Order;
 use std::collections::BinaryHeap;
@@ -14,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use super::faults;
 use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
 use super::supervision::{catch_panic, commit_until_done};
-use crate::messages::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::{CommitOutcome, UnitOfWork};
+use crate::messages::{backoff, ActorKind, Deliver, Envelope, MessageBody, Probe};
+use crate::persistence::{queries, CommitOutcome, UnitOfWork};
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
@@ -139,7 +141,12 @@ impl<S: Service> ServiceActor<S> {
             attempt,
         )
         .entered();
-        match catch_panic(|| self.service.attempt(&envelope, attempt)) {
+        let settings = &self.shared.settings;
+        let outcome = catch_panic(|| {
+            faults::before_service_call(settings, &envelope, envelope.attempt);
+            self.service.attempt(&envelope, attempt)
+        });
+        match outcome {
             Ok(Attempt::Reply(reply)) => {
                 // Settled when the loan commits it (or on a redelivery, if this reply is lost).
                 self.shared.postman.deliver([reply]);
@@ -153,18 +160,83 @@ impl<S: Service> ServiceActor<S> {
             Ok(Attempt::DeadLetter(reason)) => {
                 actix::spawn(dead_letter(envelope, reason, self.shared.clone(), self.stats.clone()));
             }
-            Err(panic) if envelope.attempt >= self.shared.settings.actors.max_message_attempts => {
-                let reason = format!("handler panicked: {panic}");
-                actix::spawn(dead_letter(envelope, reason, self.shared.clone(), self.stats.clone()));
-            }
             Err(panic) => {
-                tracing::error!(%panic, "service actor panicked; restarting it");
-                // Back into the mailbox (it outlives the restart); the waiting calls stay.
-                ctx.address().do_send(Deliver(envelope.retried()));
-                self.stats.finished_one();
-                ctx.stop();
+                tracing::error!(%panic, "service call panicked; counting the attempt");
+                self.shared.metrics.service_call_panicked(S::KIND.as_str());
+                actix::spawn(after_panic(envelope, panic, self.shared.clone(), self.stats.clone(), ctx.address()));
             }
         }
+    }
+}
+
+/// A call that panicked: count the failed attempt in the request's outbox row (so the count
+/// survives a restart, and is the same whichever node holds the request), then try again after
+/// a backoff, or dead-letter it at `actors.max_message_attempts`. The actor needs no restart: a
+/// service keeps nothing but its queue of waiting calls.
+async fn after_panic<S: Service>(
+    envelope: Envelope,
+    panic: String,
+    shared: SharedHandles,
+    stats: Arc<ActorStats>,
+    actor: Addr<ServiceActor<S>>,
+) {
+    let row = envelope.outbox_row();
+    let stored = match shared.db.read(move |c| queries::outbox_envelope(c, row)).await {
+        Ok(stored) => stored,
+        Err(err) => {
+            // Uncounted: the backoff of this attempt's number, like any retry.
+            tracing::warn!(error = %err, "could not read the attempts of a call");
+            Some(envelope.to_json())
+        }
+    };
+    let Some(stored) = stored else {
+        // Consumed meanwhile (a copy was answered and applied): nothing left to do.
+        shared.postman.settle(envelope.message_id);
+        stats.finished_one();
+        return;
+    };
+    let stored_attempt = Envelope::from_json(&stored).map_or(envelope.attempt, |stored| stored.attempt);
+    let failed = stored_attempt.max(envelope.attempt);
+    if failed >= shared.settings.actors.max_message_attempts {
+        let reason = format!("handler panicked {failed} times: {panic}");
+        return dead_letter(Envelope { attempt: failed, ..envelope }, reason, shared, stats).await;
+    }
+    let unit = UnitOfWork::record_attempt(&envelope, failed + 1);
+    if let Err(err) = commit_until_done(shared.db.writer(), unit).await {
+        tracing::warn!(error = %err, "could not record a failed attempt");
+    }
+    let delay = backoff(failed, Duration::from_millis(50), Duration::from_secs(5));
+    actor.do_send(RetryCall { envelope: Envelope { attempt: failed + 1, ..envelope }, delay });
+}
+
+/// A call to make again after `delay` (plus its latency): its earlier attempt panicked.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RetryCall {
+    envelope: Envelope,
+    delay: Duration,
+}
+
+impl<S: Service> Handler<RetryCall> for ServiceActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, RetryCall { envelope, delay }: RetryCall, ctx: &mut Context<Self>) {
+        let delay = delay + self.service.latency(&envelope.body);
+        self.wait(envelope, 1, delay, ctx);
+    }
+}
+
+/// Cluster mode: one attempt now, its answer thrown away (see [`Probe`]). A panic is caught and
+/// counts as surviving: only a call that kills the process fails a probe.
+impl<S: Service> Handler<Probe> for ServiceActor<S> {
+    type Result = ();
+
+    fn handle(&mut self, Probe(envelope): Probe, _ctx: &mut Context<Self>) {
+        let settings = &self.shared.settings;
+        let _ = catch_panic(|| {
+            faults::before_service_call(settings, &envelope, envelope.attempt);
+            self.service.attempt(&envelope, 1)
+        });
     }
 }
 

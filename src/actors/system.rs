@@ -16,7 +16,7 @@ type CreditActor = ServiceActor<CreditBureau>;
 type AppraisalActor = ServiceActor<Appraiser>;
 type NotifierActor = ServiceActor<Notifier>;
 use super::shared::SharedHandles;
-use crate::mailbox::{PostOffice, Routes, Transport};
+use crate::mailbox::{PostOffice, Routes, ServiceRoute, Transport};
 use crate::messages::ActorKind;
 use crate::metrics::{ActorGaugeSource, ActorGauges, Metrics};
 use crate::persistence::Database;
@@ -54,9 +54,9 @@ impl ActorSystem {
             Routes {
                 loans: Box::new(move |envelope| directory.deliver(envelope)),
                 new_loan: Box::new(move |record| new_loans.activate_with(record)),
-                credit: credit.recipient(),
-                appraisal: appraisal.recipient(),
-                notifier: notifier.recipient(),
+                credit: ServiceRoute { deliver: credit.clone().recipient(), probe: credit.recipient() },
+                appraisal: ServiceRoute { deliver: appraisal.clone().recipient(), probe: appraisal.recipient() },
+                notifier: ServiceRoute { deliver: notifier.clone().recipient(), probe: notifier.recipient() },
             }
         });
         let shared = started.expect("the post office starts the actors");

@@ -6,6 +6,6 @@
 pub mod broker;
 mod postman;
 
-pub use postman::{PostOffice, Postman, Routes, Transport};
+pub use postman::{PostOffice, Postman, Routes, ServiceRoute, Transport};
 #[cfg(test)]
 mod wire_tests;

@@ -17,7 +17,7 @@ use lapin::Acker;
 
 use super::broker::Broker;
 use crate::domain::MessageId;
-use crate::messages::{ActorKind, Deliver, Envelope};
+use crate::messages::{ActorKind, Deliver, Envelope, Probe};
 use crate::persistence::{queries, Database, LoanRecord, OutboxRow, StoreError};
 
 /// Where each kind of message goes on this node.
@@ -26,9 +26,15 @@ pub struct Routes {
     pub loans: Box<dyn Fn(Envelope) + Send + Sync>,
     /// Activates the actor of a loan just submitted, with its state.
     pub new_loan: Box<dyn Fn(LoanRecord) + Send + Sync>,
-    pub credit: Recipient<Deliver>,
-    pub appraisal: Recipient<Deliver>,
-    pub notifier: Recipient<Deliver>,
+    pub credit: ServiceRoute,
+    pub appraisal: ServiceRoute,
+    pub notifier: ServiceRoute,
+}
+
+/// A service actor: where its calls go, and where a call is probed (see [`Probe`]).
+pub struct ServiceRoute {
+    pub deliver: Recipient<Deliver>,
+    pub probe: Recipient<Probe>,
 }
 
 /// How committed messages travel, decided once at start from the node's mode.
@@ -161,6 +167,17 @@ impl Postman {
         }
     }
 
+    /// Cluster mode: make one attempt at a service call, its answer thrown away (see [`Probe`]);
+    /// returns once it has run (false: no such service here, or the node is shutting).
+    pub async fn probe(&self, envelope: Envelope) -> bool {
+        let Some(probe) =
+            self.inner().and_then(|inner| inner.routes.service(envelope.destination).map(|s| s.probe.clone()))
+        else {
+            return false;
+        };
+        probe.send(Probe(envelope)).await.is_ok()
+    }
+
     /// Settle the delivery of one message (handled, duplicate, dead-lettered, or a reply safe
     /// in its queue): in cluster mode, ack the AMQP deliveries that carried it once all their
     /// envelopes are settled.
@@ -284,16 +301,24 @@ fn route(inner: &Inner, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>
         entry.since = Instant::now();
         entry.deliveries.extend(delivery);
     }
-    let routes = &inner.routes;
-    let recipient = match envelope.destination {
-        ActorKind::Loan => return (routes.loans)(envelope),
-        ActorKind::Credit => &routes.credit,
-        ActorKind::Appraisal => &routes.appraisal,
-        ActorKind::Notifier => &routes.notifier,
+    let Some(service) = inner.routes.service(envelope.destination) else {
+        return (inner.routes.loans)(envelope);
     };
     // Service actors are supervised and never stop; their handlers only start a task, so
     // their mailboxes drain fast: queue regardless of actix's mailbox capacity.
-    recipient.do_send(Deliver(envelope));
+    service.deliver.do_send(Deliver(envelope));
+}
+
+impl Routes {
+    /// The service actor of `kind`; `None` for loans.
+    fn service(&self, kind: ActorKind) -> Option<&ServiceRoute> {
+        match kind {
+            ActorKind::Loan => None,
+            ActorKind::Credit => Some(&self.credit),
+            ActorKind::Appraisal => Some(&self.appraisal),
+            ActorKind::Notifier => Some(&self.notifier),
+        }
+    }
 }
 
 fn settle(inner: &Inner, id: MessageId) {

@@ -84,6 +84,13 @@ impl MessageBody {
 #[rtype(result = "()")]
 pub struct Deliver(pub Envelope);
 
+/// Cluster mode: make one attempt at a service call now, its answer thrown away, and say when it
+/// has run. A request delivered again (a node may have died on it) is probed alone before it
+/// goes back to its queue: a request that kills the node kills it here, with nothing else held.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct Probe(pub Envelope);
+
 /// Why a message exists, and so which outbox row acknowledges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {

@@ -6,6 +6,6 @@ mod envelope;
 mod live;
 mod retry;
 
-pub use envelope::{ActorKind, Deliver, Envelope, MessageBody};
+pub use envelope::{ActorKind, Deliver, Envelope, MessageBody, Probe};
 pub use live::{EventBus, LiveEvent};
 pub use retry::backoff;

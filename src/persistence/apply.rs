@@ -84,6 +84,15 @@ pub(super) fn apply_state(
         UnitOfWork::MarkPublished { ids, at, .. } => {
             mark_published(conn, ids, *at)?;
         }
+        UnitOfWork::RecordAttempt { message_id, envelope, .. } => {
+            let updated = diesel::update(outbox::table.filter(outbox::message_id.eq(message_id.to_string())))
+                .set(outbox::envelope.eq(envelope))
+                .execute(conn)?;
+            if updated == 0 {
+                // Consumed meanwhile: nothing left to count.
+                return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+            }
+        }
         UnitOfWork::StaffAction { change: StaffChange::Nothing, .. } => {}
         UnitOfWork::StaffAction { loan_id, change: StaffChange::RevokeToken { from, to }, .. } => {
             if !tokens::advance(conn, &loan_id.to_string(), *from, *to)? {

@@ -7,7 +7,7 @@ use super::connection::AnyConnection;
 use super::records::{DeadLetterRow, DocumentRow, EventRow, LoanRow, OutboxRow};
 use super::schema::{dead_letters, documents, loan_events, loans, outbox};
 use super::StoreError;
-use crate::domain::LoanId;
+use crate::domain::{LoanId, MessageId};
 
 pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, StoreError> {
     Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
@@ -70,6 +70,15 @@ pub fn outbox_after(conn: &mut AnyConnection, after_seq: i64, limit: i64) -> Res
         .limit(limit)
         .select(OutboxRow::as_select())
         .load(conn)?)
+}
+
+/// The stored envelope (JSON) of outbox row `message_id`, if it is still there.
+pub fn outbox_envelope(conn: &mut AnyConnection, message_id: MessageId) -> Result<Option<String>, StoreError> {
+    Ok(outbox::table
+        .filter(outbox::message_id.eq(message_id.to_string()))
+        .select(outbox::envelope)
+        .first(conn)
+        .optional()?)
 }
 
 pub fn outbox_len(conn: &mut AnyConnection) -> Result<i64, StoreError> {

@@ -21,6 +21,9 @@ pub enum UnitOfWork {
     Replay { loan_id: LoanId, message_id: MessageId, emit: NewOutboxRow, record: StaffRecord },
     /// Something staff did to a loan, in its history (and what it changes besides).
     StaffAction { loan_id: LoanId, record: StaffRecord, change: StaffChange },
+    /// A failed attempt at a message, counted in its outbox row: the row keeps `envelope` (the
+    /// same message, its `attempt` the next one), so the count survives a restart.
+    RecordAttempt { loan_id: LoanId, message_id: MessageId, envelope: String },
     /// Cluster mode: outbox rows the broker confirmed, all written by the writer of `loan_id`.
     MarkPublished { loan_id: LoanId, ids: Vec<MessageId>, at: NaiveDateTime },
 }
@@ -107,6 +110,17 @@ impl UnitOfWork {
         }
     }
 
+    /// Count a failed attempt at `envelope` in its outbox row: the row then holds it with
+    /// `attempt` set to `next`.
+    pub fn record_attempt(envelope: &Envelope, next: u32) -> Self {
+        let stored = Envelope { attempt: next, ..envelope.clone() };
+        UnitOfWork::RecordAttempt {
+            loan_id: envelope.loan_id,
+            message_id: envelope.outbox_row(),
+            envelope: stored.to_json(),
+        }
+    }
+
     /// Put dead letter `message_id` back in the outbox as `envelope`, recorded by `record`.
     pub fn replay(message_id: MessageId, envelope: &Envelope, now: NaiveDateTime, record: StaffRecord) -> Self {
         UnitOfWork::Replay { loan_id: envelope.loan_id, message_id, emit: NewOutboxRow::new(envelope, now), record }
@@ -120,6 +134,7 @@ impl UnitOfWork {
             UnitOfWork::DeadLetter { loan_id, .. }
             | UnitOfWork::Replay { loan_id, .. }
             | UnitOfWork::StaffAction { loan_id, .. }
+            | UnitOfWork::RecordAttempt { loan_id, .. }
             | UnitOfWork::MarkPublished { loan_id, .. } => *loan_id,
         }
     }

@@ -7,10 +7,14 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+#[cfg(feature = "test-faults")]
+mod faults;
 mod hosts;
 mod staff;
 
 pub use crate::domain::Role;
+#[cfg(feature = "test-faults")]
+pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
 pub use staff::StaffToken;
 
@@ -28,6 +32,10 @@ pub struct Settings {
     #[serde(default)]
     pub node: NodeSettings,
     pub log: LogSettings,
+    /// Test builds only (feature `test-faults`): a release binary has no fault hooks, and
+    /// ignores `LOANFLOW__FAULTS__*`.
+    #[cfg(feature = "test-faults")]
+    #[serde(default)]
     pub faults: FaultSettings,
     #[serde(default)]
     pub jwt: JwtSettings,
@@ -202,13 +210,6 @@ impl JwtSettings {
     pub fn enabled(&self) -> bool {
         !self.key_file.trim().is_empty()
     }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct FaultSettings {
-    pub panic_marker: String,
-    pub poison_marker: String,
-    pub publish_twice: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

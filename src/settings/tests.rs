@@ -110,3 +110,21 @@ fn a_generated_staff_token_matches_its_entry() {
     assert!(StaffToken::generate("alice", "applicant").is_err());
     assert!(StaffToken::generate("al ice", "viewer").is_err());
 }
+
+#[cfg(feature = "test-faults")]
+#[test]
+fn fault_hooks_are_off_by_default_and_set_per_variable() {
+    let s = load_with(&[]).unwrap();
+    assert!(s.faults.crash_marker.is_empty() && s.faults.service_panic_marker.is_empty());
+    assert!(!s.faults.publish_twice);
+    let s = load_with(&[
+        ("LOANFLOW__FAULTS__CRASH_MARKER", "#crash"),
+        ("LOANFLOW__FAULTS__SERVICE_PANIC_MARKER", "#svc"),
+        ("LOANFLOW__FAULTS__SERVICE_PANICS", "2"),
+        ("LOANFLOW__FAULTS__PUBLISH_TWICE", "true"),
+    ])
+    .unwrap();
+    assert_eq!(s.faults.crash_marker, "#crash");
+    assert_eq!((s.faults.service_panic_marker.as_str(), s.faults.service_panics), ("#svc", 2));
+    assert!(s.faults.publish_twice);
+}

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{approvable_application, spawn_app, Db, TestApp};
+use crate::helpers::{approvable_application, spawn_app, spawn_app_with, Db, TestApp};
 
-both_backends!(metrics_after_loans_ran_pass_promtool);
+both_backends!(metrics_after_loans_ran_pass_promtool, a_message_in_flight_too_long_is_delivered_again);
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.client.get(app.url("/metrics")).send().await.expect("GET /metrics");
@@ -181,4 +181,19 @@ async fn the_api_documents_itself_and_serves_swagger_ui() {
     assert!(ui.text().await.unwrap().contains("swagger-ui"));
     let init = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
+}
+
+/// The sweep's "presumed lost" rule: a message in flight for longer than
+/// `actors.redelivery_after_ms` is delivered again (here a credit check that takes ten minutes:
+/// its copy joins the credit actor's queue, which `loanflow_mailbox_depth` counts).
+async fn a_message_in_flight_too_long_is_delivered_again(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.bureaus.credit_latency_ms = 600_000;
+        s.actors.redelivery_after_ms = 1_000;
+        s.actors.redelivery_sweep_ms = 200;
+    })
+    .await;
+    app.submit(&approvable_application()).await;
+    let text = scrape_until(&app, &[("loanflow_mailbox_depth{kind=\"credit\"}", 2.0)]).await;
+    assert_eq!(value(&text, "loanflow_messages_in_flight"), Some(1.0), "one message, delivered twice:\n{text}");
 }

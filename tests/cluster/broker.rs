@@ -16,8 +16,35 @@ impl Vhost {
     pub fn create() -> Vhost {
         let name = format!("loanflow-test-{}", uuid::Uuid::new_v4().simple());
         rabbitmqctl(&["add_vhost", &name]);
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
-        Vhost { name }
+        let vhost = Vhost { name };
+        vhost.open();
+        vhost
+    }
+
+    /// Refuse the tests' user (the nodes cannot connect) until [`Vhost::open`].
+    pub fn close(&self) {
+        rabbitmqctl(&["clear_permissions", "-p", &self.name, "guest"]);
+    }
+
+    pub fn open(&self) {
+        rabbitmqctl(&["set_permissions", "-p", &self.name, "guest", ".*", ".*", ".*"]);
+    }
+
+    /// Messages ready and unacknowledged in each of the vhost's queues.
+    pub fn queue_depths(&self) -> std::collections::HashMap<String, (u64, u64)> {
+        let args = ["list_queues", "-q", "-p", &self.name, "name", "messages_ready", "messages_unacknowledged"];
+        let output = Command::new("rabbitmqctl").args(args).output().expect("rabbitmqctl must be installed");
+        assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?.to_owned();
+                let ready = fields.next()?.parse().ok()?;
+                let unacked = fields.next()?.parse().ok()?;
+                Some((name, (ready, unacked)))
+            })
+            .collect()
     }
 
     pub fn url(&self) -> String {

@@ -5,6 +5,7 @@
 mod broker;
 #[path = "../common/database.rs"]
 mod database;
+mod faults;
 mod loans;
 #[path = "../crash/process.rs"]
 mod process;
@@ -134,9 +135,12 @@ async fn a_broker_restart_mid_load_loses_nothing() {
 async fn every_message_delivered_twice_changes_nothing() {
     let _shared = BROKER.read().await;
     let mut outcomes = Vec::new();
+    let mut publishes = Vec::new();
     for twice in ["false", "true"] {
         let (database, vhost, client) = (TestDatabase::create(Db::Postgres), Vhost::create(), client());
-        let node = Service::start(&node_env(&database, &vhost, "solo", &[("LOANFLOW__FAULTS__PUBLISH_TWICE", twice)]));
+        // One envelope per message, so that the publish counts compare.
+        let extra = [("LOANFLOW__FAULTS__PUBLISH_TWICE", twice), ("LOANFLOW__BROKER__ENVELOPES_PER_MESSAGE", "1")];
+        let node = Service::start(&node_env(&database, &vhost, "solo", &extra));
         wait_ready(&client, &node).await;
         let ids = submit_all(&client, &[&node], 0..120).await;
         let mut done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
@@ -144,8 +148,19 @@ async fn every_message_delivered_twice_changes_nothing() {
         assert_eq!(database.count("notifications"), 120, "publish_twice={twice}");
         done.sort_by_key(|(i, _, _)| *i);
         outcomes.push(done.iter().map(|(_, loan, events)| loans::outcome_of(loan, events)).collect::<Vec<_>>());
+        publishes.push(confirmed_publishes(&client, &node).await);
     }
     assert_eq!(outcomes[0], outcomes[1], "duplicates changed an outcome");
+    // The fault really doubled the messages (a build without the hook would pass the rest).
+    assert!(publishes[1] >= 2 * publishes[0] * 9 / 10, "publishes once vs twice: {publishes:?}");
+}
+
+/// `loanflow_broker_publishes_total{outcome="confirmed"}` of a node.
+async fn confirmed_publishes(client: &reqwest::Client, node: &Service) -> u64 {
+    let text = client.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("loanflow_broker_publishes_total{outcome=\"confirmed\"}"));
+    let value = line.and_then(|l| l.split_whitespace().last()).and_then(|v| v.parse::<f64>().ok());
+    value.unwrap_or_else(|| panic!("no confirmed publishes in:\n{text}")) as u64
 }
 
 #[tokio::test]

@@ -75,6 +75,18 @@ impl TestDatabase {
         counts.iter().find(|(name, _)| *name == table).unwrap_or_else(|| panic!("no table {table}: {counts:?}")).1
     }
 
+    /// The first column (text) of every row `sql` selects, read directly.
+    #[allow(dead_code)]
+    pub fn texts(&self, sql: &str) -> Vec<String> {
+        #[derive(QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let rows: Vec<Text> = diesel::sql_query(sql).load(&mut self.connect()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter().map(|row| row.value).collect()
+    }
+
     /// How many different loans have a notification row.
     pub fn notified_loans(&self) -> i64 {
         #[derive(QueryableByName)]

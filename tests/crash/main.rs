@@ -5,6 +5,7 @@
 #[path = "../common/database.rs"]
 mod database;
 mod process;
+mod services;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};

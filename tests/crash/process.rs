@@ -73,6 +73,12 @@ impl Service {
         panic!("loanflow still running {deadline:?} after SIGTERM:\n{}", self.log_tail(30));
     }
 
+    /// Whether the process has ended by itself (reaped if so).
+    #[allow(dead_code)]
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// The last `lines` lines of output, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let output = self.output.lock().expect("output lock");

@@ -1,5 +1,6 @@
 //! Consumers: one per actor-kind queue (deliveries go to the local actors through the postman,
-//! acked after the handler's commit), one on the dead-letter queue (moves dead messages into
+//! acked after the handler's commit; a message delivered again goes to quarantine), one per
+//! quarantine (one message at a time), one on the dead-letter queue (moves dead messages into
 //! the `dead_letters` table, where operators list and replay them), one on this node's events
 //! queue (feeds the local live bus).
 
@@ -10,11 +11,12 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::task::JoinSet;
 
-use super::topology::{events_queue, queue_name, DEAD_LETTER_QUEUE};
+use super::topology::{events_queue, Lane, DEAD_LETTER_QUEUE};
 use super::BrokerContext;
 use crate::messages::LiveEvent;
 use crate::messages::{ActorKind, Envelope};
 use crate::persistence::{CommitOutcome, UnitOfWork};
+use crate::settings::BrokerSettings;
 
 pub(super) async fn start_all(
     connection: &Connection,
@@ -24,31 +26,25 @@ pub(super) async fn start_all(
 ) -> lapin::Result<Vec<(Channel, String)>> {
     let mut consumers = Vec::new();
     for kind in ActorKind::ALL {
-        let channel = connection.create_channel().await?;
-        // A waiting service call costs its actor a queue entry, a loan delivery an awake actor
-        // with its state: the service queues may hold many more unacked deliveries.
-        // The loan queue's prefetch counts envelopes (a message carries up to
-        // broker.envelopes_per_message): a delivered loan envelope wakes its loan.
-        let broker = &context.settings.broker;
-        let prefetch = match kind {
-            ActorKind::Loan => {
-                let per_message = u16::try_from(broker.envelopes_per_message).unwrap_or(u16::MAX);
-                (broker.prefetch / per_message.max(1)).max(broker.prefetch.min(64))
-            }
-            _ => broker.service_prefetch,
-        };
-        channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let consumer = subscribe(&channel, queue_name(kind), &context.node_id).await?;
-        consumers.push((channel.clone(), consumer_tag(&context.node_id, queue_name(kind))));
-        let context = context.clone();
-        tasks.spawn(async move {
-            let _channel = channel;
-            let mut consumer = consumer;
-            while let Some(delivery) = consumer.next().await {
-                accept(delivery?, &context).await;
-            }
-            Ok(())
-        });
+        for lane in [Lane::Main, Lane::Quarantine] {
+            let channel = connection.create_channel().await?;
+            channel.basic_qos(prefetch(kind, lane, &context.settings.broker), BasicQosOptions::default()).await?;
+            let queue = lane.queue(kind);
+            let consumer = subscribe(&channel, queue, &context.node_id).await?;
+            consumers.push((channel.clone(), consumer_tag(&context.node_id, queue)));
+            let context = context.clone();
+            tasks.spawn(async move {
+                let _channel = channel;
+                let mut consumer = consumer;
+                while let Some(delivery) = consumer.next().await {
+                    match lane {
+                        Lane::Main => accept(delivery?, &context).await,
+                        Lane::Quarantine => accept_quarantined(delivery?, kind, &context).await,
+                    }
+                }
+                Ok(())
+            });
+        }
     }
     let dead = connection.create_channel().await?;
     dead.basic_qos(64, BasicQosOptions::default()).await?;
@@ -81,6 +77,22 @@ pub(super) async fn start_all(
     Ok(consumers)
 }
 
+/// Unacked deliveries one consumer may hold. A waiting service call costs its actor a queue
+/// entry, a loan delivery an awake actor with its state: the service queues may hold many more.
+/// The loan queue's prefetch counts envelopes (a message carries up to
+/// `broker.envelopes_per_message`). A quarantine holds one: a node that dies on a quarantined
+/// message holds nothing else from the quarantines, so only that message's delivery count rises.
+fn prefetch(kind: ActorKind, lane: Lane, broker: &BrokerSettings) -> u16 {
+    match (lane, kind) {
+        (Lane::Quarantine, _) => 1,
+        (Lane::Main, ActorKind::Loan) => {
+            let per_message = u16::try_from(broker.envelopes_per_message).unwrap_or(u16::MAX);
+            (broker.prefetch / per_message.max(1)).max(broker.prefetch.min(64))
+        }
+        (Lane::Main, _) => broker.service_prefetch,
+    }
+}
+
 fn consumer_tag(node_id: &str, queue: &str) -> String {
     format!("{node_id}.{queue}")
 }
@@ -93,21 +105,21 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
 }
 
 /// Envelopes for local actors: the message is acked when the postman hears that every one of
-/// them was settled.
+/// them was settled. A message delivered before (a node may have died handling it, and every
+/// message that node held was counted toward the delivery limit with it) goes to quarantine.
 async fn accept(delivery: Delivery, context: &BrokerContext) {
     match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
-        // Delivered before, maybe to a node that died handling one of these envelopes: they go
-        // on as one message each (fresh delivery counts), so that an envelope that keeps killing
-        // nodes does not carry the whole batch to the delivery limit with it.
-        Some(Ok(envelopes)) if envelopes.len() > 1 && delivery.redelivered => {
-            split(envelopes, delivery.acker, context).await
+        Some(Ok(envelopes)) if !envelopes.is_empty() && delivery.redelivered => {
+            quarantine(envelopes, delivery.acker, context).await
         }
         Some(Ok(envelopes)) if !envelopes.is_empty() => context.postman.accept_from_broker(envelopes, delivery.acker),
-        _ => {
-            tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
-            let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
-        }
+        _ => reject_unreadable(delivery).await,
     }
+}
+
+async fn reject_unreadable(delivery: Delivery) {
+    tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
+    let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
 }
 
 /// One envelope (its JSON object) or several (a JSON array of them).
@@ -119,21 +131,47 @@ fn parse_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
     }
 }
 
-/// Publish a redelivered batch's envelopes one per message, then ack the batch. If that fails,
-/// the batch is handled as it is (never nacked: a requeue counts toward the delivery limit).
-async fn split(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerContext) {
-    if publish_each(&envelopes, context).await {
-        tracing::info!(envelopes = envelopes.len(), "a batch was delivered again; split into single messages");
+/// Publish a redelivered message's envelopes to their quarantine, one per message (each with a
+/// fresh delivery count there), then ack it. The publish is confirmed before the ack: a node
+/// dying between the two leaves a copy in both queues, a duplicate the outbox ignores. If the
+/// publish fails, the message is handled as it is (never nacked: a requeue counts toward the
+/// delivery limit).
+async fn quarantine(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &BrokerContext) {
+    if context.broker.publish_each(&envelopes, Lane::Quarantine).await {
+        let kind = envelopes[0].destination;
+        tracing::info!(envelopes = envelopes.len(), kind = kind.as_str(), "delivered again; quarantined");
+        context.metrics.quarantined(kind.as_str(), envelopes.len());
         let _ = acker.ack(BasicAckOptions::default()).await;
     } else {
-        tracing::warn!(envelopes = envelopes.len(), "a batch delivered again could not be split; handling it whole");
+        tracing::warn!(envelopes = envelopes.len(), "delivered again and could not be quarantined; handling it");
         context.postman.accept_from_broker(envelopes, acker);
     }
 }
 
-/// Each envelope again, in a message of its own; true once all are confirmed.
-async fn publish_each(envelopes: &[Envelope], context: &BrokerContext) -> bool {
-    context.broker.publish_each(envelopes).await
+/// A quarantined message, the only one this node holds from the `kind` quarantine. A loan's
+/// message is handled in full (a loan's step is quick). A service request is probed: one attempt
+/// at the call, right away, its answer thrown away; having survived it, the request goes back to
+/// its kind's queue (confirmed, then this delivery is acked) to be handled with its latency
+/// beside the others, so that a slow call never holds up the quarantine.
+async fn accept_quarantined(delivery: Delivery, kind: ActorKind, context: &BrokerContext) {
+    let envelopes = match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
+        Some(Ok(envelopes)) if !envelopes.is_empty() => envelopes,
+        _ => return reject_unreadable(delivery).await,
+    };
+    if kind == ActorKind::Loan {
+        return context.postman.accept_from_broker(envelopes, delivery.acker);
+    }
+    for envelope in &envelopes {
+        if !context.postman.probe(envelope.clone()).await {
+            // No service to probe with (the node is shutting down): handle it here instead.
+            return context.postman.accept_from_broker(envelopes, delivery.acker);
+        }
+    }
+    if context.broker.publish_each(&envelopes, Lane::Main).await {
+        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+    } else {
+        context.postman.accept_from_broker(envelopes, delivery.acker);
+    }
 }
 
 /// A message the broker gave up on: record its envelope as a dead letter (consuming its outbox
@@ -147,7 +185,7 @@ async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
         return;
     };
     if envelopes.len() > 1 {
-        let published = publish_each(&envelopes, context).await;
+        let published = context.broker.publish_each(&envelopes, Lane::Main).await;
         tracing::warn!(
             envelopes = envelopes.len(),
             published,

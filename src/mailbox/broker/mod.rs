@@ -147,11 +147,11 @@ impl Broker {
         });
     }
 
-    /// Publish each envelope as a message of its own and wait for the confirms: true if every
-    /// one was confirmed.
-    pub(super) async fn publish_each(&self, envelopes: &[Envelope]) -> bool {
+    /// Publish each envelope as a message of its own, to `lane` of its destination's queues,
+    /// and wait for the confirms: true if every one was confirmed.
+    pub(super) async fn publish_each(&self, envelopes: &[Envelope], lane: topology::Lane) -> bool {
         let Some(channel) = Shared::lock(&self.shared.publish_channel).clone() else { return false };
-        publisher::publish_each(&channel, envelopes, self.confirm_timeout).await
+        publisher::publish_each(&channel, envelopes, lane, self.confirm_timeout).await
     }
 
     /// Send a committed event to every node's live streams (best effort, like the streams).

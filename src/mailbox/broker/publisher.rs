@@ -13,7 +13,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, PublisherConfirm};
 use tokio::sync::mpsc;
 
-use super::topology::{queue_name, EVENTS_EXCHANGE};
+use super::topology::{Lane, EVENTS_EXCHANGE};
 use super::{BrokerContext, Shared};
 use crate::domain::{LoanId, MessageId};
 use crate::messages::LiveEvent;
@@ -27,9 +27,14 @@ fn properties(message_id: MessageId) -> BasicProperties {
         .with_message_id(message_id.to_string().into())
 }
 
-/// Publish `payload` (one envelope or several) to the queue of `first`'s destination.
-async fn publish(channel: &lapin::Channel, first: &Envelope, payload: &str) -> lapin::Result<PublisherConfirm> {
-    let queue = queue_name(first.destination);
+/// Publish `payload` (one envelope or several) to `lane` of the queues of `first`'s destination.
+async fn publish(
+    channel: &lapin::Channel,
+    lane: Lane,
+    first: &Envelope,
+    payload: &str,
+) -> lapin::Result<PublisherConfirm> {
+    let queue = lane.queue(first.destination);
     let options = BasicPublishOptions::default();
     channel.basic_publish("".into(), queue.into(), options, payload.as_bytes(), properties(first.message_id)).await
 }
@@ -45,7 +50,7 @@ pub(super) async fn publish_loop(
 ) {
     let max = context.settings.broker.publish_batch;
     let timeout = Duration::from_millis(context.settings.broker.confirm_timeout_ms);
-    let copies = if context.settings.faults.publish_twice { 2 } else { 1 };
+    let copies = publish_copies(&context.settings);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
     let wait = Duration::from_micros(context.settings.broker.publish_wait_us);
     while let Some(mut batch) = rx.recv().await {
@@ -71,7 +76,7 @@ pub(super) async fn publish_loop(
             let payload = message_payload(&batch, &chunk);
             let first = &batch[chunk[0]];
             for _ in 0..copies {
-                match publish(&channel, first, &payload).await {
+                match publish(&channel, Lane::Main, first, &payload).await {
                     Ok(confirm) => pending.push((chunk.clone(), confirm)),
                     Err(err) => {
                         tracing::warn!(error = %err, "publish failed; the sweep will retry");
@@ -90,6 +95,22 @@ pub(super) async fn publish_loop(
             drop(permit);
         });
     }
+}
+
+/// How many times each message is published: twice with the test fault `faults.publish_twice`
+/// (test builds only), to prove that duplicates change nothing.
+#[cfg(feature = "test-faults")]
+fn publish_copies(settings: &crate::settings::Settings) -> usize {
+    if settings.faults.publish_twice {
+        2
+    } else {
+        1
+    }
+}
+
+#[cfg(not(feature = "test-faults"))]
+fn publish_copies(_settings: &crate::settings::Settings) -> usize {
+    1
 }
 
 /// Publish batches whose confirms are still awaited, at most.
@@ -134,11 +155,17 @@ async fn settle_batch(
     mark_published(context, published_rows).await;
 }
 
-/// Each envelope in a message of its own; true once every one is confirmed.
-pub(super) async fn publish_each(channel: &lapin::Channel, envelopes: &[Envelope], timeout: Duration) -> bool {
+/// Each envelope in a message of its own, to `lane` of its destination's queues; true once every
+/// one is confirmed.
+pub(super) async fn publish_each(
+    channel: &lapin::Channel,
+    envelopes: &[Envelope],
+    lane: Lane,
+    timeout: Duration,
+) -> bool {
     let mut confirms = Vec::with_capacity(envelopes.len());
     for envelope in envelopes {
-        match publish(channel, envelope, &envelope.to_json()).await {
+        match publish(channel, lane, envelope, &envelope.to_json()).await {
             Ok(confirm) => confirms.push(confirm),
             Err(_) => return false,
         }

@@ -1,4 +1,5 @@
-//! Queue and exchange names, and declaring them. One durable queue per actor kind, a
+//! Queue and exchange names, and declaring them. One durable queue per actor kind and, beside
+//! it, its quarantine (where messages delivered before go, to be handled one at a time), a
 //! dead-letter exchange and queue for messages the broker gives up on, and a fanout exchange
 //! that carries committed events to every node's live streams.
 
@@ -19,6 +20,35 @@ pub fn queue_name(kind: ActorKind) -> &'static str {
         ActorKind::Credit => "loanflow.credit",
         ActorKind::Appraisal => "loanflow.appraisal",
         ActorKind::Notifier => "loanflow.notifier",
+    }
+}
+
+/// The quarantine of `kind`'s queue: messages delivered again (a node may have died handling
+/// them), consumed one at a time, with the same delivery limit and dead-letter exchange.
+pub fn quarantine_name(kind: ActorKind) -> &'static str {
+    match kind {
+        ActorKind::Loan => "loanflow.loan.quarantine",
+        ActorKind::Credit => "loanflow.credit.quarantine",
+        ActorKind::Appraisal => "loanflow.appraisal.quarantine",
+        ActorKind::Notifier => "loanflow.notifier.quarantine",
+    }
+}
+
+/// Which of a kind's two queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The kind's queue, consumed with the configured prefetch.
+    Main,
+    /// Its quarantine, consumed one message at a time.
+    Quarantine,
+}
+
+impl Lane {
+    pub fn queue(self, kind: ActorKind) -> &'static str {
+        match self {
+            Lane::Main => queue_name(kind),
+            Lane::Quarantine => quarantine_name(kind),
+        }
     }
 }
 
@@ -56,9 +86,10 @@ pub async fn declare(channel: &Channel, settings: &BrokerSettings, node_id: &str
         )
         .await?;
     for kind in ActorKind::ALL {
-        channel
-            .queue_declare(queue_name(kind).into(), QueueDeclareOptions::durable(), durable_queue_arguments(settings))
-            .await?;
+        for lane in [Lane::Main, Lane::Quarantine] {
+            let arguments = durable_queue_arguments(settings);
+            channel.queue_declare(lane.queue(kind).into(), QueueDeclareOptions::durable(), arguments).await?;
+        }
     }
     channel.exchange_declare(EVENTS_EXCHANGE.into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
     let own = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
