@@ -6,6 +6,7 @@ mod broker;
 #[path = "../common/database.rs"]
 mod database;
 mod loans;
+mod migrations;
 #[path = "../crash/process.rs"]
 mod process;
 
