@@ -111,6 +111,7 @@ impl Application {
                 .configure(http::configure)
         })
         .workers(threads_or_one_per_core(settings.http.workers))
+        .client_request_timeout(settings.http.header_timeout())
         .shutdown_timeout(settings.actors.shutdown_timeout_ms.div_ceil(1000))
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;

@@ -28,7 +28,8 @@ use crate::domain::Role;
         title = "loanflow",
         description = "Mortgage applications processed by a durable saga on supervised actors. Errors are \
             RFC 9457 problem documents (`application/problem+json`). Any request declaring a body larger \
-            than `http.max_body_bytes` gets 413. Every response carries `x-request-id` (echoed when the \
+            than `http.max_body_bytes` gets 413; a request whose headers or body arrive too slowly \
+            (`http.header_timeout_ms`, `http.body_timeout_ms`) gets 408 and its connection closed. Every response carries `x-request-id` (echoed when the \
             request had a plain one).",
     ),
     paths(

@@ -209,26 +209,33 @@ pub(super) fn consume_all(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> di
     Ok(deleted == ids.len())
 }
 
+/// Claim `record.key` for `loan_id`, or answer as a replay of the request that claimed it
+/// first. The INSERT decides, not a read before it: two nodes that both read "unclaimed" would
+/// both insert and one would fail on the primary key. `ON CONFLICT DO NOTHING` instead waits
+/// for the other claim's transaction to end and then inserts nothing (or, if that transaction
+/// rolled back, claims the key); the claim that won is then visible to the next statement.
 fn claim_idempotency_key(
     conn: &mut AnyConnection,
     loan_id: LoanId,
     record: &IdempotencyRecord,
 ) -> Result<(), ApplyError> {
-    let existing: Option<(String, String)> = idempotency_keys::table
+    let row = (
+        idempotency_keys::key.eq(&record.key),
+        idempotency_keys::request_hash.eq(&record.request_hash),
+        idempotency_keys::loan_id.eq(loan_id.to_string()),
+        idempotency_keys::created_at.eq(chrono::Utc::now().naive_utc()),
+    );
+    let insert = diesel::insert_into(idempotency_keys::table).values(row).on_conflict_do_nothing();
+    let claimed = match conn {
+        AnyConnection::Postgresql(c) => insert.execute(c)?,
+        AnyConnection::Sqlite(c) => insert.execute(c)?,
+    };
+    if claimed == 1 {
+        return Ok(());
+    }
+    let (loan_id, request_hash): (String, String) = idempotency_keys::table
         .filter(idempotency_keys::key.eq(&record.key))
         .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
-        .first(conn)
-        .optional()?;
-    if let Some((loan_id, request_hash)) = existing {
-        return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }));
-    }
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::key.eq(&record.key),
-            idempotency_keys::request_hash.eq(&record.request_hash),
-            idempotency_keys::loan_id.eq(loan_id.to_string()),
-            idempotency_keys::created_at.eq(chrono::Utc::now().naive_utc()),
-        ))
-        .execute(conn)?;
-    Ok(())
+        .first(conn)?;
+    Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }))
 }

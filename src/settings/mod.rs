@@ -70,6 +70,11 @@ pub struct HttpSettings {
     pub port: u16,
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers (408 and the connection closed).
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, from the end of its headers (408
+    /// and the connection closed): a body trickled a byte at a time does not hold a worker.
+    pub body_timeout_ms: u64,
     pub rate_limit_per_second: u32,
     /// Origins (`scheme://host[:port]`) besides the server's own whose pages may call the API:
     /// past the `Origin` check, and allowed by CORS. `*` = any.
@@ -289,6 +294,12 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes", "must be at least 1024");
         }
+        if self.http.header_timeout_ms < 100 {
+            return invalid("http.header_timeout_ms", "must be at least 100");
+        }
+        if self.http.body_timeout_ms < 100 {
+            return invalid("http.body_timeout_ms", "must be at least 100");
+        }
         if self.broker.prefetch == 0 {
             return invalid("broker.prefetch", "must be at least 1");
         }
@@ -331,6 +342,15 @@ impl Settings {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "loanflow".to_owned());
         format!("{host}-{:04x}", rand::random::<u16>())
+    }
+}
+
+impl HttpSettings {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 }
 

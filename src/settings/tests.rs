@@ -110,3 +110,17 @@ fn a_generated_staff_token_matches_its_entry() {
     assert!(StaffToken::generate("alice", "applicant").is_err());
     assert!(StaffToken::generate("al ice", "viewer").is_err());
 }
+
+#[test]
+fn slow_client_timeouts_have_defaults_and_a_floor() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!((s.http.header_timeout_ms, s.http.body_timeout_ms), (5_000, 10_000));
+    let s = load_with(&[("LOANFLOW__HTTP__HEADER_TIMEOUT_MS", "2000"), ("LOANFLOW__HTTP__BODY_TIMEOUT_MS", "3000")])
+        .unwrap();
+    assert_eq!((s.http.header_timeout(), s.http.body_timeout()), (Duration::from_secs(2), Duration::from_secs(3)));
+    for key in ["header_timeout_ms", "body_timeout_ms"] {
+        let var = format!("LOANFLOW__HTTP__{}", key.to_uppercase());
+        let err = load_with(&[(&var, "0")]).unwrap_err().to_string();
+        assert!(err.contains(&format!("http.{key}")), "{err}");
+    }
+}
