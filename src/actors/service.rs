@@ -18,10 +18,22 @@ use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
 use super::supervision::{catch_panic, commit_until_done};
 use crate::messages::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::{CommitOutcome, UnitOfWork};
+use crate::persistence::{erasure, queries, CommitOutcome, UnitOfWork};
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
+/// How soon to try again when the recipient could not be read (the database is unavailable).
+const RECIPIENT_RETRY: Duration = Duration::from_secs(1);
+
+/// Whom a call is for, read from the loan's row when the call is made: no message carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Address(String),
+    /// The loan's personal data was erased (it was notified before): there is no one to send to.
+    Erased,
+    /// No such loan.
+    NoLoan,
+}
 
 /// What one attempt at a call came to.
 #[derive(Debug)]
@@ -40,6 +52,14 @@ pub trait Service: Unpin + Send + 'static {
     fn latency(&self, body: &MessageBody) -> Duration;
     /// Attempt `attempt` (from 1) at the call, once its latency has passed.
     fn attempt(&self, envelope: &Envelope, attempt: u32) -> Attempt;
+    /// Whether the call needs its [`Recipient`], read from the loan's row when it is due.
+    fn reads_recipient(&self, _body: &MessageBody) -> bool {
+        false
+    }
+    /// [`Service::attempt`] for a call that reads its recipient.
+    fn attempt_for(&self, envelope: &Envelope, attempt: u32, _recipient: &Recipient) -> Attempt {
+        self.attempt(envelope, attempt)
+    }
 }
 
 /// A call waiting for its latency (or backoff) to pass. Ordered by due time, earliest first.
@@ -129,6 +149,41 @@ impl<S: Service> ServiceActor<S> {
     }
 
     fn attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
+        if self.service.reads_recipient(&envelope.body) {
+            self.read_recipient_then_attempt(envelope, attempt, ctx);
+        } else {
+            self.attempt_with(envelope, attempt, None, ctx);
+        }
+    }
+
+    /// The recipient is read on the database's reader threads, never in this mailbox; other
+    /// calls go on meanwhile.
+    fn read_recipient_then_attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
+        let (db, loan_id) = (self.shared.db.clone(), envelope.loan_id);
+        let read = async move { db.read(move |c| queries::applicant_email(c, loan_id)).await };
+        ctx.spawn(read.into_actor(self).map(move |found, act, ctx| match found {
+            Ok(found) => {
+                let recipient = match found {
+                    None => Recipient::NoLoan,
+                    Some(email) if erasure::is_erased(&email) => Recipient::Erased,
+                    Some(email) => Recipient::Address(email),
+                };
+                act.attempt_with(envelope, attempt, Some(recipient), ctx);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, loan_id = %envelope.loan_id, "reading the recipient failed; trying again");
+                act.wait(envelope, attempt, RECIPIENT_RETRY, ctx);
+            }
+        }));
+    }
+
+    fn attempt_with(
+        &mut self,
+        envelope: Envelope,
+        attempt: u32,
+        recipient: Option<Recipient>,
+        ctx: &mut Context<Self>,
+    ) {
         let _span = tracing::info_span!(
             "service_message",
             node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
@@ -139,7 +194,11 @@ impl<S: Service> ServiceActor<S> {
             attempt,
         )
         .entered();
-        match catch_panic(|| self.service.attempt(&envelope, attempt)) {
+        let call = || match &recipient {
+            Some(recipient) => self.service.attempt_for(&envelope, attempt, recipient),
+            None => self.service.attempt(&envelope, attempt),
+        };
+        match catch_panic(call) {
             Ok(Attempt::Reply(reply)) => {
                 // Settled when the loan commits it (or on a redelivery, if this reply is lost).
                 self.shared.postman.deliver([reply]);

@@ -11,6 +11,7 @@ mod audit;
 mod dashboard;
 pub mod dead_letters;
 mod edge;
+mod erasure;
 mod errors;
 mod health;
 mod jwt;

@@ -9,8 +9,8 @@ use super::connection::AnyConnection;
 use super::loan_update::{UpdateLoanState, UpdateLoanStates};
 use super::records::{DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
 use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, notifications, outbox};
-use super::tokens;
 use super::unit_of_work::{CommitOutcome, IdempotencyRecord, StaffChange, Step, StepChange, UnitOfWork};
+use super::{erasure, tokens};
 use crate::domain::{LoanId, MessageId};
 
 /// Inside a savepoint: `Skip` rolls the unit back without failing the batch.
@@ -87,6 +87,11 @@ pub(super) fn apply_state(
         UnitOfWork::StaffAction { change: StaffChange::Nothing, .. } => {}
         UnitOfWork::StaffAction { loan_id, change: StaffChange::RevokeToken { from, to }, .. } => {
             if !tokens::advance(conn, &loan_id.to_string(), *from, *to)? {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
+        UnitOfWork::StaffAction { loan_id, change: StaffChange::ErasePersonalData, record } => {
+            if !erasure::erase(conn, *loan_id, record.event.at)? {
                 return Err(ApplyError::Skip(CommitOutcome::Conflict));
             }
         }
@@ -214,13 +219,19 @@ fn claim_idempotency_key(
     loan_id: LoanId,
     record: &IdempotencyRecord,
 ) -> Result<(), ApplyError> {
-    let existing: Option<(String, String)> = idempotency_keys::table
+    let existing: Option<(String, String, NaiveDateTime)> = idempotency_keys::table
         .filter(idempotency_keys::key.eq(&record.key))
-        .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
+        .select((idempotency_keys::loan_id, idempotency_keys::request_hash, idempotency_keys::created_at))
         .first(conn)
         .optional()?;
-    if let Some((loan_id, request_hash)) = existing {
-        return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }));
+    match existing {
+        Some((_, _, created_at)) if created_at < record.expired_before => {
+            diesel::delete(idempotency_keys::table.find(&record.key)).execute(conn)?;
+        }
+        Some((loan_id, request_hash, _)) => {
+            return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }));
+        }
+        None => {}
     }
     diesel::insert_into(idempotency_keys::table)
         .values((
@@ -231,4 +242,9 @@ fn claim_idempotency_key(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Forget the idempotency keys used before `before` (expired); how many there were.
+pub fn expire_idempotency_keys(conn: &mut AnyConnection, before: NaiveDateTime) -> diesel::QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn)
 }

@@ -12,6 +12,7 @@ mod errors;
 mod jwt;
 mod lifecycle;
 mod ops;
+mod privacy;
 mod protection;
 mod reads;
 mod schemathesis;
