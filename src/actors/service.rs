@@ -7,7 +7,7 @@
 //! the service cannot handle is dead-lettered.
 
 use std::cmp::Ordering as Order;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
 use super::supervision::{catch_panic, commit_until_done};
 use crate::messages::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::{erasure, queries, CommitOutcome, UnitOfWork};
+use crate::persistence::{erasure, queries, CommitOutcome, StoreError, UnitOfWork};
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
@@ -99,11 +99,15 @@ pub struct ServiceActor<S: Service> {
     next_seq: u64,
     /// The timer armed for the earliest waiting call.
     wake: Option<(Instant, SpawnHandle)>,
+    /// Calls whose recipient is being read (by a sequence number: the same message may be
+    /// delivered twice): a restart drops the reads (they run in the old context), so these go
+    /// back to `waiting`.
+    reading: HashMap<u64, (Envelope, u32)>,
 }
 
 impl<S: Service> ServiceActor<S> {
     pub fn new(service: S, shared: SharedHandles, stats: Arc<ActorStats>) -> Self {
-        Self { service, shared, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None }
+        Self { service, shared, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None, reading: HashMap::new() }
     }
 
     fn wait(&mut self, envelope: Envelope, attempt: u32, delay: Duration, ctx: &mut Context<Self>) {
@@ -160,21 +164,37 @@ impl<S: Service> ServiceActor<S> {
     /// calls go on meanwhile.
     fn read_recipient_then_attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
         let (db, loan_id) = (self.shared.db.clone(), envelope.loan_id);
+        self.next_seq += 1;
+        let key = self.next_seq;
+        self.reading.insert(key, (envelope, attempt));
         let read = async move { db.read(move |c| queries::applicant_email(c, loan_id)).await };
-        ctx.spawn(read.into_actor(self).map(move |found, act, ctx| match found {
+        ctx.spawn(read.into_actor(self).map(move |found, act, ctx| {
+            let Some((envelope, attempt)) = act.reading.remove(&key) else { return };
+            act.read_done(envelope, attempt, found, ctx);
+        }));
+    }
+
+    fn read_done(
+        &mut self,
+        envelope: Envelope,
+        attempt: u32,
+        found: Result<Option<String>, StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match found {
             Ok(found) => {
                 let recipient = match found {
                     None => Recipient::NoLoan,
                     Some(email) if erasure::is_erased(&email) => Recipient::Erased,
                     Some(email) => Recipient::Address(email),
                 };
-                act.attempt_with(envelope, attempt, Some(recipient), ctx);
+                self.attempt_with(envelope, attempt, Some(recipient), ctx);
             }
             Err(err) => {
                 tracing::warn!(error = %err, loan_id = %envelope.loan_id, "reading the recipient failed; trying again");
-                act.wait(envelope, attempt, RECIPIENT_RETRY, ctx);
+                self.wait(envelope, attempt, RECIPIENT_RETRY, ctx);
             }
-        }));
+        }
     }
 
     fn attempt_with(
@@ -255,8 +275,12 @@ impl<S: Service> Actor for ServiceActor<S> {
 
 impl<S: Service> Supervised for ServiceActor<S> {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // The old context's timers are gone with it.
+        // The old context's timers and reads are gone with it: the reads start again.
         self.wake = None;
+        for (_, (envelope, attempt)) in std::mem::take(&mut self.reading) {
+            self.next_seq += 1;
+            self.waiting.push(Waiting { due: Instant::now(), seq: self.next_seq, attempt, envelope });
+        }
         self.shared.registry.record_restart(&self.stats);
     }
 }
