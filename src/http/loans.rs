@@ -97,8 +97,14 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     // Only a keyed request needs its hash (to tell a replay from another request under the key).
     let request_hash = key.as_ref().map(|_| hex::encode(&Sha256::digest(json.to_string().as_bytes())));
 
-    let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
-    let (unit, plan) = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc(), idempotency);
+    let now = chrono::Utc::now().naive_utc();
+    let expired_before = now - state.settings.http.idempotency_ttl();
+    let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord {
+        key,
+        request_hash,
+        expired_before,
+    });
+    let (unit, plan) = plan_submission(LoanId::generate(), application, now, idempotency);
     tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
 
     match state.db.writer().commit(unit).await? {

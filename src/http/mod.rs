@@ -12,6 +12,7 @@ mod body_deadline;
 mod dashboard;
 pub mod dead_letters;
 mod edge;
+mod erasure;
 mod errors;
 mod health;
 mod json_body;

@@ -19,7 +19,7 @@ use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
 use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
-use super::{dead_letters, health, loans, me, ops};
+use super::{dead_letters, erasure, health, loans, me, ops};
 use crate::domain::Role;
 
 #[derive(OpenApi)]
@@ -38,7 +38,7 @@ use crate::domain::Role;
         admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,
         streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
-        dead_letters::list, dead_letters::replay,
+        dead_letters::list, dead_letters::replay, erasure::erase,
     ),
     components(schemas(Problem, ProblemField, LiveEventMessage, KindParam)),
     modifiers(&Credentials),

@@ -16,6 +16,7 @@ mod idempotency;
 mod jwt;
 mod lifecycle;
 mod ops;
+mod privacy;
 mod protection;
 mod reads;
 mod request_log;
