@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -150,21 +151,28 @@ def pod_problems(name, pod, docs, facts, settings):
 
 
 def grace_problems(cname, pod, container, env, settings):
-    """The kubelet's grace must cover preStop + the HTTP drain + the actors' drain + a margin."""
+    """The kubelet's grace must cover the preStop pause, the node's shutdown bound and a margin."""
     command = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     if len(command) != 2 or command[0] != "sleep":
         return [f"{cname}: preStop must be `sleep N` (the endpoints drop the pod meanwhile)"]
-    shutdown_ms = int(env.get("LOANFLOW__ACTORS__SHUTDOWN_TIMEOUT_MS") or default_shutdown_ms())
-    needed = int(command[1]) + 2 * math.ceil(shutdown_ms / 1000) + GRACE_MARGIN_SECONDS
+    bound, how = shutdown_bound_seconds(env, settings)
+    needed = int(command[1]) + bound + GRACE_MARGIN_SECONDS
     grace = pod.get("terminationGracePeriodSeconds", 30)
     if grace < needed:
-        return [f"{cname}: terminationGracePeriodSeconds {grace} < {needed} (preStop + 2 x shutdown + margin)"]
+        return [f"{cname}: terminationGracePeriodSeconds {grace} < {needed} (preStop + {how} + margin)"]
     return []
 
 
-def default_shutdown_ms():
-    text = (ROOT / "config/default.toml").read_text()
-    return int(re.search(r"^shutdown_timeout_ms = (\d+)", text, re.M).group(1))
+def shutdown_bound_seconds(env, settings):
+    """Seconds from SIGTERM to exit, by the settings config/default.toml has: one grace for the
+    whole shutdown (`shutdown.grace_ms`), or two phases each bounded by
+    `actors.shutdown_timeout_ms` (the HTTP drain, then the actors' drain)."""
+    defaults = tomllib.loads((ROOT / "config/default.toml").read_text())
+    if "SHUTDOWN__GRACE_MS" in settings:
+        ms = int(env.get("LOANFLOW__SHUTDOWN__GRACE_MS") or defaults["shutdown"]["grace_ms"])
+        return math.ceil(ms / 1000), "shutdown.grace_ms"
+    ms = int(env.get("LOANFLOW__ACTORS__SHUTDOWN_TIMEOUT_MS") or defaults["actors"]["shutdown_timeout_ms"])
+    return 2 * math.ceil(ms / 1000), "2 x actors.shutdown_timeout_ms"
 
 
 def problems_of(docs, facts, settings):
