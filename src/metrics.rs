@@ -73,6 +73,11 @@ pub const QUARANTINED: Def = Def {
     name: "loanflow_broker_quarantined_total",
     help: "Envelopes delivered again by the broker and moved to their kind's quarantine queue, by actor kind.",
 };
+pub const NOTIFICATIONS_SENT: Def = Def {
+    name: "loanflow_notifications_sent_total",
+    help: "Notifications handed to the (simulated) mail provider, by outcome: delivered, or duplicate (a \
+           send whose idempotency key the provider had seen, so the applicant got nothing twice).",
+};
 
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +107,7 @@ const PROCESS_BUCKETS: [f64; 15] =
 const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
 const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
 const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
+const SEND_OUTCOMES: [&str; 2] = ["delivered", "duplicate"];
 
 /// The present state of this node's actors, read when `/metrics` is scraped.
 #[derive(Debug, Default, Clone)]
@@ -139,6 +145,7 @@ pub struct Metrics {
     dead_letters: IntCounterVec,
     service_panics: IntCounterVec,
     quarantined: IntCounterVec,
+    notifications_sent: IntCounterVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -176,6 +183,7 @@ impl Metrics {
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
             service_panics: IntCounterVec::new(opts(&SERVICE_PANICS), &["kind"]).expect("valid"),
             quarantined: IntCounterVec::new(opts(&QUARANTINED), &["kind"]).expect("valid"),
+            notifications_sent: IntCounterVec::new(opts(&NOTIFICATIONS_SENT), &["outcome"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -195,6 +203,7 @@ impl Metrics {
         reg(Box::new(metrics.dead_letters.clone()));
         reg(Box::new(metrics.service_panics.clone()));
         reg(Box::new(metrics.quarantined.clone()));
+        reg(Box::new(metrics.notifications_sent.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -211,6 +220,9 @@ impl Metrics {
         }
         for step in COMPENSATED_STEPS {
             self.compensations.with_label_values(&[step]);
+        }
+        for outcome in SEND_OUTCOMES {
+            self.notifications_sent.with_label_values(&[outcome]);
         }
         for outcome in PUBLISH_OUTCOMES {
             self.broker_publishes.with_label_values(&[outcome]);
@@ -292,6 +304,12 @@ impl Metrics {
     /// `envelopes` delivered again for actors of kind `kind` went to its quarantine (cluster mode).
     pub fn quarantined(&self, kind: &str, envelopes: usize) {
         self.quarantined.with_label_values(&[kind]).inc_by(envelopes as u64);
+    }
+
+    /// The mail provider took a notification: `delivered`, or `duplicate` (de-duplicated on its
+    /// idempotency key).
+    pub fn notification_sent(&self, outcome: &'static str) {
+        self.notifications_sent.with_label_values(&[outcome]).inc();
     }
 
     /// The broker confirmed a publish (cluster mode).

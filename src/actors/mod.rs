@@ -10,6 +10,7 @@ mod bureaus;
 mod directory;
 mod faults;
 mod loan;
+mod mail;
 mod plan;
 mod registry;
 mod service;

@@ -3,6 +3,7 @@
 
 mod apply;
 mod connection;
+pub mod erasure;
 mod loan_update;
 pub mod nodes;
 pub mod queries;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+pub use apply::expire_idempotency_keys;
 pub use connection::{AnyConnection, Backend};
 pub use records::{
     CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NewOutboxRow, NodeRow,
