@@ -15,7 +15,7 @@
 #   disk-full    the SQLite database on a small tmpfs, filled by a filler file for FAULT
 #                seconds, then the filler removed                                    embedded
 #   streams      STREAMS idle SSE clients (they never read) held for FAULT seconds  every mode
-#   slow-body    SLOW clients trickling a POST body, one byte a second, for FAULT seconds
+#   slow-body    SLOW clients trickling a POST body, one byte a second, for SLOW_S seconds
 #                                                                                    every mode
 # --fast (or CHAOS_FAST=1): shorter faults and only the fast selection (embedded: kill9 sigterm
 # disk-full streams slow-body; postgres: pg-restart; cluster: amqp-close), about 2-3 minutes.
@@ -31,7 +31,8 @@
 #
 # Environment: CHAOS_FAULT_S (fault length, 8; fast 4), CHAOS_WARMUP_S (2), CHAOS_AFTER_S
 # (load after the fault, 4; fast 3), CHAOS_RATE (loadgen loans/s, 50), CHAOS_SETTLE_S (longest
-# wait for loans to finish, 30), CHAOS_STREAMS (500), CHAOS_SLOW (50), CHAOS_TMPFS_MB (64),
+# wait for loans to finish, 30), CHAOS_STREAMS (500), CHAOS_SLOW (50), CHAOS_SLOW_S (12),
+# CHAOS_TMPFS_MB (64),
 # CHAOS_LOG_LEVEL (the server's, info: the shipped default), plus those of bench/lib.sh.
 # Results: $BENCH_OUT/chaos-<stamp>/ (results.jsonl, results.md, every node's log).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -72,6 +73,8 @@ RATE="${CHAOS_RATE:-50}"
 SETTLE_S="${CHAOS_SETTLE_S:-30}"
 STREAMS="${CHAOS_STREAMS:-500}"
 SLOW="${CHAOS_SLOW:-50}"
+# Longer than a fault: a server's body timeout is usually several seconds.
+SLOW_S="${CHAOS_SLOW_S:-12}"
 TMPFS_MB="${CHAOS_TMPFS_MB:-64}"
 LOG_LEVEL="${CHAOS_LOG_LEVEL:-info}"
 PROBE="$BENCH_DIR/chaos_probe.py"
@@ -171,7 +174,7 @@ node_start() {
 
 wait_ready() {
     local deadline=$((SECONDS + 30))
-    until curl -fsS -o /dev/null "$URL/health/ready"; do
+    until curl -fs -o /dev/null "$URL/health/ready"; do
         ((SECONDS < deadline)) || die "$URL/health/ready did not answer 200 within 30 s"
         sleep 0.2
     done
@@ -292,7 +295,7 @@ fault_streams() {
 }
 
 fault_slow_body() {
-    python3 "$PROBE" slow --url "$URL" --n "$SLOW" --hold "$FAULT_S" --interval 1 >"$CASE_OUT/slow.json"
+    python3 "$PROBE" slow --url "$URL" --n "$SLOW" --hold "$SLOW_S" --interval 1 >"$CASE_OUT/slow.json"
     T1=$(now)
     EXTRA="$(cat "$CASE_OUT/slow.json")"
 }

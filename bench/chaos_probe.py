@@ -3,8 +3,9 @@
 
 Subcommands:
   probe    every PERIOD seconds, GET /health/ready and POST one valid loan (two threads), one
-           JSON line per answer: {"t": sent (epoch s), "k": "ready"|"post", "s": status or
-           "ERR:<exception>", "ms": latency, "id": loan id of a 201}; until STOP_FILE exists.
+           JSON line per answer: {"t": sent (epoch s), "k": "ready"|"post", "s": the status, or
+           the failure when there is no answer (refused, reset, closed, timeout), "ms": latency,
+           "id": the loan id of a 201}; until STOP_FILE exists.
   streams  open N SSE clients on /api/v1/events/stream that never read after the headers,
            hold them, and report how many opened, were refused and were closed by the server.
   slow     open N clients that trickle a POST body one byte per INTERVAL, and report when and
@@ -41,8 +42,22 @@ def split_url(url):
     return parts.hostname, parts.port or 80
 
 
+NO_ANSWER = {
+    "ConnectionRefusedError": "refused",
+    "ConnectionResetError": "reset",
+    "RemoteDisconnected": "closed",
+    "TimeoutError": "timeout",
+    "timeout": "timeout",
+}
+
+
+def no_answer(err):
+    """A short name for a request that got no HTTP answer."""
+    return NO_ANSWER.get(type(err).__name__, type(err).__name__)
+
+
 def request(url, method, path, body=None, token=None, timeout=REQUEST_TIMEOUT):
-    """One request on a fresh connection: (status or 'ERR:<name>', body bytes)."""
+    """One request on a fresh connection: (status or a short name of the failure, body bytes)."""
     host, port = split_url(url)
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if token:
@@ -53,7 +68,7 @@ def request(url, method, path, body=None, token=None, timeout=REQUEST_TIMEOUT):
         response = conn.getresponse()
         return response.status, response.read()
     except Exception as err:  # every failure is a data point: refused, reset, timed out
-        return f"ERR:{type(err).__name__}", b""
+        return no_answer(err), b""
     finally:
         conn.close()
 
@@ -83,7 +98,7 @@ def probe(args):
                     try:
                         line["id"] = json.loads(body)["id"]
                     except (ValueError, KeyError):
-                        line["s"] = "ERR:201-without-id"
+                        line["s"] = "201-without-id"
             line["ms"] = round((time.time() - sent) * 1000, 1)
             record(line)
             time.sleep(max(0.0, args.period - (time.time() - sent)))
@@ -99,17 +114,17 @@ def probe(args):
 
 
 def read_status(sock):
-    """The status code of an HTTP response's first line, or 'ERR:<name>'."""
+    """The status code of an HTTP response's first line, or a short name of the failure."""
     data = b""
     try:
         while b"\r\n" not in data and len(data) < 4096:
             chunk = sock.recv(1)
             if not chunk:
-                return "ERR:closed"
+                return "closed"
             data += chunk
         return int(data.split(b" ")[1])
     except (OSError, ValueError, IndexError) as err:
-        return f"ERR:{type(err).__name__}"
+        return no_answer(err)
 
 
 def closed_by_peer(sock):
@@ -142,7 +157,7 @@ def streams(args):
             )
             status = read_status(sock)
         except OSError as err:
-            sock, status = None, f"ERR:{type(err).__name__}"
+            sock, status = None, no_answer(err)
         statuses[str(status)] = statuses.get(str(status), 0) + 1
         if status == 200:
             socks.append(sock)
@@ -184,7 +199,7 @@ def slow(args):
             sock.setblocking(False)
             clients.append({"sock": sock, "sent": 0, "end": None, "how": None})
         except OSError as err:
-            clients.append({"sock": None, "sent": 0, "end": 0.0, "how": f"connect ERR:{type(err).__name__}"})
+            clients.append({"sock": None, "sent": 0, "end": 0.0, "how": "connect " + no_answer(err)})
     started = time.time()
     while time.time() < started + args.hold and not os.path.exists(args.stop_file):
         for client in clients:
@@ -199,14 +214,14 @@ def slow(args):
             except BlockingIOError:
                 pass
             except OSError as err:
-                client["how"], client["end"] = f"ERR:{type(err).__name__}", time.time() - started
+                client["how"], client["end"] = no_answer(err), time.time() - started
                 continue
             if client["sent"] < len(body) - 1:  # never the last byte: the body stays incomplete
                 try:
                     sock.send(body[client["sent"] : client["sent"] + 1])
                     client["sent"] += 1
                 except OSError as err:
-                    client["how"], client["end"] = f"ERR:{type(err).__name__}", time.time() - started
+                    client["how"], client["end"] = no_answer(err), time.time() - started
         time.sleep(args.interval)
     cut = [c for c in clients if c["end"] is not None]
     hows = {}
@@ -373,8 +388,8 @@ def fmt_hist(counts):
     return " ".join(f"{k}×{v}" for k, v in sorted(counts.items())) or "-"
 
 
-def fmt_seconds(value):
-    return "never" if value is None else f"{value:.2f}"
+def fmt_seconds(value, unit=""):
+    return "never" if value is None else f"{value:.2f}{unit}"
 
 
 def one_line(r):
@@ -382,7 +397,7 @@ def one_line(r):
         f"{r['mode']}/{r['case']}: lost {r['lost']}, duplicated {r['duplicated']}, stuck in DB "
         f"{r['db_unfinished']}, POST 5xx during fault {r['post_5xx_during_fault']}/{r['post_during_fault_total']} "
         f"(no answer {r['post_no_answer_during_fault']}), ready during fault {fmt_hist(r['ready_during_fault'])}, "
-        f"recovered ready {fmt_seconds(r['recover_ready_s'])} s / POST {fmt_seconds(r['recover_post_s'])} s, "
+        f"recovered: ready {fmt_seconds(r['recover_ready_s'], ' s')}, POST {fmt_seconds(r['recover_post_s'], ' s')}; "
         f"log lines during fault {r['log_lines_during_fault']}"
         + (f", {json.dumps(r['extra'])}" if r["extra"] else "")
     )
