@@ -32,7 +32,7 @@
 # Environment: CHAOS_FAULT_S (fault length, 8; fast 4), CHAOS_WARMUP_S (2), CHAOS_AFTER_S
 # (load after the fault, 4; fast 3), CHAOS_RATE (loadgen loans/s, 50), CHAOS_SETTLE_S (longest
 # wait for loans to finish, 30), CHAOS_STREAMS (500), CHAOS_SLOW (50), CHAOS_SLOW_S (12),
-# CHAOS_TMPFS_MB (64),
+# CHAOS_TMPFS_MB (64), CHAOS_REVISION (the revision of LOANFLOW_BIN, for the results' label),
 # CHAOS_LOG_LEVEL (the server's, info: the shipped default), plus those of bench/lib.sh.
 # Results: $BENCH_OUT/chaos-<stamp>/ (results.jsonl, results.md, every node's log).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -80,7 +80,9 @@ LOG_LEVEL="${CHAOS_LOG_LEVEL:-info}"
 PROBE="$BENCH_DIR/chaos_probe.py"
 RUN_OUT="$BENCH_OUT/chaos-$(date +%Y%m%dT%H%M%S)"
 RESULTS="$RUN_OUT/results.jsonl"
-REVISION="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# The revision the figures are labelled with: the binary's when LOANFLOW_BIN is given (it does not
+# say its own), else the checkout's.
+REVISION="${CHAOS_REVISION:-$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 mkdir -p "$RUN_OUT"
 
 # The cases a mode runs: the fast selection, or every case that applies to it.
@@ -111,6 +113,16 @@ applies() {
 }
 
 now() { date +%s.%N; }
+# Sleep until the epoch time $1.
+sleep_until() { while awk -v t="$1" -v n="$(now)" 'BEGIN {exit !(n < t)}'; do sleep 0.1; done; }
+# About how long a case's fault lasts (rabbitmqctl takes a second or two per call).
+fault_seconds() {
+    case "$1" in
+    slow-body) echo "$SLOW_S" ;;
+    amqp-close) echo "$((FAULT_S + 4))" ;;
+    *) echo "$FAULT_S" ;;
+    esac
+}
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # --- what a case starts, and its cleanup -------------------------------------------------------
@@ -270,7 +282,7 @@ fault_sigterm() {
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=""
     fi
-    while awk -v s="$started" -v n="$(now)" -v f="$FAULT_S" 'BEGIN {exit !(n - s < f)}'; do sleep 0.1; done
+    sleep_until "$(awk -v s="$started" -v f="$FAULT_S" 'BEGIN {printf "%.3f", s + f}')"
     EXTRA="{\"exit_after_sigterm_s\": \"$EXITED_AFTER\"}"
     T1=$(now)
     node_start
@@ -339,12 +351,14 @@ run_case() {
     node_start
     wait_ready
 
-    local stop="$CASE_OUT/stop" n
-    n="$(awk -v r="$RATE" -v s="$((WARMUP_S + FAULT_S + AFTER_S))" 'BEGIN {printf "%d", r * s}')"
+    # The load spans the warm-up, the fault and AFTER_S seconds after it.
+    local stop="$CASE_OUT/stop" n span
+    span=$((WARMUP_S + $(fault_seconds "$CASE") + AFTER_S))
+    n="$(awk -v r="$RATE" -v s="$span" 'BEGIN {printf "%d", r * s}')"
     python3 "$PROBE" probe --url "$URL" --out "$CASE_OUT/probe.jsonl" --stop-file "$stop" \
-        --max-seconds "$((WARMUP_S + FAULT_S + AFTER_S + SETTLE_S + 60))" &
+        --max-seconds "$((span + SETTLE_S + 60))" &
     BACKGROUND+=($!)
-    timeout -k 5 "$((WARMUP_S + FAULT_S + AFTER_S + SETTLE_S + 120))" \
+    timeout -k 5 "$((span + SETTLE_S + 120))" \
         "$BIN" loadgen --url "$URL" --n "$n" --rate "$RATE" --timeout-secs "$SETTLE_S" --json --pids "$SERVER_PID" \
         >"$CASE_OUT/loadgen.json" 2>"$CASE_OUT/loadgen.err" &
     local loadgen=$!
@@ -358,6 +372,8 @@ run_case() {
     local lines1
     lines1=$(log_count)
     say "fault from $T0 to $T1; waiting for the load to end and the loans to settle"
+    # The probe watches the recovery for AFTER_S seconds at least, whatever the load does.
+    sleep_until "$(awk -v t="$T1" -v a="$AFTER_S" 'BEGIN {printf "%.3f", t + a}')"
     wait "$loadgen" 2>/dev/null || true
     touch "$stop"
     stop_background
