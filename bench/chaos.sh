@@ -119,7 +119,7 @@ sleep_until() { while awk -v t="$1" -v n="$(now)" 'BEGIN {exit !(n < t)}'; do sl
 fault_seconds() {
     case "$1" in
     slow-body) echo "$SLOW_S" ;;
-    amqp-close) echo "$((FAULT_S + 4))" ;;
+    amqp-close) echo "$((FAULT_S + 5))" ;;
     *) echo "$FAULT_S" ;;
     esac
 }
@@ -245,6 +245,12 @@ private_pg() {
 
 EXTRA='{}'
 
+# The fault starts now (a fault function calls it again when its injection takes a while).
+fault_begins() {
+    T0=$(now)
+    LINES0=$(log_count)
+}
+
 fault_pg_restart() {
     private_pg_ctl -m fast stop
     sleep "$FAULT_S"
@@ -256,6 +262,8 @@ fault_amqp_close() {
     local vhost=${AMQP_URL##*/} user="${BENCH_AMQP_USER:-guest}"
     rabbitmqctl -q clear_permissions -p "$vhost" "$user" >/dev/null
     rabbitmqctl -q close_all_connections --vhost "$vhost" "loanflow chaos suite" >/dev/null
+    # Each rabbitmqctl call takes a second or two: the fault starts once the connections are closed.
+    fault_begins
     sleep "$FAULT_S"
     rabbitmqctl -q set_permissions -p "$vhost" "$user" '.*' '.*' '.*' >/dev/null
     T1=$(now)
@@ -365,9 +373,7 @@ run_case() {
     BACKGROUND+=("$loadgen")
     sleep "$WARMUP_S"
 
-    T0=$(now)
-    local lines0
-    lines0=$(log_count)
+    fault_begins
     "fault_${CASE//-/_}"
     local lines1
     lines1=$(log_count)
@@ -381,7 +387,7 @@ run_case() {
     local status=0
     python3 "$PROBE" summary --mode "$MODE" --case "$CASE" --revision "$REVISION" --url "$URL" \
         --token "$BENCH_ADMIN_TOKEN" --probe "$CASE_OUT/probe.jsonl" --t0 "$T0" --t1 "$T1" \
-        --log-lines "$((lines1 - lines0))" --loadgen "$CASE_OUT/loadgen.json" --db "$DB_URL" \
+        --log-lines "$((lines1 - LINES0))" --loadgen "$CASE_OUT/loadgen.json" --db "$DB_URL" \
         --extra "$EXTRA" --settle "$SETTLE_S" --results "$RESULTS" || status=$?
     if [ "$status" != 0 ]; then
         echo "*** $MODE/$CASE: a loan lost or stuck, or an effect duplicated (details: $RESULTS)"
@@ -393,6 +399,7 @@ run_case() {
 
 build_release
 machine_info
+echo "binary:   $BIN (figures labelled $REVISION)"
 echo "chaos:    fault ${FAULT_S}s, warm-up ${WARMUP_S}s, after ${AFTER_S}s, $RATE loans/s, settle ≤ ${SETTLE_S}s, server log level $LOG_LEVEL"
 echo "results:  $RUN_OUT"
 for mode in "${MODES[@]}"; do

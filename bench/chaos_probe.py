@@ -405,9 +405,11 @@ def one_line(r):
 
 def table(args):
     rows = load_lines(args.results)
+    print(f"revision {', '.join(sorted({r['revision'] for r in rows}))}")
+    print()
     print(
         "| mode | case | fault s | lost | dup | stuck | POST 5xx / sent (no answer) | ready during fault "
-        "| recover ready s | recover POST s | log lines | loadgen 201 / refused |"
+        "| recover ready s | recover POST s | log lines | loadgen 201 / not accepted |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
