@@ -151,6 +151,7 @@ release_tmpfs() {
 }
 
 chaos_cleanup() {
+    say "cleaning up"
     stop_background
     stop_server
     release_tmpfs
