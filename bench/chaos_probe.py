@@ -263,6 +263,14 @@ def histogram(statuses):
     return counts
 
 
+def percentiles(samples):
+    """p50 and max of latencies in milliseconds (None without samples)."""
+    if not samples:
+        return None
+    samples = sorted(samples)
+    return {"p50": samples[len(samples) // 2], "max": samples[-1]}
+
+
 def first_after(lines, kind, ok, since):
     times = [line["t"] + line["ms"] / 1000 for line in lines if line["k"] == kind and line["s"] == ok and line["t"] >= since]
     return round(min(times) - since, 2) if times else None
@@ -369,6 +377,7 @@ def summary(args):
         "post_no_answer_during_fault": sum(1 for s in posts if isinstance(s, str)),
         "post_during_fault_total": len(posts),
         "ready_during_fault": histogram(ready),
+        "ready_ms_during_fault": percentiles([line["ms"] for line in during if line["k"] == "ready"]),
         "recover_ready_s": first_after(lines, "ready", 200, t1),
         "recover_post_s": first_after(lines, "post", 201, t1),
         "log_lines_during_fault": args.log_lines,
