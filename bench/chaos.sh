@@ -10,6 +10,8 @@
 #                then permissions given back (only this run's own vhost)             cluster
 #   kill9        the node killed with SIGKILL, down FAULT seconds, started again on the same
 #                database and port                                                   every mode
+#   kill9-peer   two nodes on one database and vhost; the second (not the one under load and
+#                probes) killed with SIGKILL, down FAULT seconds, started again      cluster
 #   sigterm      SIGTERM under load; started again on the same database and port once it has
 #                exited (and FAULT seconds have passed)                              every mode
 #   disk-full    the SQLite database on a small tmpfs, filled by a filler file for FAULT
@@ -58,7 +60,7 @@ all) MODES=(embedded postgres cluster) ;;
 embedded | postgres | cluster) MODES=("$WHICH") ;;
 *) die "usage: $(basename "$0") [--fast] [embedded|postgres|cluster|all] [case...] (got '$WHICH')" ;;
 esac
-ALL_CASES=(pg-restart amqp-close kill9 sigterm disk-full streams slow-body)
+ALL_CASES=(pg-restart amqp-close kill9 kill9-peer sigterm disk-full streams slow-body)
 for c in "${ONLY_CASES[@]+"${ONLY_CASES[@]}"}"; do
     [[ " ${ALL_CASES[*]} " == *" $c "* ]] || die "unknown case '$c' (${ALL_CASES[*]})"
 done
@@ -98,7 +100,7 @@ cases_of() {
         case "$mode" in
         embedded) echo kill9 sigterm disk-full streams slow-body ;;
         postgres) echo pg-restart kill9 sigterm streams slow-body ;;
-        cluster) echo pg-restart amqp-close kill9 sigterm streams slow-body ;;
+        cluster) echo pg-restart amqp-close kill9 kill9-peer sigterm streams slow-body ;;
         esac
     fi
 }
@@ -106,7 +108,7 @@ cases_of() {
 applies() {
     case "$2" in
     pg-restart) [ "$1" != embedded ] ;;
-    amqp-close) [ "$1" = cluster ] ;;
+    amqp-close | kill9-peer) [ "$1" = cluster ] ;;
     disk-full) [ "$1" = embedded ] ;;
     *) true ;;
     esac
@@ -153,6 +155,7 @@ release_tmpfs() {
 chaos_cleanup() {
     say "cleaning up"
     stop_background
+    stop_peer
     stop_server
     release_tmpfs
     if [ -n "$PRIVATE_PG" ]; then
@@ -173,7 +176,7 @@ node_start() {
     log="$CASE_OUT/node-$((${#NODE_LOGS[@]} + 1)).log"
     NODE_LOGS+=("$log")
     local -a env=("LOANFLOW__HTTP__PORT=$PORT" LOANFLOW__HTTP__HOST=127.0.0.1 "LOANFLOW__ADMIN__TOKEN=$BENCH_ADMIN_TOKEN"
-        "LOANFLOW__LOG__LEVEL=$LOG_LEVEL" "LOANFLOW__NODE__ID=chaos-$MODE" "LOANFLOW__DATABASE__URL=$DB_URL")
+        "LOANFLOW__LOG__LEVEL=$LOG_LEVEL" "LOANFLOW__NODE__ID=chaos-$MODE${NODE_SUFFIX:-}" "LOANFLOW__DATABASE__URL=$DB_URL")
     [ -z "$AMQP_URL" ] || env+=("LOANFLOW__BROKER__URL=$AMQP_URL")
     env -u LOANFLOW__BROKER__URL -u RUST_LOG "${env[@]}" "$BIN" >"$log" 2>&1 &
     SERVER_PID=$!
@@ -183,6 +186,26 @@ node_start() {
         ((SECONDS < deadline)) || die "loanflow did not listen within ${START_TIMEOUT}s ($log)"
         sleep 0.1
     done
+}
+
+PEER_PID=""
+PEER_PORT=""
+
+# peer_start: a second node on the case's database and vhost, on PEER_PORT (kill9-peer).
+peer_start() {
+    local port=$PORT pid=$SERVER_PID
+    PORT=$PEER_PORT NODE_SUFFIX=-peer
+    node_start
+    PEER_PID=$SERVER_PID
+    PORT=$port SERVER_PID=$pid NODE_SUFFIX=""
+}
+
+stop_peer() {
+    if [ -n "$PEER_PID" ]; then
+        kill "$PEER_PID" 2>/dev/null || true
+        wait "$PEER_PID" 2>/dev/null || true
+        PEER_PID=""
+    fi
 }
 
 wait_ready() {
@@ -279,6 +302,20 @@ fault_kill9() {
     node_start
 }
 
+fault_kill9_peer() {
+    # What the peer holds when it dies: its live actors and messages in flight.
+    local actors
+    actors="$(curl -s --max-time 2 "http://127.0.0.1:$PEER_PORT/health/ready" |
+        python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["checks"]["actors"]))' 2>/dev/null || echo null)"
+    kill -9 "$PEER_PID"
+    wait "$PEER_PID" 2>/dev/null || true
+    PEER_PID=""
+    sleep "$FAULT_S"
+    T1=$(now)
+    peer_start
+    EXTRA="{\"peer_actors_at_kill\": $actors}"
+}
+
 fault_sigterm() {
     local started
     started=$(now)
@@ -358,6 +395,10 @@ run_case() {
     PORT="$(free_port)"
     URL="http://127.0.0.1:$PORT"
     node_start
+    if [ "$CASE" = kill9-peer ]; then
+        PEER_PORT="$(free_port)"
+        peer_start
+    fi
     wait_ready
 
     # The load spans the warm-up, the fault and AFTER_S seconds after it.
@@ -394,6 +435,7 @@ run_case() {
         echo "*** $MODE/$CASE: a loan lost or stuck, or an effect duplicated (details: $RESULTS)"
         FAILED=1
     fi
+    stop_peer
     stop_server
     release_tmpfs
 }
