@@ -20,7 +20,7 @@
 #   slow-body    SLOW clients trickling a POST body, one byte a second, for SLOW_S seconds
 #                                                                                    every mode
 # --fast (or CHAOS_FAST=1): shorter faults and only the fast selection (embedded: kill9 sigterm
-# disk-full streams slow-body; postgres: pg-restart; cluster: amqp-close), about 2-3 minutes.
+# disk-full streams slow-body; postgres: pg-restart; cluster: amqp-close), under 2 minutes.
 #
 # During every case, `loanflow loadgen` submits at RATE loans/s (open loop) from before the
 # fault until after it, and bench/chaos_probe.py GETs /health/ready and POSTs a loan every
@@ -97,14 +97,14 @@ cases_of() {
         cluster) echo amqp-close ;;
         esac
     else
-        case "$mode" in
-        embedded) echo kill9 sigterm disk-full streams slow-body ;;
-        postgres) echo pg-restart kill9 sigterm streams slow-body ;;
-        cluster) echo pg-restart amqp-close kill9 kill9-peer sigterm streams slow-body ;;
-        esac
+        local c
+        for c in "${ALL_CASES[@]}"; do
+            if applies "$mode" "$c"; then printf '%s ' "$c"; fi
+        done
     fi
 }
 
+# applies MODE CASE: whether the case makes sense in that mode.
 applies() {
     case "$2" in
     pg-restart) [ "$1" != embedded ] ;;
@@ -129,7 +129,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 # --- what a case starts, and its cleanup -------------------------------------------------------
 
-BACKGROUND=()   # probe, loadgen, stream and slow clients of the running case
+BACKGROUND=()   # the probe and the load generator of the running case
 TMPFS_DIR=""    # the mounted tmpfs of disk-full
 PRIVATE_PG=""   # data directory of the private PostgreSQL instance
 PG_BIN=""
