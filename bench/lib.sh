@@ -49,10 +49,11 @@ cleanup() {
     stop_server
     local db vhost
     while read -r db; do
-        psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+        psql -q "$BENCH_PG/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" </dev/null >/dev/null 2>&1 || true
     done < <(cat "$PG_DATABASES" 2>/dev/null)
     while read -r vhost; do
-        rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+        # rabbitmqctl reads its standard input: left to it, it would swallow the rest of the list.
+        rabbitmqctl -q delete_vhost "$vhost" </dev/null >/dev/null 2>&1 || true
     done < <(cat "$AMQP_VHOSTS" 2>/dev/null)
     rm -rf "$SCRATCH"
 }
