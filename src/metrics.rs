@@ -65,6 +65,10 @@ pub const DEAD_LETTERS: Def = Def {
     name: "loanflow_dead_letters_total",
     help: "Messages given up on and kept as dead letters, by destination actor kind.",
 };
+pub const DATABASE_RETRIES: Def = Def {
+    name: "loanflow_database_retries_total",
+    help: "Messages a loan tried again because the database was away (a commit or a load failed).",
+};
 
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +133,7 @@ pub struct Metrics {
     outbox_backlog: IntGauge,
     broker_publishes: IntCounterVec,
     dead_letters: IntCounterVec,
+    database_retries: IntCounter,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -164,6 +169,7 @@ impl Metrics {
             outbox_backlog: IntGauge::with_opts(opts(&OUTBOX_BACKLOG)).expect("valid"),
             broker_publishes: IntCounterVec::new(opts(&BROKER_PUBLISHES), &["outcome"]).expect("valid"),
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
+            database_retries: IntCounter::with_opts(opts(&DATABASE_RETRIES)).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -181,6 +187,7 @@ impl Metrics {
         reg(Box::new(metrics.outbox_backlog.clone()));
         reg(Box::new(metrics.broker_publishes.clone()));
         reg(Box::new(metrics.dead_letters.clone()));
+        reg(Box::new(metrics.database_retries.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -268,6 +275,11 @@ impl Metrics {
         self.dead_letters.with_label_values(&[destination]).inc();
     }
 
+    /// A loan will try a message again: the database was away.
+    pub fn database_retry(&self) {
+        self.database_retries.inc();
+    }
+
     /// The broker confirmed a publish (cluster mode).
     pub fn publish_confirmed(&self) {
         self.broker_publishes.with_label_values(&["confirmed"]).inc();
@@ -336,9 +348,14 @@ mod tests {
     #[test]
     fn every_known_series_is_exported_from_the_start() {
         let text = scrape(&Metrics::new(&KINDS));
-        for name in
-            [LOANS_DECIDED.name, COMPENSATIONS.name, ACTOR_RESTARTS.name, BROKER_PUBLISHES.name, DEAD_LETTERS.name]
-        {
+        for name in [
+            LOANS_DECIDED.name,
+            COMPENSATIONS.name,
+            ACTOR_RESTARTS.name,
+            BROKER_PUBLISHES.name,
+            DEAD_LETTERS.name,
+            DATABASE_RETRIES.name,
+        ] {
             assert!(text.contains(&format!("# TYPE {name} counter")), "{name} missing:\n{text}");
         }
         assert!(text.contains("loanflow_broker_publishes_total{outcome=\"nacked\"} 0"), "{text}");

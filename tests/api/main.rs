@@ -9,6 +9,7 @@ mod access;
 mod admin;
 mod conformance;
 mod errors;
+mod faults;
 mod jwt;
 mod lifecycle;
 mod ops;
