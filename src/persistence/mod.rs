@@ -143,6 +143,22 @@ impl From<CorruptRow> for StoreError {
     }
 }
 
+/// The pool's failed connection attempts, into the reads' fault episode: r2d2 would log each
+/// one as an error (a line per attempt per pooled connection while the database is away).
+struct PoolErrors(Arc<faults::FaultLog>);
+
+impl std::fmt::Debug for PoolErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolErrors")
+    }
+}
+
+impl r2d2::HandleError<diesel::ConnectionError> for PoolErrors {
+    fn handle_error(&self, error: diesel::ConnectionError) {
+        self.0.failed(&error);
+    }
+}
+
 /// The database: a read pool and the writer.
 #[derive(Clone)]
 pub struct Database {
@@ -175,15 +191,16 @@ impl Database {
             backend.connect().map_err(|e| anyhow::anyhow!("connecting to the {} database: {e}", backend.name()))?;
         connection::run_migrations(&mut conn)?;
         drop(conn);
+        let read_faults = Arc::new(faults::FaultLog::new("reads"));
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .error_handler(Box::new(PoolErrors(read_faults.clone())))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
         let writer = Writer::start(backend.clone(), settings, bus);
         let readers = start_readers(settings.pool_size as usize, settings.read_queue_max);
         let read_wait_max = Duration::from_millis(settings.connect_timeout_ms);
-        let read_faults = Arc::new(faults::FaultLog::new("reads"));
         Ok(Self { pool, readers, read_wait_max, writer, backend, read_faults })
     }
 
