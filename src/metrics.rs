@@ -69,6 +69,11 @@ pub const DATABASE_RETRIES: Def = Def {
     name: "loanflow_database_retries_total",
     help: "Messages a loan tried again because the database was away (a commit or a load failed).",
 };
+pub const NOTIFICATIONS_SENT: Def = Def {
+    name: "loanflow_notifications_sent_total",
+    help: "Notifications handed to the (simulated) mail provider, by outcome: delivered, or duplicate (a \
+           send whose idempotency key the provider had seen, so the applicant got nothing twice).",
+};
 
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +103,7 @@ const PROCESS_BUCKETS: [f64; 15] =
 const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
 const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
 const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
+const SEND_OUTCOMES: [&str; 2] = ["delivered", "duplicate"];
 
 /// The present state of this node's actors, read when `/metrics` is scraped.
 #[derive(Debug, Default, Clone)]
@@ -134,6 +140,7 @@ pub struct Metrics {
     broker_publishes: IntCounterVec,
     dead_letters: IntCounterVec,
     database_retries: IntCounter,
+    notifications_sent: IntCounterVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -170,6 +177,7 @@ impl Metrics {
             broker_publishes: IntCounterVec::new(opts(&BROKER_PUBLISHES), &["outcome"]).expect("valid"),
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
             database_retries: IntCounter::with_opts(opts(&DATABASE_RETRIES)).expect("valid"),
+            notifications_sent: IntCounterVec::new(opts(&NOTIFICATIONS_SENT), &["outcome"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -188,6 +196,7 @@ impl Metrics {
         reg(Box::new(metrics.broker_publishes.clone()));
         reg(Box::new(metrics.dead_letters.clone()));
         reg(Box::new(metrics.database_retries.clone()));
+        reg(Box::new(metrics.notifications_sent.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -204,6 +213,9 @@ impl Metrics {
         }
         for step in COMPENSATED_STEPS {
             self.compensations.with_label_values(&[step]);
+        }
+        for outcome in SEND_OUTCOMES {
+            self.notifications_sent.with_label_values(&[outcome]);
         }
         for outcome in PUBLISH_OUTCOMES {
             self.broker_publishes.with_label_values(&[outcome]);
@@ -278,6 +290,12 @@ impl Metrics {
     /// A loan will try a message again: the database was away.
     pub fn database_retry(&self) {
         self.database_retries.inc();
+    }
+
+    /// The mail provider took a notification: `delivered`, or `duplicate` (de-duplicated on its
+    /// idempotency key).
+    pub fn notification_sent(&self, outcome: &'static str) {
+        self.notifications_sent.with_label_values(&[outcome]).inc();
     }
 
     /// The broker confirmed a publish (cluster mode).

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -15,7 +16,7 @@ use crate::http::{self, AppState};
 use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
-use crate::persistence::{secrets, Database};
+use crate::persistence::{expire_idempotency_keys, secrets, Database};
 use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Role, Settings, StaffToken};
 
 pub struct Application {
@@ -79,6 +80,7 @@ impl Application {
             cluster::spawn_heartbeat(db.clone(), shared.registry.clone(), node_id.clone());
         }
         actors.resume_and_sweep().await?;
+        spawn_idempotency_expiry(db.clone(), settings.http.idempotency_ttl());
 
         let state = web::Data::new(AppState {
             db,
@@ -111,6 +113,7 @@ impl Application {
                 .configure(http::configure)
         })
         .workers(threads_or_one_per_core(settings.http.workers))
+        .client_request_timeout(settings.http.header_timeout())
         .shutdown_timeout(settings.actors.shutdown_timeout_ms.div_ceil(1000))
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
@@ -148,6 +151,24 @@ impl Application {
 }
 
 /// The key applicant tokens are derived with, shared by every node through the database.
+/// Forget expired idempotency keys, every hour (or every TTL, if shorter). Every node may run
+/// it: deleting what another node deleted already is a no-op.
+fn spawn_idempotency_expiry(db: Database, ttl: chrono::Duration) {
+    let every = ttl.to_std().unwrap_or_default().clamp(Duration::from_secs(1), Duration::from_secs(3_600));
+    actix::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            let before = chrono::Utc::now().naive_utc() - ttl;
+            match db.write_outside_units(move |c| Ok(expire_idempotency_keys(c, before)?)).await {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(expired, "expired idempotency keys forgotten"),
+                Err(err) => tracing::warn!(error = %err, "forgetting expired idempotency keys failed"),
+            }
+        }
+    });
+}
+
 async fn applicant_token_key(db: &Database) -> anyhow::Result<TokenKey> {
     let stored = db.write_outside_units(|c| secrets::load_or_create(c, "applicant_token_key", random_token)).await?;
     let bytes = hex::decode(&stored).ok_or_else(|| anyhow::anyhow!("the stored applicant token key is not hex"))?;

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use super::service::{Attempt, Service};
+use super::mail::{idempotency_key, MailProvider};
+use super::service::{Attempt, Recipient, Service};
 use crate::domain::{appraised_value, credit_score, Address, Email};
 use crate::messages::{backoff, ActorKind, Envelope, MessageBody};
 use crate::saga::SagaInput;
@@ -120,12 +121,18 @@ impl Service for Appraiser {
     }
 }
 
-/// Sends the one notification of a terminal loan (simulated) and tells the loan, whose unit
-/// records it: the loan's version check and the unique constraint on `loan_id` make it exactly
-/// once.
-pub struct Notifier;
+/// Sends the one notification of a terminal loan (through the simulated mail provider) and
+/// tells the loan, whose unit records it: the loan's version check and the unique constraint on
+/// `loan_id` make the record exactly once. The address is read from the loan's row at send time
+/// (no message carries it); the send carries an idempotency key so that a second delivery of the
+/// message reaches the applicant once (see [`super::mail`]).
+pub struct Notifier {
+    pub provider: MailProvider,
+}
 
 pub const NOTIFICATION_CHANNEL: &str = "email";
+/// The notice of a loan's end (approved, rejected, cancelled): one per loan.
+pub const TERMINAL_NOTICE: &str = "terminal";
 
 impl Service for Notifier {
     const KIND: ActorKind = ActorKind::Notifier;
@@ -134,13 +141,30 @@ impl Service for Notifier {
         Duration::ZERO
     }
 
+    fn reads_recipient(&self, body: &MessageBody) -> bool {
+        matches!(body, MessageBody::NotifyApplicant { .. })
+    }
+
     fn attempt(&self, envelope: &Envelope, _attempt: u32) -> Attempt {
-        let MessageBody::NotifyApplicant { email, .. } = &envelope.body else {
+        unexpected(envelope)
+    }
+
+    fn attempt_for(&self, envelope: &Envelope, _attempt: u32, recipient: &Recipient) -> Attempt {
+        if !matches!(envelope.body, MessageBody::NotifyApplicant { .. }) {
             return unexpected(envelope);
-        };
-        match Email::parse(email) {
-            Ok(_) => reply(envelope, SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() }),
-            Err(reason) => Attempt::DeadLetter(reason),
+        }
+        let notified = || reply(envelope, SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() });
+        match recipient {
+            Recipient::Address(address) => match Email::parse(address) {
+                Ok(email) => {
+                    self.provider.send(&idempotency_key(envelope.loan_id, TERMINAL_NOTICE), &email);
+                    notified()
+                }
+                Err(reason) => Attempt::DeadLetter(format!("the loan's email {reason}")),
+            },
+            // Erased only once notified: this is a late copy, which the loan ignores.
+            Recipient::Erased => notified(),
+            Recipient::NoLoan => Attempt::DeadLetter("no such loan".to_owned()),
         }
     }
 }
@@ -148,7 +172,10 @@ impl Service for Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::mail::Sent;
     use crate::domain::LoanId;
+    use crate::metrics::Metrics;
+    use crate::saga::LoanStatus;
 
     fn settings(failure_rate: f64) -> BureauSettings {
         BureauSettings {
@@ -202,6 +229,34 @@ mod tests {
     fn a_message_of_the_wrong_kind_is_dead_lettered() {
         let appraiser = Appraiser { settings: settings(0.0) };
         assert!(matches!(appraiser.attempt(&check_credit(), 1), Attempt::DeadLetter(_)));
-        assert!(matches!(Notifier.attempt(&check_credit(), 1), Attempt::DeadLetter(_)));
+        let notifier = notifier();
+        assert!(matches!(notifier.attempt(&check_credit(), 1), Attempt::DeadLetter(_)));
+        let address = Recipient::Address("jane@example.com".into());
+        assert!(matches!(notifier.attempt_for(&check_credit(), 1, &address), Attempt::DeadLetter(_)));
+    }
+
+    fn notifier() -> Notifier {
+        Notifier { provider: MailProvider::new(std::sync::Arc::new(Metrics::new(&[]))) }
+    }
+
+    #[test]
+    fn a_notification_delivered_twice_reaches_the_applicant_once_and_is_acknowledged_both_times() {
+        let metrics = std::sync::Arc::new(Metrics::new(&[]));
+        let notifier = Notifier { provider: MailProvider::new(metrics.clone()) };
+        let notify =
+            Envelope::new(LoanId::generate(), None, MessageBody::NotifyApplicant { status: LoanStatus::Approved });
+        assert!(notifier.reads_recipient(&notify.body));
+        let address = Recipient::Address("jane@example.com".into());
+        for _ in 0..2 {
+            let Attempt::Reply(reply) = notifier.attempt_for(&notify, 1, &address) else { panic!("expected a reply") };
+            assert_eq!(reply.body, MessageBody::Saga(SagaInput::ApplicantNotified { channel: "email".into() }));
+        }
+        let key = idempotency_key(notify.loan_id, TERMINAL_NOTICE);
+        assert_eq!(notifier.provider.send(&key, &Email::parse("jane@example.com").unwrap()), Sent::Duplicate);
+        let sent = metrics.render(0).unwrap();
+        assert!(sent.contains("loanflow_notifications_sent_total{outcome=\"delivered\"} 1"), "{sent}");
+        assert!(sent.contains("loanflow_notifications_sent_total{outcome=\"duplicate\"} 2"), "{sent}");
+        assert!(matches!(notifier.attempt_for(&notify, 1, &Recipient::NoLoan), Attempt::DeadLetter(_)));
+        assert!(matches!(notifier.attempt_for(&notify, 1, &Recipient::Erased), Attempt::Reply(_)));
     }
 }

@@ -8,6 +8,7 @@
 mod bureaus;
 mod directory;
 mod loan;
+mod mail;
 mod plan;
 mod registry;
 mod service;

@@ -165,11 +165,7 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
         },
         SagaCommand::ReleaseCreditCheck => MessageBody::ReleaseCreditCheck,
         SagaCommand::VoidAppraisal => MessageBody::VoidAppraisal,
-        SagaCommand::NotifyApplicant { status } => MessageBody::NotifyApplicant {
-            status,
-            name: app.applicant.name.as_ref().to_owned(),
-            email: app.applicant.email.as_ref().to_owned(),
-        },
+        SagaCommand::NotifyApplicant { status } => MessageBody::NotifyApplicant { status },
         SagaCommand::GenerateSchedule => unreachable!("generated locally above"),
     }
 }
@@ -192,7 +188,7 @@ mod tests {
     #[test]
     fn a_submission_inserts_the_started_loan_and_requests_both_steps_in_one_unit() {
         let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
-        let key = IdempotencyRecord { key: "k".into(), request_hash: "h".into() };
+        let key = IdempotencyRecord { key: "k".into(), request_hash: "h".into(), expired_before: NaiveDateTime::MIN };
         let (unit, after) = plan_submission(id, application(), now, Some(key));
         assert_eq!((after.record.version, after.record.saga.status), (1, LoanStatus::Evaluating));
         assert_eq!(after.record.saga.waiting_on(), Some("credit_check"));

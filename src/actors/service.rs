@@ -7,7 +7,7 @@
 //! the service cannot handle is dead-lettered.
 
 use std::cmp::Ordering as Order;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +18,22 @@ use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
 use super::supervision::{catch_panic, commit_until_done};
 use crate::messages::{ActorKind, Deliver, Envelope, MessageBody};
-use crate::persistence::{CommitOutcome, UnitOfWork};
+use crate::persistence::{erasure, queries, CommitOutcome, StoreError, UnitOfWork};
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
+/// How soon to try again when the recipient could not be read (the database is unavailable).
+const RECIPIENT_RETRY: Duration = Duration::from_secs(1);
+
+/// Whom a call is for, read from the loan's row when the call is made: no message carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Address(String),
+    /// The loan's personal data was erased (it was notified before): there is no one to send to.
+    Erased,
+    /// No such loan.
+    NoLoan,
+}
 
 /// What one attempt at a call came to.
 #[derive(Debug)]
@@ -40,6 +52,14 @@ pub trait Service: Unpin + Send + 'static {
     fn latency(&self, body: &MessageBody) -> Duration;
     /// Attempt `attempt` (from 1) at the call, once its latency has passed.
     fn attempt(&self, envelope: &Envelope, attempt: u32) -> Attempt;
+    /// Whether the call needs its [`Recipient`], read from the loan's row when it is due.
+    fn reads_recipient(&self, _body: &MessageBody) -> bool {
+        false
+    }
+    /// [`Service::attempt`] for a call that reads its recipient.
+    fn attempt_for(&self, envelope: &Envelope, attempt: u32, _recipient: &Recipient) -> Attempt {
+        self.attempt(envelope, attempt)
+    }
 }
 
 /// A call waiting for its latency (or backoff) to pass. Ordered by due time, earliest first.
@@ -79,11 +99,15 @@ pub struct ServiceActor<S: Service> {
     next_seq: u64,
     /// The timer armed for the earliest waiting call.
     wake: Option<(Instant, SpawnHandle)>,
+    /// Calls whose recipient is being read (by a sequence number: the same message may be
+    /// delivered twice): a restart drops the reads (they run in the old context), so these go
+    /// back to `waiting`.
+    reading: HashMap<u64, (Envelope, u32)>,
 }
 
 impl<S: Service> ServiceActor<S> {
     pub fn new(service: S, shared: SharedHandles, stats: Arc<ActorStats>) -> Self {
-        Self { service, shared, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None }
+        Self { service, shared, stats, waiting: BinaryHeap::new(), next_seq: 0, wake: None, reading: HashMap::new() }
     }
 
     fn wait(&mut self, envelope: Envelope, attempt: u32, delay: Duration, ctx: &mut Context<Self>) {
@@ -129,6 +153,57 @@ impl<S: Service> ServiceActor<S> {
     }
 
     fn attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
+        if self.service.reads_recipient(&envelope.body) {
+            self.read_recipient_then_attempt(envelope, attempt, ctx);
+        } else {
+            self.attempt_with(envelope, attempt, None, ctx);
+        }
+    }
+
+    /// The recipient is read on the database's reader threads, never in this mailbox; other
+    /// calls go on meanwhile.
+    fn read_recipient_then_attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
+        let (db, loan_id) = (self.shared.db.clone(), envelope.loan_id);
+        self.next_seq += 1;
+        let key = self.next_seq;
+        self.reading.insert(key, (envelope, attempt));
+        let read = async move { db.read(move |c| queries::applicant_email(c, loan_id)).await };
+        ctx.spawn(read.into_actor(self).map(move |found, act, ctx| {
+            let Some((envelope, attempt)) = act.reading.remove(&key) else { return };
+            act.read_done(envelope, attempt, found, ctx);
+        }));
+    }
+
+    fn read_done(
+        &mut self,
+        envelope: Envelope,
+        attempt: u32,
+        found: Result<Option<String>, StoreError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match found {
+            Ok(found) => {
+                let recipient = match found {
+                    None => Recipient::NoLoan,
+                    Some(email) if erasure::is_erased(&email) => Recipient::Erased,
+                    Some(email) => Recipient::Address(email),
+                };
+                self.attempt_with(envelope, attempt, Some(recipient), ctx);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, loan_id = %envelope.loan_id, "reading the recipient failed; trying again");
+                self.wait(envelope, attempt, RECIPIENT_RETRY, ctx);
+            }
+        }
+    }
+
+    fn attempt_with(
+        &mut self,
+        envelope: Envelope,
+        attempt: u32,
+        recipient: Option<Recipient>,
+        ctx: &mut Context<Self>,
+    ) {
         let _span = tracing::info_span!(
             "service_message",
             node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
@@ -139,7 +214,11 @@ impl<S: Service> ServiceActor<S> {
             attempt,
         )
         .entered();
-        match catch_panic(|| self.service.attempt(&envelope, attempt)) {
+        let call = || match &recipient {
+            Some(recipient) => self.service.attempt_for(&envelope, attempt, recipient),
+            None => self.service.attempt(&envelope, attempt),
+        };
+        match catch_panic(call) {
             Ok(Attempt::Reply(reply)) => {
                 // Settled when the loan commits it (or on a redelivery, if this reply is lost).
                 self.shared.postman.deliver([reply]);
@@ -196,8 +275,12 @@ impl<S: Service> Actor for ServiceActor<S> {
 
 impl<S: Service> Supervised for ServiceActor<S> {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        // The old context's timers are gone with it.
+        // The old context's timers and reads are gone with it: the reads start again.
         self.wake = None;
+        for (_, (envelope, attempt)) in std::mem::take(&mut self.reading) {
+            self.next_seq += 1;
+            self.waiting.push(Waiting { due: Instant::now(), seq: self.next_seq, attempt, envelope });
+        }
         self.shared.registry.record_restart(&self.stats);
     }
 }

@@ -8,6 +8,7 @@ use actix::{Addr, Arbiter, ArbiterHandle, Supervisor};
 
 use super::bureaus::{Appraiser, CreditBureau, Notifier};
 use super::directory::LoanDirectory;
+use super::mail::MailProvider;
 use super::registry::{ActorStats, Registry};
 use super::service::{Service, ServiceActor};
 
@@ -48,7 +49,8 @@ impl ActorSystem {
                 start_service(&shared, &handles[0], CreditBureau { settings: bureaus.clone() });
             let appraisal: Addr<AppraisalActor> =
                 start_service(&shared, &handles[1 % handles.len()], Appraiser { settings: bureaus });
-            let notifier: Addr<NotifierActor> = start_service(&shared, &handles[0], Notifier);
+            let notifier: Addr<NotifierActor> =
+                start_service(&shared, &handles[0], Notifier { provider: MailProvider::new(shared.metrics.clone()) });
             started = Some(shared);
             let new_loans = directory.clone();
             Routes {

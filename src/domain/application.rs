@@ -14,6 +14,32 @@ use super::money::Money;
 #[path = "application_parse.rs"]
 mod parse;
 
+/// Refuse characters that never belong in a name or an address: control characters (a NUL,
+/// which PostgreSQL cannot store in text; line breaks, which forge lines in logs and exports)
+/// and invisible ones that change how the text reads without showing (bidirectional overrides
+/// and isolates, zero-width spaces and joiners, the byte-order mark).
+fn refuse_hidden_characters(text: &str) -> Result<(), String> {
+    match text.chars().find(|&c| c.is_control() || is_invisible_format(c)) {
+        Some(c) => Err(format!("must not contain control characters or invisible ones (found U+{:04X})", u32::from(c))),
+        None => Ok(()),
+    }
+}
+
+/// Unicode format characters that render as nothing (or reorder what follows).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// The applicant's name as given, trimmed: 1..=200 characters, not blank.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -30,10 +56,7 @@ impl ApplicantName {
         if name.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        // Control characters are never part of a name and would corrupt logs and exports.
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
+        refuse_hidden_characters(name)?;
         Ok(Self(name.to_owned()))
     }
 }
@@ -64,7 +87,8 @@ impl Email {
         if email.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
-        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        refuse_hidden_characters(email)?;
+        if email.chars().any(char::is_whitespace) {
             return Err("must not contain whitespace".into());
         }
         let (local, domain) = match email.split_once('@') {
@@ -126,6 +150,7 @@ impl Address {
         if address.chars().count() > Self::MAX_CHARS {
             return Err(format!("must be at most {} characters", Self::MAX_CHARS));
         }
+        refuse_hidden_characters(address)?;
         Ok(Self(address.to_owned()))
     }
 

@@ -205,3 +205,15 @@ fn term_months_parse() {
         assert!(TermMonths::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn control_and_invisible_characters_are_refused_in_every_text_field() {
+    for bad in ["a\u{0}b", "a\rb", "a\nb", "a\u{202E}b", "a\u{200B}b", "a\u{200D}b", "a\u{2066}b", "a\u{FEFF}b"] {
+        assert!(ApplicantName::parse(bad).is_err(), "name {bad:?}");
+        assert!(Address::parse(bad).is_err(), "address {bad:?}");
+        assert!(Email::parse(&format!("{bad}@example.com")).is_err(), "email {bad:?}");
+    }
+    // Letters of any script, accents and ordinary punctuation stay welcome.
+    assert!(ApplicantName::parse("Zoë O'Brien-Łukasiewicz 李").is_ok());
+    assert!(Address::parse("Calle Mayor 5, 2ºB, 28013 Madrid").is_ok());
+}

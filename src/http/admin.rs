@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/loans/{id}/retry", web::post().to(retry))
             .route("/loans/{id}/access-token/revoke", web::post().to(revoke_access_token))
             .configure(super::dead_letters::routes)
+            .configure(super::erasure::routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
 }

@@ -11,10 +11,11 @@ use crate::persistence::{NewEventRow, StaffRecord};
 pub const MESSAGES_REDELIVERED: &str = "MessagesRedelivered";
 pub const DEAD_LETTER_REPLAYED: &str = "DeadLetterReplayed";
 pub const ACCESS_TOKEN_REVOKED: &str = "AccessTokenRevoked";
+pub const PERSONAL_DATA_ERASED: &str = "PersonalDataErased";
 
 /// Whether an event type records a staff action: its data carries the loan's status.
 pub fn is_staff_action(event_type: &str) -> bool {
-    [MESSAGES_REDELIVERED, DEAD_LETTER_REPLAYED, ACCESS_TOKEN_REVOKED].contains(&event_type)
+    [MESSAGES_REDELIVERED, DEAD_LETTER_REPLAYED, ACCESS_TOKEN_REVOKED, PERSONAL_DATA_ERASED].contains(&event_type)
 }
 
 /// The record of `caller` doing `event_type` to a loan in `status`, with `details`.

@@ -31,6 +31,9 @@ pub struct DeadLetterView {
     /// The actor kind it was for.
     destination: String,
     kind: String,
+    /// What the message asked for, with its personal data (an email, an address) redacted.
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
     attempt: u32,
     reason: String,
     failed_at: String,
@@ -42,6 +45,7 @@ impl DeadLetterView {
         Self {
             kind: envelope.as_ref().map(|e| e.body.label().to_owned()).unwrap_or_default(),
             attempt: envelope.as_ref().map(|e| e.attempt).unwrap_or_default(),
+            payload: envelope.as_ref().map(redacted_payload).unwrap_or_default(),
             message_id: row.message_id,
             loan_id: row.loan_id,
             destination: row.destination,
@@ -49,6 +53,12 @@ impl DeadLetterView {
             failed_at: rfc3339(row.failed_at),
         }
     }
+}
+
+/// The message's body as stored (its `kind` and `payload`), personal data redacted.
+fn redacted_payload(envelope: &Envelope) -> serde_json::Value {
+    let body = serde_json::to_value(envelope.body.redacted()).unwrap_or_default();
+    body.get("payload").cloned().unwrap_or_default()
 }
 
 /// `GET /admin/dead-letters`: newest first.
@@ -122,5 +132,31 @@ async fn replay(path: web::Path<String>, state: web::Data<AppState>, caller: Cal
         }
         // Replayed by a concurrent request.
         _ => Err(not_found()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LoanId, Money};
+    use crate::messages::MessageBody;
+
+    #[test]
+    fn a_dead_letter_shows_what_it_asked_for_without_the_personal_data() {
+        let loan = LoanId::generate();
+        let check = Envelope::new(loan, None, MessageBody::CheckCredit { email: "jane.doe@example.com".into() });
+        let appraise = Envelope::new(
+            loan,
+            None,
+            MessageBody::AppraiseProperty { address: "1 Canal St".into(), declared_value: Money::from_cents(100) },
+        );
+        for envelope in [check, appraise] {
+            let UnitOfWork::DeadLetter { row, .. } = UnitOfWork::dead_letter(&envelope, "kept failing") else {
+                panic!("a dead letter")
+            };
+            let view = serde_json::to_string(&DeadLetterView::from_row(row)).unwrap();
+            assert!(!view.contains("jane") && !view.contains("Canal"), "{view}");
+            assert!(view.contains("[redacted]"), "{view}");
+        }
     }
 }

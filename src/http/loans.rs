@@ -8,7 +8,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::body_deadline;
 use super::errors::{loan_in_path, ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
+use super::json_body;
 use super::state::AppState;
 use super::views::{
     EventView, LoanApplicationRequest, LoanPage, LoanStats, LoanView, ScheduleLineView, ScheduleView, SubmittedLoanView,
@@ -17,6 +19,7 @@ use crate::actors::plan_submission;
 use crate::domain::{hex, parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
 use crate::saga::LoanStatus;
+use crate::settings::HttpSettings;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 const DEFAULT_PAGE: i64 = 50;
@@ -35,7 +38,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Read the body up to the limit ourselves, so that an oversized body gets a problem response.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+/// A body past `http.body_timeout_ms` (see `body_deadline`) is 408.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    http: &HttpSettings,
+) -> Result<web::BytesMut, ApiError> {
+    let limit = http.max_body_bytes;
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > limit) {
@@ -43,7 +52,13 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        let chunk = chunk.map_err(|e| {
+            if body_deadline::is_timeout(&e) {
+                ApiError::RequestTimeout { timeout_ms: http.body_timeout_ms }
+            } else {
+                ApiError::MalformedJson(e.to_string())
+            }
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -76,14 +91,20 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[tracing::instrument(name = "submit_loan", skip_all, fields(loan_id = tracing::field::Empty))]
 async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let body = read_body(&req, payload, state.settings.http.max_body_bytes).await?;
-    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let body = read_body(&req, payload, &state.settings.http).await?;
+    let json = json_body::parse(&body)?;
     let application = LoanApplication::parse(&json).map_err(ApiError::Invalid)?;
     // Only a keyed request needs its hash (to tell a replay from another request under the key).
     let request_hash = key.as_ref().map(|_| hex::encode(&Sha256::digest(json.to_string().as_bytes())));
 
-    let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord { key, request_hash });
-    let (unit, plan) = plan_submission(LoanId::generate(), application, chrono::Utc::now().naive_utc(), idempotency);
+    let now = chrono::Utc::now().naive_utc();
+    let expired_before = now - state.settings.http.idempotency_ttl();
+    let idempotency = key.zip(request_hash.clone()).map(|(key, request_hash)| IdempotencyRecord {
+        key,
+        request_hash,
+        expired_before,
+    });
+    let (unit, plan) = plan_submission(LoanId::generate(), application, now, idempotency);
     tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
 
     match state.db.writer().commit(unit).await? {

@@ -12,8 +12,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::{Condition, Next};
-use actix_web::{web, Error};
+use actix_web::{web, Error, HttpMessage};
 
+use super::body_deadline;
 use super::edge;
 use super::errors::ApiError;
 use super::state::AppState;
@@ -24,6 +25,10 @@ const MAX_REQUEST_ID: usize = 128;
 /// The route the rate limit applies to (POST only).
 const SUBMISSIONS: &str = "/api/v1/loans";
 
+/// The request's id as the response echoes it, for the request's span in the log.
+#[derive(Clone)]
+pub struct EchoedRequestId(pub HeaderValue);
+
 /// Assign or echo `x-request-id`, and count and time the request.
 pub async fn observe(
     req: ServiceRequest,
@@ -31,6 +36,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let request_id = incoming_request_id(&req).unwrap_or_else(new_request_id);
+    req.extensions_mut().insert(EchoedRequestId(request_id.clone()));
     let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
     let result = next.call(req).await;
@@ -115,9 +121,9 @@ pub async fn guard(
 
 /// Refuse a declared body over `http.max_body_bytes` on any route (413), a `POST` body that is
 /// not JSON (415), and submissions over the client's rate (429 with `Retry-After`), before any
-/// handler runs: nothing is stored.
+/// handler runs: nothing is stored. A body must then arrive within `http.body_timeout_ms`.
 pub async fn protect(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
@@ -143,6 +149,7 @@ pub async fn protect(
             return Ok(req.error_response(ApiError::RateLimited { retry_after_secs }).map_into_boxed_body());
         }
     }
+    body_deadline::limit(&mut req, state.settings.http.body_timeout());
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 

@@ -8,11 +8,14 @@
 pub(crate) mod access;
 pub mod admin;
 mod audit;
+mod body_deadline;
 mod dashboard;
 pub mod dead_letters;
 mod edge;
+mod erasure;
 mod errors;
 mod health;
+mod json_body;
 mod jwt;
 mod loans;
 mod me;

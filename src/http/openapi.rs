@@ -19,7 +19,7 @@ use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
 use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
-use super::{dead_letters, health, loans, me, ops};
+use super::{dead_letters, erasure, health, loans, me, ops};
 use crate::domain::Role;
 
 #[derive(OpenApi)]
@@ -28,7 +28,8 @@ use crate::domain::Role;
         title = "loanflow",
         description = "Mortgage applications processed by a durable saga on supervised actors. Errors are \
             RFC 9457 problem documents (`application/problem+json`). Any request declaring a body larger \
-            than `http.max_body_bytes` gets 413. Every response carries `x-request-id` (echoed when the \
+            than `http.max_body_bytes` gets 413; a request whose headers or body arrive too slowly \
+            (`http.header_timeout_ms`, `http.body_timeout_ms`) gets 408 and its connection closed. Every response carries `x-request-id` (echoed when the \
             request had a plain one).",
     ),
     paths(
@@ -37,7 +38,7 @@ use crate::domain::Role;
         admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,
         streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
-        dead_letters::list, dead_letters::replay,
+        dead_letters::list, dead_letters::replay, erasure::erase,
     ),
     components(schemas(Problem, ProblemField, LiveEventMessage, KindParam)),
     modifiers(&Credentials),

@@ -1,13 +1,19 @@
 //! The span of each request, as tracing-actix-web's default but with credentials taken out of
-//! the logged target: a stream's `?access_token=` never reaches a log line or a span.
+//! the logged target (a stream's `?access_token=` never reaches a log line or a span), the
+//! request id the response echoes (`middleware::observe`), and the client's address as the
+//! trusted proxies tell it (the default believes any `X-Forwarded-For`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
-use actix_web::{Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage};
 use tracing::field::Empty;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+use super::edge;
+use super::middleware::EchoedRequestId;
+use super::state::AppState;
 
 /// Query parameters that carry a credential.
 const SECRET_PARAMETERS: [&str; 1] = ["access_token"];
@@ -16,10 +22,18 @@ pub struct LoggedRequest;
 
 impl RootSpanBuilder for LoggedRequest {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        let request_id = request
+            .extensions()
+            .get::<EchoedRequestId>()
+            .and_then(|id| id.0.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        let proxies =
+            request.app_data::<web::Data<AppState>>().map_or(&[][..], |state| state.settings.http.proxies.as_slice());
+        let client_ip = edge::client_address(request.peer_addr().map(|a| a.ip()), request.headers(), proxies);
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
+            http.client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             http.target = %redacted_target(request.uri()),
             http.status_code = Empty,
             otel.kind = "server",

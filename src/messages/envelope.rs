@@ -43,9 +43,13 @@ pub enum MessageBody {
     AppraiseProperty { address: String, declared_value: Money },
     /// To the appraisal actor: compensate a completed appraisal.
     VoidAppraisal,
-    /// To the notifier actor.
-    NotifyApplicant { status: LoanStatus, name: String, email: String },
+    /// To the notifier actor. It carries no personal data: the notifier reads the address from
+    /// the loan's row when it sends. (An older message's `name` and `email` are ignored.)
+    NotifyApplicant { status: LoanStatus },
 }
+
+/// What stands in for personal data in a redacted message.
+pub const REDACTED: &str = "[redacted]";
 
 impl MessageBody {
     pub fn destination(&self) -> ActorKind {
@@ -54,6 +58,18 @@ impl MessageBody {
             MessageBody::CheckCredit { .. } | MessageBody::ReleaseCreditCheck => ActorKind::Credit,
             MessageBody::AppraiseProperty { .. } | MessageBody::VoidAppraisal => ActorKind::Appraisal,
             MessageBody::NotifyApplicant { .. } => ActorKind::Notifier,
+        }
+    }
+
+    /// The same message with its personal data (an email, an address) replaced by
+    /// [`REDACTED`]: what an operator's view of a stored message shows.
+    pub fn redacted(&self) -> MessageBody {
+        match self {
+            MessageBody::CheckCredit { .. } => MessageBody::CheckCredit { email: REDACTED.to_owned() },
+            MessageBody::AppraiseProperty { declared_value, .. } => {
+                MessageBody::AppraiseProperty { address: REDACTED.to_owned(), declared_value: *declared_value }
+            }
+            other => other.clone(),
         }
     }
 

@@ -9,8 +9,8 @@ use super::connection::AnyConnection;
 use super::loan_update::{UpdateLoanState, UpdateLoanStates};
 use super::records::{DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
 use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, notifications, outbox};
-use super::tokens;
 use super::unit_of_work::{CommitOutcome, IdempotencyRecord, StaffChange, Step, StepChange, UnitOfWork};
+use super::{erasure, tokens};
 use crate::domain::{LoanId, MessageId};
 
 /// Inside a savepoint: `Skip` rolls the unit back without failing the batch.
@@ -87,6 +87,11 @@ pub(super) fn apply_state(
         UnitOfWork::StaffAction { change: StaffChange::Nothing, .. } => {}
         UnitOfWork::StaffAction { loan_id, change: StaffChange::RevokeToken { from, to }, .. } => {
             if !tokens::advance(conn, &loan_id.to_string(), *from, *to)? {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
+        UnitOfWork::StaffAction { loan_id, change: StaffChange::ErasePersonalData, record } => {
+            if !erasure::erase(conn, *loan_id, record.event.at)? {
                 return Err(ApplyError::Skip(CommitOutcome::Conflict));
             }
         }
@@ -209,26 +214,61 @@ pub(super) fn consume_all(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> di
     Ok(deleted == ids.len())
 }
 
+/// Claim `record.key` for `loan_id`, or answer as a replay of the request that claimed it
+/// first. The INSERT decides, not a read before it: two nodes that both read "unclaimed" would
+/// both insert and one would fail on the primary key. `ON CONFLICT DO NOTHING` instead waits
+/// for the other claim's transaction to end and then inserts nothing (or, if that transaction
+/// rolled back, claims the key); the claim that won is then visible to the next statement.
 fn claim_idempotency_key(
     conn: &mut AnyConnection,
     loan_id: LoanId,
     record: &IdempotencyRecord,
 ) -> Result<(), ApplyError> {
-    let existing: Option<(String, String)> = idempotency_keys::table
-        .filter(idempotency_keys::key.eq(&record.key))
-        .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
-        .first(conn)
-        .optional()?;
-    if let Some((loan_id, request_hash)) = existing {
-        return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id, request_hash }));
+    if insert_idempotency_key(conn, loan_id, record)? {
+        return Ok(());
     }
-    diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::key.eq(&record.key),
-            idempotency_keys::request_hash.eq(&record.request_hash),
-            idempotency_keys::loan_id.eq(loan_id.to_string()),
-            idempotency_keys::created_at.eq(chrono::Utc::now().naive_utc()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let (claimed_by, request_hash, created_at) = read_idempotency_key(conn, &record.key)?;
+    if created_at >= record.expired_before {
+        return Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id: claimed_by, request_hash }));
+    }
+    // An expired key is free again; of two claims racing for it, the first INSERT wins.
+    diesel::delete(idempotency_keys::table.find(&record.key)).execute(conn)?;
+    if insert_idempotency_key(conn, loan_id, record)? {
+        return Ok(());
+    }
+    let (claimed_by, request_hash, _) = read_idempotency_key(conn, &record.key)?;
+    Err(ApplyError::Skip(CommitOutcome::IdempotentReplay { loan_id: claimed_by, request_hash }))
+}
+
+/// Whether this INSERT claimed the key (false: another request holds it).
+fn insert_idempotency_key(
+    conn: &mut AnyConnection,
+    loan_id: LoanId,
+    record: &IdempotencyRecord,
+) -> Result<bool, ApplyError> {
+    let row = (
+        idempotency_keys::key.eq(&record.key),
+        idempotency_keys::request_hash.eq(&record.request_hash),
+        idempotency_keys::loan_id.eq(loan_id.to_string()),
+        idempotency_keys::created_at.eq(chrono::Utc::now().naive_utc()),
+    );
+    let insert = diesel::insert_into(idempotency_keys::table).values(row).on_conflict_do_nothing();
+    let inserted = match conn {
+        AnyConnection::Postgresql(c) => insert.execute(c)?,
+        AnyConnection::Sqlite(c) => insert.execute(c)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// The loan, request hash and time of a claimed key.
+fn read_idempotency_key(conn: &mut AnyConnection, key: &str) -> Result<(String, String, NaiveDateTime), ApplyError> {
+    Ok(idempotency_keys::table
+        .filter(idempotency_keys::key.eq(key))
+        .select((idempotency_keys::loan_id, idempotency_keys::request_hash, idempotency_keys::created_at))
+        .first(conn)?)
+}
+
+/// Forget the idempotency keys used before `before` (expired); how many there were.
+pub fn expire_idempotency_keys(conn: &mut AnyConnection, before: NaiveDateTime) -> diesel::QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(before))).execute(conn)
 }

@@ -53,11 +53,27 @@ impl Backend {
         match self {
             Backend::Postgres(url) => PgConnection::establish(url).map(AnyConnection::Postgresql),
             Backend::Sqlite(path) => {
+                create_private_file(path)
+                    .map_err(|e| ConnectionError::BadConnection(format!("creating the database file {path}: {e}")))?;
                 let mut conn = SqliteConnection::establish(path)?;
                 conn.batch_execute(SQLITE_PRAGMAS).map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
+    }
+}
+
+/// The database holds personal data: its file is made readable by its owner only, before SQLite
+/// opens it, whatever the umask. SQLite gives the `-wal` and `-shm` files it makes beside it the
+/// same mode. An existing file keeps the mode it has (an operator may have chosen another).
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
     }
 }
 
@@ -104,5 +120,24 @@ impl r2d2::ManageConnection for AnyConnectionManager {
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_new_sqlite_database_and_its_journal_files_are_private_to_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private.db").to_string_lossy().into_owned();
+        let mut conn = Backend::Sqlite(path.clone()).connect().unwrap();
+        run_migrations(&mut conn).unwrap();
+        for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+            let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{file}: {e}")).permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file} has mode {:o}", mode & 0o777);
+        }
     }
 }

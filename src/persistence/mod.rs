@@ -4,6 +4,7 @@
 mod apply;
 mod batch;
 mod connection;
+pub mod erasure;
 mod faults;
 mod loan_update;
 pub mod nodes;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+pub use apply::expire_idempotency_keys;
 pub use connection::{AnyConnection, Backend};
 pub use records::{
     CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NewOutboxRow, NodeRow,

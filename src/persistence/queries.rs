@@ -13,6 +13,11 @@ pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, Sto
     Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
 }
 
+/// The applicant's email of loan `id` (the notifier reads it when it sends).
+pub fn applicant_email(conn: &mut AnyConnection, id: LoanId) -> Result<Option<String>, StoreError> {
+    Ok(loans::table.find(id.to_string()).select(loans::applicant_email).first(conn).optional()?)
+}
+
 /// Newest first; `before` is the id the previous page ended with (ids are time-ordered v7).
 pub fn list_loans(
     conn: &mut AnyConnection,

@@ -81,12 +81,18 @@ pub enum StaffChange {
         from: i64,
         to: i64,
     },
+    /// The loan's personal data is erased, if it is finished and not erased yet
+    /// ([`super::erasure`]).
+    ErasePersonalData,
 }
 
 #[derive(Debug, Clone)]
 pub struct IdempotencyRecord {
     pub key: String,
     pub request_hash: String,
+    /// A use of the key recorded before this has expired (`http.idempotency_ttl_seconds`): the
+    /// key is free again.
+    pub expired_before: NaiveDateTime,
 }
 
 impl UnitOfWork {

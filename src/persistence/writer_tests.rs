@@ -131,7 +131,11 @@ fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
         UnitOfWork::Submission(Submission {
             loan_id: id,
             loan: Box::new(loan_row(id, 1, "evaluating")),
-            idempotency: Some(IdempotencyRecord { key: key.into(), request_hash: "h".into() }),
+            idempotency: Some(IdempotencyRecord {
+                key: key.into(),
+                request_hash: "h".into(),
+                expired_before: chrono::NaiveDateTime::MIN,
+            }),
             effects: Effects { emits: vec![emit], ..Effects::default() },
         })
     };

@@ -14,6 +14,7 @@ pub use crate::domain::Role;
 pub use hosts::AllowedHosts;
 pub use staff::StaffToken;
 
+const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 31_536_000;
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +44,7 @@ pub enum Mode {
     /// The database outbox is the only mailbox; messages go straight to this node's actors.
     #[default]
     Embedded,
-    /// Committed messages travel through the broker at this `amqp://` URL.
+    /// Committed messages travel through the broker at this `amqp://` (or `amqps://`) URL.
     Cluster { broker_url: String },
 }
 
@@ -70,6 +71,11 @@ pub struct HttpSettings {
     pub port: u16,
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers (408 and the connection closed).
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, from the end of its headers (408
+    /// and the connection closed): a body trickled a byte at a time does not hold a worker.
+    pub body_timeout_ms: u64,
     pub rate_limit_per_second: u32,
     /// Origins (`scheme://host[:port]`) besides the server's own whose pages may call the API:
     /// past the `Origin` check, and allowed by CORS. `*` = any.
@@ -88,6 +94,20 @@ pub struct HttpSettings {
     /// `trusted_proxies`, parsed once when the settings are loaded.
     #[serde(skip)]
     pub proxies: Vec<ipnet::IpNet>,
+    /// How long a submission's `Idempotency-Key` is remembered (it replays the first answer);
+    /// after that the key is free again and forgotten.
+    #[serde(default = "default_idempotency_ttl_seconds")]
+    pub idempotency_ttl_seconds: u64,
+}
+
+fn default_idempotency_ttl_seconds() -> u64 {
+    86_400
+}
+
+impl HttpSettings {
+    pub fn idempotency_ttl(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.idempotency_ttl_seconds).unwrap_or(i64::MAX))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +135,17 @@ pub struct BrokerSettings {
     pub envelopes_per_message: usize,
     pub confirm_timeout_ms: u64,
     pub reconnect_max_ms: u64,
+    /// A PEM file of the CA (or CAs) that signed the broker's certificate, for an `amqps://`
+    /// URL; empty = the system's trusted roots.
+    #[serde(default)]
+    pub ca_file: String,
+}
+
+impl BrokerSettings {
+    /// `ca_file`, when one is set.
+    pub fn ca_file(&self) -> Option<&str> {
+        Some(self.ca_file.trim()).filter(|path| !path.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -292,8 +323,17 @@ impl Settings {
         if self.database.write_batch_max == 0 {
             return invalid("database.write_batch_max", "must be at least 1");
         }
+        if !(1..=MAX_IDEMPOTENCY_TTL_SECONDS).contains(&self.http.idempotency_ttl_seconds) {
+            return invalid("http.idempotency_ttl_seconds", "must be from 1 to 31536000 (a year)");
+        }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes", "must be at least 1024");
+        }
+        if self.http.header_timeout_ms < 100 {
+            return invalid("http.header_timeout_ms", "must be at least 100");
+        }
+        if self.http.body_timeout_ms < 100 {
+            return invalid("http.body_timeout_ms", "must be at least 100");
         }
         if self.broker.prefetch == 0 {
             return invalid("broker.prefetch", "must be at least 1");
@@ -308,9 +348,13 @@ impl Settings {
             return invalid("broker.envelopes_per_message", "must be at least 1");
         }
         if let Mode::Cluster { broker_url: url } = &self.mode {
-            // The build has no TLS for AMQP (lapin without a TLS feature): amqps:// would fail later.
-            if !url.starts_with("amqp://") {
-                return invalid("broker.url", "must be an amqp:// URL (or unset for embedded mode)");
+            if !url.starts_with("amqp://") && !url.starts_with("amqps://") {
+                return invalid("broker.url", "must be an amqp:// or amqps:// URL (or unset for embedded mode)");
+            }
+        }
+        if let Some(ca_file) = self.broker.ca_file() {
+            if !std::path::Path::new(ca_file).is_file() {
+                return invalid("broker.ca_file", &format!("names no readable file: {ca_file}"));
             }
         }
         if matches!(self.mode, Mode::Cluster { .. }) && self.admin_token().is_none() {
@@ -337,6 +381,15 @@ impl Settings {
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "loanflow".to_owned());
         format!("{host}-{:04x}", rand::random::<u16>())
+    }
+}
+
+impl HttpSettings {
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 }
 

@@ -119,3 +119,43 @@ fn a_generated_staff_token_matches_its_entry() {
     assert!(StaffToken::generate("alice", "applicant").is_err());
     assert!(StaffToken::generate("al ice", "viewer").is_err());
 }
+
+#[test]
+fn slow_client_timeouts_have_defaults_and_a_floor() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!((s.http.header_timeout_ms, s.http.body_timeout_ms), (5_000, 10_000));
+    let s = load_with(&[("LOANFLOW__HTTP__HEADER_TIMEOUT_MS", "2000"), ("LOANFLOW__HTTP__BODY_TIMEOUT_MS", "3000")])
+        .unwrap();
+    assert_eq!((s.http.header_timeout(), s.http.body_timeout()), (Duration::from_secs(2), Duration::from_secs(3)));
+    for key in ["header_timeout_ms", "body_timeout_ms"] {
+        let var = format!("LOANFLOW__HTTP__{}", key.to_uppercase());
+        let err = load_with(&[(&var, "0")]).unwrap_err().to_string();
+        assert!(err.contains(&format!("http.{key}")), "{err}");
+    }
+}
+
+#[test]
+fn idempotency_keys_expire_after_a_day_unless_configured() {
+    assert_eq!(load_with(&[]).unwrap().http.idempotency_ttl(), chrono::Duration::hours(24));
+    let s = load_with(&[("LOANFLOW__HTTP__IDEMPOTENCY_TTL_SECONDS", "60")]).unwrap();
+    assert_eq!(s.http.idempotency_ttl_seconds, 60);
+    for bad in ["0", "31536001"] {
+        let err = load_with(&[("LOANFLOW__HTTP__IDEMPOTENCY_TTL_SECONDS", bad)]).unwrap_err().to_string();
+        assert!(err.contains("http.idempotency_ttl_seconds"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_tls_broker_url_is_accepted_and_its_ca_file_must_exist() {
+    let token = ("LOANFLOW__ADMIN__TOKEN", "t");
+    let url = ("LOANFLOW__BROKER__URL", "amqps://guest:guest@localhost:5671/%2f");
+    let s = load_with(&[url, token]).unwrap();
+    assert_eq!(s.mode, Mode::Cluster { broker_url: "amqps://guest:guest@localhost:5671/%2f".into() });
+    assert_eq!(s.broker.ca_file(), None);
+    let err = load_with(&[url, token, ("LOANFLOW__BROKER__CA_FILE", "/no/such/ca.pem")]).unwrap_err().to_string();
+    assert!(err.contains("broker.ca_file"), "{err}");
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    let path = ca.path().to_string_lossy().into_owned();
+    let s = load_with(&[url, token, ("LOANFLOW__BROKER__CA_FILE", &path)]).unwrap();
+    assert_eq!(s.broker.ca_file(), Some(path.as_str()));
+}

@@ -12,6 +12,7 @@ both_backends!(
     a_body_over_64_kib_is_413,
     the_same_idempotency_key_returns_the_same_loan,
     bad_list_parameters_are_400,
+    a_duplicate_key_is_422_naming_it,
 );
 
 async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
@@ -83,6 +84,14 @@ fn invalid_cases() -> Vec<(Value, &'static str)> {
         (with("/term_months", json!(481)), "term_months"),
         (with("/term_months", json!(12.5)), "term_months"),
         (with("/term_months", json!("360")), "term_months"),
+        // Control and invisible characters: a NUL (PostgreSQL refuses it in text), line breaks,
+        // a right-to-left override, a zero-width space.
+        (with("/property/address", json!("1 Canal St\u{0}, Amsterdam")), "property.address"),
+        (with("/property/address", json!("1 Canal St\r\nAmsterdam")), "property.address"),
+        (with("/applicant/name", json!("Jane\r\nDoe")), "applicant.name"),
+        (with("/applicant/name", json!("Jane \u{202E}eoD")), "applicant.name"),
+        (with("/property/address", json!("1 Canal\u{200B} St")), "property.address"),
+        (with("/applicant/email", json!("jane\u{200B}@example.com")), "applicant.email"),
     ]
 }
 
@@ -231,4 +240,36 @@ async fn a_long_path_is_not_echoed_in_full() {
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.chars().count() <= 301, "{} characters echoed", detail.len());
     assert!(detail.starts_with("loan xxx"), "{detail}");
+}
+
+async fn a_duplicate_key_is_422_naming_it(db: Db) {
+    let app = spawn_app(db).await;
+    let before = app.db.counts();
+    let application = |applicant: &str, top: &str| {
+        format!(
+            r#"{{"applicant": {{{applicant}, "email": "barbara@example.com", "annual_income": 150000,
+                "monthly_debts": 300}}, "property": {{"address": "12 Harbour Road, Lisbon",
+                "declared_value": 400000}}, {top}, "term_months": 300}}"#
+        )
+    };
+    let cases = [
+        (application(r#""name": "Barbara Liskov", "name": "Someone Else""#, r#""amount": 200000"#), "applicant.name"),
+        (application(r#""name": "Barbara Liskov""#, r#""amount": 1000, "amount": 200000"#), "amount"),
+    ];
+    for (body, field) in cases {
+        let response = app
+            .client
+            .post(app.url("/api/v1/loans"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 422).await;
+        let errors = problem["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{problem}");
+        assert_eq!(errors[0]["field"], field, "{problem}");
+        assert!(errors[0]["message"].as_str().unwrap().contains("more than once"), "{problem}");
+    }
+    assert_eq!(app.db.counts(), before);
 }

@@ -26,7 +26,7 @@ fn value(text: &str, series: &str) -> Option<f64> {
 }
 
 /// Scrape until every series has at least its value (metrics are recorded just after commit).
-async fn scrape_until(app: &TestApp, expected: &[(&str, f64)]) -> String {
+pub(crate) async fn scrape_until(app: &TestApp, expected: &[(&str, f64)]) -> String {
     let start = Instant::now();
     loop {
         let text = scrape(app).await;

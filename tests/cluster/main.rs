@@ -6,6 +6,7 @@ mod broker;
 #[path = "../common/database.rs"]
 mod database;
 mod loans;
+mod migrations;
 #[path = "../crash/process.rs"]
 mod process;
 
@@ -142,6 +143,10 @@ async fn every_message_delivered_twice_changes_nothing() {
         let mut done = wait_all_finished(&client, &node, &ids, DEADLINE).await;
         check_all(&done);
         assert_eq!(database.count("notifications"), 120, "publish_twice={twice}");
+        // Each applicant got the notice once: a second send under its key was a duplicate.
+        let metrics = client.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let delivered = "loanflow_notifications_sent_total{outcome=\"delivered\"} 120";
+        assert!(metrics.lines().any(|line| line == delivered), "publish_twice={twice}: {metrics}");
         done.sort_by_key(|(i, _, _)| *i);
         outcomes.push(done.iter().map(|(_, loan, events)| loans::outcome_of(loan, events)).collect::<Vec<_>>());
     }

@@ -77,15 +77,20 @@ impl TestDatabase {
 
     /// How many different loans have a notification row.
     pub fn notified_loans(&self) -> i64 {
+        self.query_i64("SELECT COUNT(DISTINCT loan_id) FROM notifications")
+    }
+
+    /// The one number a query answers, read directly (not through the app).
+    pub fn query_i64(&self, sql: &str) -> i64 {
         #[derive(QueryableByName)]
-        struct Count {
+        struct Number {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let count: Count = diesel::sql_query("SELECT COUNT(DISTINCT loan_id) AS n FROM notifications")
+        let number: Number = diesel::sql_query(format!("SELECT ({sql}) AS n"))
             .get_result(&mut self.connect())
-            .expect("counting notified loans");
-        count.n
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        number.n
     }
 }
 

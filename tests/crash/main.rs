@@ -4,6 +4,7 @@
 
 #[path = "../common/database.rs"]
 mod database;
+mod dead_letters;
 mod process;
 
 use std::collections::{HashMap, HashSet};
@@ -51,18 +52,22 @@ async fn crash_and_recover(db: Db) {
         ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
         ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
     ];
-    let mut operator = reqwest::header::HeaderMap::new();
-    operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));
-    let client = reqwest::Client::builder()
-        .default_headers(operator)
-        .timeout(Duration::from_secs(15))
-        .pool_idle_timeout(Duration::from_secs(1))
-        .build()
-        .expect("an HTTP client");
+    let client = operator_client();
 
     let first = Service::start(&env);
-    let loans: Vec<(String, Outcome)> =
-        stream::iter(0..LOANS).map(|i| submit(&client, &first, i)).buffer_unordered(IN_FLIGHT).collect().await;
+    let submitted: Vec<(usize, String, Outcome)> = stream::iter(0..LOANS)
+        .map(|i| {
+            let (client, first) = (&client, &first);
+            async move {
+                let (id, outcome) = submit(client, first, i).await;
+                (i, id, outcome)
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let first_answers: HashMap<usize, String> = submitted.iter().map(|(i, id, _)| (*i, id.clone())).collect();
+    let loans: Vec<(String, Outcome)> = submitted.into_iter().map(|(_, id, outcome)| (id, outcome)).collect();
     let stats = some_finished(&client, &first).await;
     let unfinished =
         ["submitted", "evaluating"].iter().map(|s| stats["by_status"][s].as_i64().unwrap_or(0)).sum::<i64>();
@@ -94,6 +99,8 @@ async fn crash_and_recover(db: Db) {
         second.log_tail(60)
     );
 
+    replays_after_restart(&client, &second, &first_answers, 7).await;
+
     let counts = database.counts();
     println!(
         "crash on {db:?}: killed {killed_after:.1?} in, with {unfinished} of {LOANS} loans unfinished ({}); \
@@ -104,6 +111,18 @@ async fn crash_and_recover(db: Db) {
     assert_eq!(database.count("loans"), LOANS as i64, "loans stored: {counts:?}");
     assert_eq!(database.count("notifications"), LOANS as i64, "notifications recorded: {counts:?}");
     assert_eq!(database.notified_loans(), LOANS as i64, "loans with a notification: {counts:?}");
+}
+
+/// A client that sends the operator token with every request.
+fn operator_client() -> reqwest::Client {
+    let mut operator = reqwest::header::HeaderMap::new();
+    operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));
+    reqwest::Client::builder()
+        .default_headers(operator)
+        .timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// The stats once a quarter of the loans have a terminal status (or after a few seconds), so
@@ -154,11 +173,53 @@ fn application(i: usize) -> (Value, Outcome) {
 
 async fn submit(client: &reqwest::Client, service: &Service, i: usize) -> (String, Outcome) {
     let (body, outcome) = application(i);
-    let response = client.post(service.url("/api/v1/loans")).json(&body).send().await.expect("POST /api/v1/loans");
+    let response = client
+        .post(service.url("/api/v1/loans"))
+        .header("Idempotency-Key", idempotency_key(i))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /api/v1/loans");
     let status = response.status().as_u16();
     let created: Value = response.json().await.unwrap_or(Value::Null);
     assert!(status == 201 || status == 202, "submission {i} refused: {status} {created}");
     (created["id"].as_str().expect("an id").to_owned(), outcome)
+}
+
+fn idempotency_key(i: usize) -> String {
+    format!("crash-submission-{i}")
+}
+
+/// Every `step`-th submission sent again to the restarted node with its key and body: the
+/// answer is a replay of the first (same loan, marked replayed), and no loan is created.
+async fn replays_after_restart(
+    client: &reqwest::Client,
+    service: &Service,
+    first_answers: &HashMap<usize, String>,
+    step: usize,
+) {
+    let replies: Vec<String> = stream::iter((0..LOANS).step_by(step))
+        .map(|i| async move {
+            let (body, _) = application(i);
+            let response = client
+                .post(service.url("/api/v1/loans"))
+                .header("Idempotency-Key", idempotency_key(i))
+                .json(&body)
+                .send()
+                .await
+                .expect("replaying POST /api/v1/loans");
+            let status = response.status().as_u16();
+            let replayed = response.headers().get("idempotency-replayed").map(|v| v.to_str().unwrap_or("").to_owned());
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            let same_loan = answer["id"].as_str() == Some(first_answers[&i].as_str());
+            (!(status == 201 && replayed.as_deref() == Some("true") && same_loan))
+                .then(|| format!("submission {i}: {status} replayed={replayed:?} {answer}"))
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .filter_map(|problem| async move { problem })
+        .collect()
+        .await;
+    assert!(replies.is_empty(), "replays across the kill that were not replays:\n{}", replies.join("\n"));
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {

@@ -29,6 +29,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    RequestTimeout { timeout_ms: u64 },
     #[error("this Idempotency-Key was used with a different request body")]
     IdempotencyKeyReused,
     #[error("{0}")]
@@ -132,6 +134,7 @@ impl ApiError {
             ApiError::BadParameter(_) => ("/problems/bad-parameter", "Invalid parameter"),
             ApiError::NotFound(_) => ("/problems/not-found", "Not found"),
             ApiError::PayloadTooLarge { .. } => ("/problems/payload-too-large", "Payload too large"),
+            ApiError::RequestTimeout { .. } => ("/problems/request-timeout", "Request timeout"),
             ApiError::IdempotencyKeyReused => ("/problems/idempotency-key-reused", "Idempotency key reused"),
             ApiError::Conflict(_) => ("/problems/conflict", "Conflict"),
             ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
@@ -162,6 +165,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -208,6 +212,10 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            // The rest of a late body is never read: the connection cannot carry another request.
+            ApiError::RequestTimeout { .. } => {
+                response.force_close();
             }
             _ => {}
         }

@@ -67,9 +67,10 @@ impl IntoResponses for SubmitErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(vec![
             ("400", problem("The body is not JSON, or the Idempotency-Key is malformed; nothing stored")),
+            ("408", problem("The body did not arrive within `http.body_timeout_ms`; nothing stored, the connection closed")),
             ("413", problem("The body is larger than `http.max_body_bytes`; nothing stored")),
             ("415", problem("The body is not `application/json`; nothing stored")),
-            ("422", problem("The application is invalid (every field error listed), or the Idempotency-Key was used with another body; nothing stored")),
+            ("422", problem("The application is invalid (every field error listed; a key twice in one object is an error on that key), or the Idempotency-Key was used with another body; nothing stored")),
             ("429", retry_after(problem("Too many submissions from this client; nothing stored"), "Seconds until a submission is accepted again")),
             ("503", unavailable()),
         ])

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{rfc3339, Money, RejectionReason};
-use crate::persistence::{CorruptRow, EventRow, LoanRecord, LoanRow};
+use crate::persistence::{erasure, CorruptRow, EventRow, LoanRecord, LoanRow};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicantView {
@@ -43,6 +43,10 @@ pub struct LoanView {
     pub decided_at: Option<String>,
     pub notified_at: Option<String>,
     pub version: i64,
+    /// `held`, or `erased` once an operator erased the applicant's name, email and address
+    /// (shown as `[erased]`).
+    #[schema(example = "held")]
+    pub personal_data: &'static str,
 }
 
 impl LoanView {
@@ -55,12 +59,14 @@ impl LoanView {
     pub fn from_record(record: &LoanRecord) -> Self {
         let (app, saga) = (&record.application, &record.saga);
         let rejection_reasons = saga.decision.as_ref().filter(|d| !d.approved).map(|d| d.reasons.clone());
+        let erased = erasure::is_erased(app.applicant.email.as_ref());
+        let email = if erased { erasure::ERASED.to_owned() } else { app.applicant.email.masked() };
         Self {
             id: record.id.to_string(),
             status: saga.status.as_str().to_owned(),
             applicant: ApplicantView {
                 name: app.applicant.name.as_ref().to_owned(),
-                email: app.applicant.email.masked(),
+                email,
                 annual_income: app.applicant.annual_income,
                 monthly_debts: app.applicant.monthly_debts,
             },
@@ -81,6 +87,7 @@ impl LoanView {
             decided_at: record.decided_at.map(rfc3339),
             notified_at: record.notified_at.map(rfc3339),
             version: record.version,
+            personal_data: if erased { "erased" } else { "held" },
         }
     }
 }

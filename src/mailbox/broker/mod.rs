@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::BasicAckOptions;
+use lapin::tcp::OwnedTLSConfig;
 use lapin::{Acker, Channel, Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -179,6 +180,20 @@ impl Broker {
     }
 }
 
+/// Open a connection: plain for `amqp://`, TLS for `amqps://`, the server's certificate checked
+/// against `broker.ca_file` when one is set (read at each connect, so a renewed CA is taken up
+/// on the next reconnect), else against the system's trusted roots.
+async fn connect(url: &str, settings: &BrokerSettings) -> lapin::Result<Connection> {
+    let Some(ca_file) = settings.ca_file() else {
+        return Connection::connect(url, ConnectionProperties::default()).await;
+    };
+    let cert_chain = std::fs::read_to_string(ca_file).map_err(|e| {
+        lapin::Error::from(std::io::Error::new(e.kind(), format!("reading broker.ca_file {ca_file}: {e}")))
+    })?;
+    let tls = OwnedTLSConfig { identity: None, cert_chain: Some(cert_chain) };
+    lapin::ConnectionBuilder::new()?.with_uri_str(url.to_owned()).with_tls_config(tls).connect().await
+}
+
 /// Connect, run until the connection breaks, start over with backoff.
 async fn supervise(url: String, shared: Arc<Shared>, context: BrokerContext) {
     let cap = Duration::from_millis(context.settings.broker.reconnect_max_ms);
@@ -200,7 +215,7 @@ async fn supervise(url: String, shared: Arc<Shared>, context: BrokerContext) {
 }
 
 async fn run_connection(url: &str, shared: &Arc<Shared>, context: &BrokerContext) -> lapin::Result<()> {
-    let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+    let connection = connect(url, &context.settings.broker).await?;
     let setup = connection.create_channel().await?;
     topology::declare(&setup, &context.settings.broker, &context.node_id).await?;
     let publish_channel = connection.create_channel().await?;
