@@ -73,6 +73,10 @@ pub const QUARANTINED: Def = Def {
     name: "loanflow_broker_quarantined_total",
     help: "Envelopes delivered again by the broker and moved to their kind's quarantine queue, by actor kind.",
 };
+pub const DATABASE_RETRIES: Def = Def {
+    name: "loanflow_database_retries_total",
+    help: "Messages a loan tried again because the database was away (a commit or a load failed).",
+};
 pub const NOTIFICATIONS_SENT: Def = Def {
     name: "loanflow_notifications_sent_total",
     help: "Notifications handed to the (simulated) mail provider, by outcome: delivered, or duplicate (a \
@@ -145,6 +149,7 @@ pub struct Metrics {
     dead_letters: IntCounterVec,
     service_panics: IntCounterVec,
     quarantined: IntCounterVec,
+    database_retries: IntCounter,
     notifications_sent: IntCounterVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
@@ -183,6 +188,7 @@ impl Metrics {
             dead_letters: IntCounterVec::new(opts(&DEAD_LETTERS), &["destination"]).expect("valid"),
             service_panics: IntCounterVec::new(opts(&SERVICE_PANICS), &["kind"]).expect("valid"),
             quarantined: IntCounterVec::new(opts(&QUARANTINED), &["kind"]).expect("valid"),
+            database_retries: IntCounter::with_opts(opts(&DATABASE_RETRIES)).expect("valid"),
             notifications_sent: IntCounterVec::new(opts(&NOTIFICATIONS_SENT), &["outcome"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
@@ -203,6 +209,7 @@ impl Metrics {
         reg(Box::new(metrics.dead_letters.clone()));
         reg(Box::new(metrics.service_panics.clone()));
         reg(Box::new(metrics.quarantined.clone()));
+        reg(Box::new(metrics.database_retries.clone()));
         reg(Box::new(metrics.notifications_sent.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
@@ -306,6 +313,11 @@ impl Metrics {
         self.quarantined.with_label_values(&[kind]).inc_by(envelopes as u64);
     }
 
+    /// A loan will try a message again: the database was away.
+    pub fn database_retry(&self) {
+        self.database_retries.inc();
+    }
+
     /// The mail provider took a notification: `delivered`, or `duplicate` (de-duplicated on its
     /// idempotency key).
     pub fn notification_sent(&self, outcome: &'static str) {
@@ -380,9 +392,14 @@ mod tests {
     #[test]
     fn every_known_series_is_exported_from_the_start() {
         let text = scrape(&Metrics::new(&KINDS));
-        for name in
-            [LOANS_DECIDED.name, COMPENSATIONS.name, ACTOR_RESTARTS.name, BROKER_PUBLISHES.name, DEAD_LETTERS.name]
-        {
+        for name in [
+            LOANS_DECIDED.name,
+            COMPENSATIONS.name,
+            ACTOR_RESTARTS.name,
+            BROKER_PUBLISHES.name,
+            DEAD_LETTERS.name,
+            DATABASE_RETRIES.name,
+        ] {
             assert!(text.contains(&format!("# TYPE {name} counter")), "{name} missing:\n{text}");
         }
         assert!(text.contains("loanflow_broker_publishes_total{outcome=\"nacked\"} 0"), "{text}");

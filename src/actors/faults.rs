@@ -29,7 +29,7 @@ pub fn before_loan_step(settings: &Settings, record: &LoanRecord) {
     if !marked(&faults.panic_marker) {
         return;
     }
-    let first_time = PANICKED.get_or_init(Default::default).lock().expect("fault lock").insert(record.id);
+    let first_time = PANICKED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(record.id);
     if first_time {
         panic!("injected fault for loan {}", record.id);
     }

@@ -3,6 +3,7 @@
 //! messages, and the consumed message) as one unit, and only then adopts the new state and
 //! hands the emitted messages to the postman. It stops when idle; the next message re-activates it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,8 @@ use super::plan::{plan_step, AfterCommit};
 use super::registry::{ActorState, ActorStats};
 use super::shared::SharedHandles;
 use super::supervision::catch_panic;
-use crate::domain::LoanId;
-use crate::messages::{backoff, Deliver, Envelope, MessageBody};
+use crate::domain::{LoanId, MessageId};
+use crate::messages::{backoff, backoff_at_least_half, Deliver, Envelope, MessageBody};
 use crate::persistence::{queries, CommitOutcome, LoanRecord, StoreError, UnitOfWork};
 
 /// What the actor knows of its loan. Nearly every actor holds it, so it stays inline.
@@ -35,6 +36,9 @@ pub struct LoanActor {
     shared: SharedHandles,
     loan: Known,
     idle_timer: Option<SpawnHandle>,
+    /// Messages that met the database away, and how many times in a row: their next try waits
+    /// longer each time (a message's `attempt` counts only its own failures).
+    database_waits: HashMap<MessageId, u32>,
 }
 
 impl LoanActor {
@@ -46,7 +50,7 @@ impl LoanActor {
         preload: Option<LoanRecord>,
     ) -> Self {
         let loan = preload.map_or(Known::Unread, Known::Loaded);
-        Self { id, generation, stats, shared, loan, idle_timer: None }
+        Self { id, generation, stats, shared, loan, idle_timer: None, database_waits: HashMap::new() }
     }
 
     fn load(&mut self, ctx: &mut Context<Self>) {
@@ -63,7 +67,8 @@ impl LoanActor {
                     }
                 },
                 Ok(None) => act.loan = Known::Missing,
-                Err(err) => tracing::warn!(loan_id = %act.id, error = %err, "loading the loan failed; will retry"),
+                // The database's fault is logged once per episode (`persistence::faults`).
+                Err(err) => tracing::debug!(loan_id = %act.id, error = %err, "loading the loan failed; will retry"),
             },
         ));
     }
@@ -76,6 +81,21 @@ impl LoanActor {
     /// Hand the message back to ourselves later (the mailbox survives a restart).
     fn redeliver_later(&self, envelope: Envelope, ctx: &mut Context<Self>) {
         let wait = backoff(envelope.attempt, Duration::from_millis(50), Duration::from_secs(5));
+        Self::send_after(wait, envelope, ctx);
+    }
+
+    /// The database is away: try the message again after a wait that grows with each time in a
+    /// row, never shorter than half its step, so a long fault costs each message a bounded
+    /// number of tries (one per ~2.5 s at the cap).
+    fn retry_when_database_back(&mut self, envelope: Envelope, ctx: &mut Context<Self>) {
+        let waits = self.database_waits.entry(envelope.message_id).or_insert(0);
+        *waits += 1;
+        let wait = backoff_at_least_half(*waits, Duration::from_millis(50), Duration::from_secs(5));
+        self.shared.metrics.database_retry();
+        Self::send_after(wait, envelope, ctx);
+    }
+
+    fn send_after(wait: Duration, envelope: Envelope, ctx: &mut Context<Self>) {
         let addr = ctx.address();
         actix::spawn(async move {
             tokio::time::sleep(wait).await;
@@ -85,6 +105,7 @@ impl LoanActor {
 
     /// Done with a message: settle it and, if nothing else waits, think about stopping.
     fn finish(&mut self, envelope: &Envelope, ctx: &mut Context<Self>) {
+        self.database_waits.remove(&envelope.message_id);
         self.shared.postman.finished(envelope);
         self.stats.finished_one();
         self.arm_idle_timer(ctx);
@@ -115,6 +136,10 @@ impl LoanActor {
                     act.shared.metrics.dead_lettered(envelope.destination.as_str());
                 }
                 act.finish(&envelope, ctx)
+            }
+            Err(err) if err.is_transient() => {
+                tracing::debug!(error = %err, "dead-lettering failed; will retry");
+                act.retry_when_database_back(envelope, ctx);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "dead-lettering failed; will retry");
@@ -155,8 +180,9 @@ impl LoanActor {
                 ctx.address().do_send(Deliver(envelope));
             }
             Err(err) if err.is_transient() => {
-                tracing::warn!(loan_id = %self.id, error = %err, "commit failed; retrying");
-                self.redeliver_later(envelope, ctx);
+                // The database's fault is logged once per episode (`persistence::faults`).
+                tracing::debug!(loan_id = %self.id, error = %err, "commit failed; retrying");
+                self.retry_when_database_back(envelope, ctx);
             }
             Err(err) => self.failed_attempt(envelope, err.to_string(), ctx),
         }
@@ -223,7 +249,7 @@ impl Handler<Deliver> for LoanActor {
             Known::Unread => {
                 // The load failed (database away): try again shortly.
                 self.load(ctx);
-                self.redeliver_later(envelope, ctx);
+                self.retry_when_database_back(envelope, ctx);
                 return;
             }
         };

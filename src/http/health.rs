@@ -60,11 +60,13 @@ struct Checks {
     broker: Option<BrokerCheck>,
 }
 
+/// Down: it does not answer, or its commits fail (a full disk, a write lock held elsewhere).
+/// Why is in the node's log, not here: anyone may ask (the error names hosts and databases).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 enum DatabaseCheck {
     Up { backend: &'static str, latency_ms: f64 },
-    Down { backend: &'static str, error: String },
+    Down { backend: &'static str },
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,12 +79,13 @@ struct ActorsCheck {
     messages_in_flight: usize,
 }
 
-/// Down: the node takes submissions (the outbox keeps them) but cannot process them.
+/// Down: the node takes submissions (the outbox keeps them) but cannot process them. Why is in
+/// the node's log, not here.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 enum BrokerCheck {
     Up,
-    Down { error: Option<String> },
+    Down,
 }
 
 /// The server runs.
@@ -99,19 +102,33 @@ async fn live() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
     let backend = state.db.backend_name();
+    // The ping is a read: it answers while writes fail, so failing commits count as down too.
     let database = match tokio::time::timeout(READY_TIMEOUT, state.db.ping()).await {
+        Ok(Ok(())) if state.db.commits_failing() => {
+            tracing::warn!(backend, "not ready: the database's commits are failing");
+            DatabaseCheck::Down { backend }
+        }
         Ok(Ok(())) => DatabaseCheck::Up { backend, latency_ms: started.elapsed().as_secs_f64() * 1000.0 },
-        Ok(Err(err)) => DatabaseCheck::Down { backend, error: err.to_string() },
-        Err(_) => DatabaseCheck::Down { backend, error: "timed out".to_owned() },
+        Ok(Err(err)) => {
+            tracing::warn!(backend, error = %err, "not ready: the database does not answer");
+            DatabaseCheck::Down { backend }
+        }
+        Err(_) => {
+            tracing::warn!(backend, timeout = ?READY_TIMEOUT, "not ready: the database does not answer in time");
+            DatabaseCheck::Down { backend }
+        }
     };
     let database_up = matches!(database, DatabaseCheck::Up { .. });
     // Cluster mode: without the broker the node still takes submissions (the outbox keeps
     // them) but cannot process them: not ready, "degraded".
     let broker = state.postman.broker().map(|broker| match broker.is_connected() {
         true => BrokerCheck::Up,
-        false => BrokerCheck::Down { error: broker.last_error() },
+        false => {
+            tracing::warn!(error = broker.last_error().as_deref().unwrap_or("unknown"), "not ready: broker down");
+            BrokerCheck::Down
+        }
     });
-    let broker_up = !matches!(broker, Some(BrokerCheck::Down { .. }));
+    let broker_up = !matches!(broker, Some(BrokerCheck::Down));
     let live = state.registry.counts().into_iter().map(|(kind, n)| (kind.as_str().to_owned(), n)).collect();
     let body = Readiness {
         status: match (database_up, broker_up) {
@@ -148,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn readiness_names_every_check_and_a_broker_error_even_when_unknown() {
+    fn readiness_names_every_check_and_never_a_dependency_error() {
         let body = Readiness {
             status: ReadinessStatus::Degraded,
             node_id: "n1".into(),
@@ -156,7 +173,7 @@ mod tests {
             checks: Checks {
                 database: DatabaseCheck::Up { backend: "postgres", latency_ms: 1.5 },
                 actors: actors(),
-                broker: Some(BrokerCheck::Down { error: None }),
+                broker: Some(BrokerCheck::Down),
             },
         };
         let expected = json!({
@@ -164,7 +181,7 @@ mod tests {
             "checks": {
                 "database": { "status": "up", "backend": "postgres", "latency_ms": 1.5 },
                 "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },
-                "broker": { "status": "down", "error": null },
+                "broker": { "status": "down" },
             },
         });
         assert_eq!(serde_json::to_value(&body).unwrap(), expected);
@@ -176,16 +193,12 @@ mod tests {
             status: ReadinessStatus::Unavailable,
             node_id: "n1".into(),
             mode: NodeMode::Embedded,
-            checks: Checks {
-                database: DatabaseCheck::Down { backend: "sqlite", error: "timed out".into() },
-                actors: actors(),
-                broker: None,
-            },
+            checks: Checks { database: DatabaseCheck::Down { backend: "sqlite" }, actors: actors(), broker: None },
         };
         let expected = json!({
             "status": "unavailable", "node_id": "n1", "mode": "embedded",
             "checks": {
-                "database": { "status": "down", "backend": "sqlite", "error": "timed out" },
+                "database": { "status": "down", "backend": "sqlite" },
                 "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },
             },
         });

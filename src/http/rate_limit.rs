@@ -38,7 +38,8 @@ impl RateLimiter {
         if !self.enabled() {
             return Ok(());
         }
-        let mut buckets = self.buckets.lock().expect("rate limiter lock");
+        // A panic elsewhere while holding the buckets leaves them usable: recover, never cascade.
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_CLIENTS && !buckets.contains_key(&client) {
             // A full bucket carries no information: forget those clients.
             buckets.retain(|_, b| self.refilled(b, now) < self.per_second);
@@ -69,6 +70,19 @@ mod tests {
 
     const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn a_panic_while_holding_the_buckets_does_not_break_the_limiter() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(5));
+        let poisoner = limiter.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.buckets.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(limiter.buckets.is_poisoned());
+        assert!(std::panic::catch_unwind(|| limiter.check(A)).is_ok_and(|r| r.is_ok()));
+    }
 
     #[test]
     fn zero_is_off() {

@@ -8,4 +8,4 @@ mod retry;
 
 pub use envelope::{ActorKind, Deliver, Envelope, MessageBody, Probe};
 pub use live::{EventBus, LiveEvent};
-pub use retry::backoff;
+pub use retry::{backoff, backoff_at_least_half};

@@ -2,8 +2,10 @@
 //! Reads go through an r2d2 pool on blocking threads; writes through the group-commit writer.
 
 mod apply;
+mod batch;
 mod connection;
 pub mod erasure;
+mod faults;
 mod loan_update;
 pub mod nodes;
 pub mod queries;
@@ -37,9 +39,10 @@ type Pool = r2d2::Pool<connection::AnyConnectionManager>;
 
 type ReadJob = Box<dyn FnOnce() + Send>;
 
-/// `n` reader threads taking jobs from one queue; they end when every sender is dropped.
-fn start_readers(n: usize) -> std::sync::mpsc::Sender<ReadJob> {
-    let (jobs, queue) = std::sync::mpsc::channel::<ReadJob>();
+/// `n` reader threads taking jobs from one queue of at most `bound` waiting jobs; they end when
+/// every sender is dropped.
+fn start_readers(n: usize, bound: usize) -> std::sync::mpsc::SyncSender<ReadJob> {
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<ReadJob>(bound);
     let queue = Arc::new(std::sync::Mutex::new(queue));
     for i in 0..n.max(1) {
         let queue = queue.clone();
@@ -69,6 +72,10 @@ pub enum StoreError {
     WriterGone,
     #[error("the database reader threads have stopped")]
     ReadersGone,
+    /// Too many reads wait already (`database.read_queue_max`), or this one waited longer than
+    /// `database.connect_timeout_ms`: shed, HTTP 503 with `Retry-After`.
+    #[error("too many database reads are waiting")]
+    Overloaded,
     #[error("a database read panicked")]
     ReadPanicked,
     #[error("database error: {0}")]
@@ -80,7 +87,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::WriterGone)
+        matches!(self, StoreError::Unavailable(_) | StoreError::WriterGone | StoreError::Overloaded)
     }
 
     pub(crate) fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -88,22 +95,43 @@ impl StoreError {
     }
 }
 
+/// What SQLite and PostgreSQL say when the database, not the statement, is at fault: busy or
+/// locked, a lock cycle broken, the disk full or failing, the database read-only, the session
+/// ended by the server.
+const DATABASE_FAULTS: &[&str] = &[
+    "database is locked",
+    "deadlock detected",
+    "database or disk is full",
+    "No space left on device",
+    "could not extend file",
+    "disk I/O error",
+    "readonly database",
+    "read-only transaction",
+    "terminating connection",
+    "server closed the connection",
+];
+
+/// Whether `err` is the database's fault (trying again later, with the same rows, may succeed),
+/// rather than one statement's rows (a constraint it violates): a batch cannot isolate such a
+/// fault in one unit, and a unit that meets it does not count it against its message.
+pub(crate) fn is_database_fault(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::ReadOnlyTransaction,
+            _,
+        )
+        | DieselError::BrokenTransactionManager => true,
+        DieselError::DatabaseError(_, info) => DATABASE_FAULTS.iter().any(|fault| info.message().contains(fault)),
+        _ => false,
+    }
+}
+
 impl From<DieselError> for StoreError {
     fn from(err: DieselError) -> Self {
-        let transient = match &err {
-            DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            )
-            | DieselError::BrokenTransactionManager => true,
-            // Busy SQLite, or PostgreSQL breaking a lock cycle: trying again succeeds.
-            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-            DieselError::DatabaseError(_, info) => {
-                info.message().contains("database is locked") || info.message().contains("deadlock detected")
-            }
-            _ => false,
-        };
-        if transient {
+        if is_database_fault(&err) {
             StoreError::unavailable(err)
         } else {
             StoreError::Query(Arc::new(err))
@@ -117,16 +145,38 @@ impl From<CorruptRow> for StoreError {
     }
 }
 
+/// The pool's failed connection attempts, into the reads' fault episode: r2d2 would log each
+/// one as an error (a line per attempt per pooled connection while the database is away).
+struct PoolErrors(Arc<faults::FaultLog>);
+
+impl std::fmt::Debug for PoolErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolErrors")
+    }
+}
+
+impl r2d2::HandleError<diesel::ConnectionError> for PoolErrors {
+    fn handle_error(&self, error: diesel::ConnectionError) {
+        self.0.failed(&error);
+    }
+}
+
 /// The database: a read pool and the writer.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
     /// Reads run on a fixed set of threads, one per pooled connection; reads beyond that wait
     /// in this queue (a boxed closure each). With `spawn_blocking`, a burst of loan
-    /// re-activations once started ~1,000 threads and 1 GiB of stacks and thread heaps.
-    readers: std::sync::mpsc::Sender<ReadJob>,
+    /// re-activations once started ~1,000 threads and 1 GiB of stacks and thread heaps. Bounded
+    /// (`database.read_queue_max`): a flood of reads is shed, not queued without end.
+    readers: std::sync::mpsc::SyncSender<ReadJob>,
+    /// A read that waited this long for a reader is shed (the pool's own wait never comes into
+    /// play when the reads wait in the queue instead).
+    read_wait_max: Duration,
     writer: Writer,
     backend: Backend,
+    /// Whether reads fail, logged as one episode per fault.
+    read_faults: Arc<faults::FaultLog>,
 }
 
 impl Database {
@@ -143,14 +193,23 @@ impl Database {
             backend.connect().map_err(|e| anyhow::anyhow!("connecting to the {} database: {e}", backend.name()))?;
         connection::run_migrations(&mut conn)?;
         drop(conn);
+        let read_faults = Arc::new(faults::FaultLog::new("reads"));
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            .error_handler(Box::new(PoolErrors(read_faults.clone())))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
         let writer = Writer::start(backend.clone(), settings, bus);
-        let readers = start_readers(settings.pool_size as usize);
-        Ok(Self { pool, readers, writer, backend })
+        let readers = start_readers(settings.pool_size as usize, settings.read_queue_max);
+        let read_wait_max = Duration::from_millis(settings.connect_timeout_ms);
+        Ok(Self { pool, readers, read_wait_max, writer, backend, read_faults })
+    }
+
+    /// Whether commits are failing now (a fault of the database the reads may not see: a full
+    /// disk, a write lock held elsewhere).
+    pub fn commits_failing(&self) -> bool {
+        self.writer.faults().is_failing()
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -167,11 +226,15 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let (pool, wait_max, queued_at) = (self.pool.clone(), self.read_wait_max, std::time::Instant::now());
         let span = tracing::Span::current();
         let (answer, result) = tokio::sync::oneshot::channel();
         let job: ReadJob = Box::new(move || {
             let _entered = span.enter();
+            if queued_at.elapsed() > wait_max {
+                let _ = answer.send(Err(StoreError::Overloaded));
+                return;
+            }
             let read = || {
                 let mut conn = pool.get().map_err(StoreError::unavailable)?;
                 f(&mut conn)
@@ -180,8 +243,17 @@ impl Database {
                 .unwrap_or_else(|_| Err(StoreError::ReadPanicked));
             let _ = answer.send(outcome);
         });
-        self.readers.send(job).map_err(|_| StoreError::ReadersGone)?;
-        result.await.map_err(|_| StoreError::ReadersGone)?
+        self.readers.try_send(job).map_err(|err| match err {
+            std::sync::mpsc::TrySendError::Full(_) => StoreError::Overloaded,
+            std::sync::mpsc::TrySendError::Disconnected(_) => StoreError::ReadersGone,
+        })?;
+        let outcome = result.await.map_err(|_| StoreError::ReadersGone)?;
+        match &outcome {
+            Ok(_) => self.read_faults.succeeded(),
+            Err(err @ StoreError::Unavailable(_)) => self.read_faults.failed(err),
+            Err(_) => {}
+        }
+        outcome
     }
 
     /// A write that belongs to no loan and needs no unit of work (the node heartbeat), on a

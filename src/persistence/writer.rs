@@ -2,22 +2,24 @@
 //! (one step of one loan each) per transaction. SQLite has one writer anyway; batching turns one
 //! fsync per step into one per batch. PostgreSQL may get several (`database.writers`, default 1:
 //! more measured slower), each loan always on the same one. A unit that must be skipped
-//! (a duplicate, a conflict) never spoils the others: the batch is then re-run with a savepoint
-//! per unit (see `commit_batch`). Without savepoints, statements are shared by the batch's units
-//! (one DELETE, multi-row INSERTs, on PostgreSQL one UPDATE of the loans). The events go last,
-//! under a lock held to the commit, so that event ids follow commit order across writers and
-//! nodes (streams resume by event id).
+//! (a duplicate, a conflict, rows a constraint refuses) never spoils the others: the batch is
+//! then re-run with a savepoint per unit, the unit's events inside it (see `commit_batch`); a
+//! fault of the database fails the batch at once. Without savepoints, statements are shared by
+//! the batch's units (one DELETE, multi-row INSERTs, on PostgreSQL one UPDATE of the loans).
+//! Events are inserted under a lock held to the commit (taken before the events, or before the
+//! first unit of an isolated run), so that event ids follow commit order across writers and
+//! nodes (streams resume by event id). Failing commits are logged once per fault (`faults`).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::apply::{apply_state, apply_unit, consume_all, insert_events, insert_rows, update_loans, ApplyError};
+use super::batch::{apply_batch, BatchError, Isolation};
 use super::connection::{AnyConnection, Backend};
+use super::faults::FaultLog;
 use super::unit_of_work::{CommitOutcome, UnitOfWork};
 use super::StoreError;
 use crate::domain::LoanId;
@@ -36,37 +38,13 @@ struct Job {
     reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
 }
 
-/// PostgreSQL: taken (transaction-scoped) right before a batch inserts its events; held to the
-/// commit, so ids are handed out in commit order by every writer of every node.
-const EVENT_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7375718252)";
-
-/// The process-wide side of the same ordering: events are inserted, committed and published by
-/// one writer at a time.
-static EVENT_ORDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-type EventOrderGuard = std::sync::MutexGuard<'static, ()>;
-
-/// How a batch keeps one unit's failure from spoiling the others.
-#[derive(Clone, Copy)]
-enum Isolation {
-    /// No savepoints: any unit that would be skipped aborts the attempt.
-    Shared,
-    /// A savepoint per unit.
-    PerUnit,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum BatchError {
-    #[error("a unit of the batch needs its own savepoint")]
-    NeedsIsolation,
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
-
 /// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     shards: Arc<Vec<mpsc::Sender<Job>>>,
+    /// Whether commits fail, shared by the writer threads: a fault of the database is one
+    /// episode in the log, however many writers meet it.
+    faults: Arc<FaultLog>,
 }
 
 impl Writer {
@@ -83,18 +61,24 @@ impl Writer {
                 .spawn(move || checkpoint_loop(backend))
                 .expect("spawning the checkpoint thread");
         }
+        let faults = Arc::new(FaultLog::new("commits"));
         let shards = (0..writers)
             .map(|i| {
                 let (jobs, rx) = mpsc::channel(QUEUE_BOUND);
-                let (backend, bus) = (backend.clone(), bus.clone());
+                let (backend, bus, faults) = (backend.clone(), bus.clone(), faults.clone());
                 std::thread::Builder::new()
                     .name(format!("loanflow-writer-{i}"))
-                    .spawn(move || WriterLoop { backend, batch_max, group_wait, conn: None, bus }.run(rx))
+                    .spawn(move || WriterLoop { backend, batch_max, group_wait, conn: None, bus, faults }.run(rx))
                     .expect("spawning a writer thread");
                 jobs
             })
             .collect();
-        Self { shards: Arc::new(shards) }
+        Self { shards: Arc::new(shards), faults }
+    }
+
+    /// Whether commits fail now.
+    pub(super) fn faults(&self) -> &FaultLog {
+        &self.faults
     }
 
     /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
@@ -135,6 +119,7 @@ struct WriterLoop {
     group_wait: Duration,
     conn: Option<AnyConnection>,
     bus: EventBus,
+    faults: Arc<FaultLog>,
 }
 
 impl WriterLoop {
@@ -163,10 +148,11 @@ impl WriterLoop {
 
     fn commit_batch(&mut self, batch: Vec<Job>) {
         let postgres = matches!(self.backend, Backend::Postgres(_));
+        let faults = self.faults.clone();
         let conn = match self.connection() {
             Ok(conn) => conn,
             Err(err) => {
-                tracing::warn!(error = %err, "database unavailable for writes");
+                faults.failed(&err);
                 for job in batch {
                     let _ = job.reply.send(Err(StoreError::Unavailable(err.clone())));
                 }
@@ -186,25 +172,24 @@ impl WriterLoop {
         });
         let units: Vec<&UnitOfWork> = order.iter().map(|&i| &batch[i].unit).collect();
         // First without savepoints (a savepoint costs two statements and a sub-journal per unit);
-        // only if a unit would be skipped (duplicate, conflict, ...) or fails is the batch rolled
-        // back and applied again with each unit isolated in its own savepoint.
-        let mut result = Self::apply_batch(conn, &units, postgres, Isolation::Shared);
+        // only if a unit would be skipped (duplicate, conflict, ...) or its rows violate a
+        // constraint is the batch rolled back and applied again with each unit isolated in its
+        // own savepoint. A fault of the database fails the batch at once: isolating cannot help.
+        let mut result = apply_batch(conn, &units, postgres, Isolation::Shared);
         if matches!(result, Err(BatchError::NeedsIsolation)) {
-            result = Self::apply_batch(conn, &units, postgres, Isolation::PerUnit);
+            result = apply_batch(conn, &units, postgres, Isolation::PerUnit);
         }
-        let result = result.map(|(outcomes, in_order)| {
-            // Back in the order of the batch.
-            let mut in_batch_order: Vec<Option<Result<CommitOutcome, StoreError>>> =
-                (0..outcomes.len()).map(|_| None).collect();
-            for (outcome, &i) in outcomes.into_iter().zip(&order) {
-                in_batch_order[i] = Some(outcome);
-            }
-            let outcomes =
-                in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect::<Vec<_>>();
-            (outcomes, in_order)
-        });
         match result {
             Ok((outcomes, in_order)) => {
+                faults.succeeded();
+                // Back in the order of the batch.
+                let mut in_batch_order: Vec<Option<Result<CommitOutcome, StoreError>>> =
+                    (0..outcomes.len()).map(|_| None).collect();
+                for (outcome, &i) in outcomes.into_iter().zip(&order) {
+                    in_batch_order[i] = Some(outcome);
+                }
+                let outcomes: Vec<_> =
+                    in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect();
                 // Live events in the order their ids were handed out (the units' locking order).
                 if self.bus.has_subscribers() {
                     for &i in &order {
@@ -219,7 +204,7 @@ impl WriterLoop {
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, units = batch.len(), "batch commit failed");
+                faults.failed(&err);
                 self.conn = None;
                 let cause: super::Cause = Arc::new(err);
                 for job in batch {
@@ -227,60 +212,6 @@ impl WriterLoop {
                 }
             }
         }
-    }
-
-    /// One transaction over the units (in locking order); their outcomes in the same order, and
-    /// the event-order guard to hold until the events are published.
-    fn apply_batch(
-        conn: &mut AnyConnection,
-        units: &[&UnitOfWork],
-        postgres: bool,
-        isolation: Isolation,
-    ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
-        conn.transaction::<_, BatchError, _>(|conn| {
-            let mut outcomes = Vec::with_capacity(units.len());
-            match isolation {
-                // One DELETE for every unit's message, each unit's own statements, then the batch's
-                // new rows in one INSERT per table.
-                Isolation::Shared => {
-                    if !matches!(consume_all(conn, units), Ok(true)) {
-                        return Err(BatchError::NeedsIsolation);
-                    }
-                    // PostgreSQL pays a round trip per statement: loan updates go in one too.
-                    for unit in units {
-                        if apply_state(conn, unit, postgres).is_err() {
-                            return Err(BatchError::NeedsIsolation);
-                        }
-                        outcomes.push(Ok(CommitOutcome::Committed { event_ids: Vec::new() }));
-                    }
-                    if postgres && !matches!(update_loans(conn, units), Ok(true)) {
-                        return Err(BatchError::NeedsIsolation);
-                    }
-                    if insert_rows(conn, units).is_err() {
-                        return Err(BatchError::NeedsIsolation);
-                    }
-                }
-                Isolation::PerUnit => outcomes.extend(units.iter().map(|unit| apply_in_savepoint(conn, unit))),
-            }
-            // Held from here until the events are published (after the commit): this node's
-            // writers publish in the order they commit, which is id order.
-            let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
-            let committed: Vec<usize> = (0..units.len())
-                .filter(|&i| {
-                    matches!(outcomes[i], Ok(CommitOutcome::Committed { .. })) && !units[i].events().is_empty()
-                })
-                .collect();
-            if !committed.is_empty() {
-                if postgres {
-                    conn.batch_execute(EVENT_ORDER_LOCK)?;
-                }
-                let with_events: Vec<&UnitOfWork> = committed.iter().map(|&i| units[i]).collect();
-                for (i, ids) in committed.into_iter().zip(insert_events(conn, &with_events)?) {
-                    outcomes[i] = Ok(CommitOutcome::Committed { event_ids: ids });
-                }
-            }
-            Ok((outcomes, in_order))
-        })
     }
 
     fn connection(&mut self) -> Result<&mut AnyConnection, super::Cause> {
@@ -340,15 +271,6 @@ fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
             at: crate::domain::rfc3339(row.at),
             data: serde_json::from_str(&row.data).unwrap_or_default(),
         });
-    }
-}
-
-/// `Committed` with its event ids still to come.
-fn apply_in_savepoint(conn: &mut AnyConnection, unit: &UnitOfWork) -> Result<CommitOutcome, StoreError> {
-    match conn.transaction::<_, ApplyError, _>(|conn| apply_unit(conn, unit)) {
-        Ok(()) => Ok(CommitOutcome::Committed { event_ids: Vec::new() }),
-        Err(ApplyError::Skip(outcome)) => Ok(outcome),
-        Err(ApplyError::Db(err)) => Err(StoreError::from(err)),
     }
 }
 

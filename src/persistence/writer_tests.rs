@@ -7,7 +7,7 @@ use crate::domain::{LoanId, MessageId};
 use crate::messages::{Envelope, MessageBody};
 use crate::persistence::connection::run_migrations;
 use crate::persistence::records::LoanRow;
-use crate::persistence::records::NewOutboxRow;
+use crate::persistence::records::{NewEventRow, NewOutboxRow};
 use crate::persistence::unit_of_work::{Effects, IdempotencyRecord, Step, StepChange, Submission};
 use crate::persistence::{queries, OutboxRow};
 
@@ -41,7 +41,14 @@ fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
 fn sqlite_writer(dir: &tempfile::TempDir) -> WriterLoop {
     let backend = Backend::Sqlite(dir.path().join("w.db").to_string_lossy().into_owned());
     run_migrations(&mut backend.connect().unwrap()).unwrap();
-    WriterLoop { backend, batch_max: 64, group_wait: Duration::ZERO, conn: None, bus: EventBus::local() }
+    WriterLoop {
+        backend,
+        batch_max: 64,
+        group_wait: Duration::ZERO,
+        conn: None,
+        bus: EventBus::local(),
+        faults: Arc::new(FaultLog::new("commits")),
+    }
 }
 
 /// Commit `units` as one batch, the way the writer thread does; their outcomes in order.
@@ -149,4 +156,74 @@ fn submissions_share_one_insert_but_a_replayed_key_inserts_no_loan() {
         assert_eq!(queries::loan(conn, id).unwrap().is_some(), stored, "loan {id}");
     }
     assert_eq!(queries::outbox_len(conn).unwrap(), 3, "the replay emitted nothing");
+}
+
+#[test]
+fn a_unit_whose_event_happened_before_is_rejected_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = sqlite_writer(&dir);
+    let now = Utc::now().naive_utc();
+    let event = |id: LoanId, kind: &str| NewEventRow {
+        loan_id: id.to_string(),
+        event_type: kind.to_owned(),
+        at: now,
+        data: "{}".into(),
+    };
+    let submit = |id| {
+        let emit = NewOutboxRow::new(&Envelope::new(id, None, MessageBody::VoidAppraisal), now);
+        UnitOfWork::Submission(Submission {
+            loan_id: id,
+            loan: Box::new(loan_row(id, 1, "submitted")),
+            idempotency: None,
+            effects: Effects { events: vec![event(id, "LoanSubmitted")], emits: vec![emit], ..Effects::default() },
+        })
+    };
+    let (a, b) = (LoanId::generate(), LoanId::generate());
+    let outcomes = commit(&mut writer, vec![submit(a), submit(b)]);
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(CommitOutcome::Committed { .. }))), "{outcomes:?}");
+    let pending = queries::outbox_after(writer.connection().unwrap(), 0, 10).unwrap();
+    let message_of = |id: LoanId| {
+        pending.iter().map(|row| Envelope::from_json(&row.envelope).unwrap()).find(|e| e.loan_id == id).unwrap()
+    };
+    // a's step records `LoanSubmitted` a second time (`loan_events_once` refuses it); b's is fine.
+    let step = |id: LoanId, kind: &str| {
+        UnitOfWork::Step(Step {
+            loan_id: id,
+            consumes: message_of(id).message_id,
+            change: StepChange::Applied {
+                row: Box::new(loan_row(id, 2, "evaluating")),
+                expected_version: 1,
+                effects: Effects { events: vec![event(id, kind)], ..Effects::default() },
+            },
+        })
+    };
+    let outcomes = commit(&mut writer, vec![step(a, "LoanSubmitted"), step(b, "CreditChecked")]);
+    assert!(matches!(&outcomes[0], Err(err) if !err.is_transient()), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Ok(CommitOutcome::Committed { event_ids }) if event_ids.len() == 1), "{outcomes:?}");
+    let conn = writer.connection().unwrap();
+    assert_eq!(queries::loan(conn, a).unwrap().unwrap().version, 1, "a's unit is rolled back whole");
+    assert_eq!(queries::loan(conn, b).unwrap().unwrap().version, 2);
+}
+
+#[test]
+fn a_fault_of_the_database_fails_the_batch_as_transient_until_a_commit_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = sqlite_writer(&dir);
+    let submit = |id| {
+        UnitOfWork::Submission(Submission {
+            loan_id: id,
+            loan: Box::new(loan_row(id, 1, "submitted")),
+            idempotency: None,
+            effects: Effects::default(),
+        })
+    };
+    // The connection refuses every write, as a full disk or a read-only file would.
+    writer.connection().unwrap().batch_execute("PRAGMA query_only = ON").unwrap();
+    let outcomes = commit(&mut writer, vec![submit(LoanId::generate()), submit(LoanId::generate())]);
+    assert!(outcomes.iter().all(|o| matches!(o, Err(err) if err.is_transient())), "{outcomes:?}");
+    assert!(writer.faults.is_failing());
+    // The failed connection is dropped; the next one writes.
+    let outcomes = commit(&mut writer, vec![submit(LoanId::generate())]);
+    assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+    assert!(!writer.faults.is_failing());
 }

@@ -123,6 +123,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout_ms: u64,
+    /// Reads waiting for a reader thread beyond which more are refused (HTTP 503 with
+    /// `Retry-After`): a flood of reads is shed instead of queued without end.
+    pub read_queue_max: usize,
     pub write_batch_max: usize,
     pub group_commit_wait_us: u64,
     pub writers: usize,
@@ -314,6 +317,9 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size", "must be at least 1");
+        }
+        if self.database.read_queue_max == 0 {
+            return invalid("database.read_queue_max", "must be at least 1");
         }
         if self.database.write_batch_max == 0 {
             return invalid("database.write_batch_max", "must be at least 1");

@@ -47,6 +47,15 @@ fn a_bad_value_names_its_key() {
 }
 
 #[test]
+fn the_read_queue_is_bounded_and_never_empty() {
+    assert_eq!(load_with(&[]).unwrap().database.read_queue_max, 4096);
+    let s = load_with(&[("LOANFLOW__DATABASE__READ_QUEUE_MAX", "2")]).unwrap();
+    assert_eq!(s.database.read_queue_max, 2);
+    let err = load_with(&[("LOANFLOW__DATABASE__READ_QUEUE_MAX", "0")]).unwrap_err().to_string();
+    assert!(err.contains("database.read_queue_max"), "{err}");
+}
+
+#[test]
 fn a_broker_url_makes_the_node_part_of_a_cluster_which_needs_an_operator_token() {
     let url = ("LOANFLOW__BROKER__URL", " amqp://guest:guest@127.0.0.1:5672/%2f ");
     let err = load_with(&[url]).unwrap_err().to_string();

@@ -12,6 +12,7 @@ mod access;
 mod admin;
 mod conformance;
 mod errors;
+mod faults;
 mod idempotency;
 mod jwt;
 mod lifecycle;

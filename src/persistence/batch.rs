@@ -1,0 +1,142 @@
+//! One batch of units of work in one transaction: first with statements shared by its units,
+//! then, if a unit must be skipped or its rows are refused, with a savepoint per unit. Event ids
+//! are handed out under a lock held to the commit, so they follow commit order.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::apply::{apply_state, apply_unit, consume_all, insert_events, insert_rows, update_loans, ApplyError};
+use super::connection::AnyConnection;
+use super::unit_of_work::{CommitOutcome, UnitOfWork};
+use super::{is_database_fault, StoreError};
+
+/// PostgreSQL: taken (transaction-scoped) before a batch inserts its events (an isolated run:
+/// before its first unit); held to the commit, so ids are handed out in commit order by every
+/// writer of every node.
+const EVENT_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7375718252)";
+
+/// The process-wide side of the same ordering: events are inserted, committed and published by
+/// one writer at a time.
+static EVENT_ORDER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub(super) type EventOrderGuard = std::sync::MutexGuard<'static, ()>;
+
+/// How a batch keeps one unit's failure from spoiling the others.
+#[derive(Clone, Copy)]
+pub(super) enum Isolation {
+    /// No savepoints: any unit that would be skipped aborts the attempt.
+    Shared,
+    /// A savepoint per unit.
+    PerUnit,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum BatchError {
+    #[error("a unit of the batch needs its own savepoint")]
+    NeedsIsolation,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+impl BatchError {
+    /// A shared statement failed: the database's fault fails the batch; anything else may be
+    /// one unit's rows, which a savepoint per unit isolates.
+    fn classify(err: diesel::result::Error) -> Self {
+        if is_database_fault(&err) {
+            BatchError::Db(err)
+        } else {
+            BatchError::NeedsIsolation
+        }
+    }
+
+    fn from_unit(err: ApplyError) -> Self {
+        match err {
+            ApplyError::Skip(_) => BatchError::NeedsIsolation,
+            ApplyError::Db(err) => Self::classify(err),
+        }
+    }
+}
+
+/// One transaction over the units (in locking order); their outcomes in the same order, and
+/// the event-order guard to hold until the events are published.
+pub(super) fn apply_batch(
+    conn: &mut AnyConnection,
+    units: &[&UnitOfWork],
+    postgres: bool,
+    isolation: Isolation,
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+    conn.transaction::<_, BatchError, _>(|conn| match isolation {
+        Isolation::Shared => apply_shared(conn, units, postgres),
+        Isolation::PerUnit => apply_each(conn, units, postgres),
+    })
+}
+
+/// The units without savepoints: one DELETE for every unit's message, each unit's own
+/// statements, the batch's new rows in one INSERT per table, then the events. Any unit that
+/// would be skipped, or whose rows a constraint refuses, sends the batch back to be isolated.
+fn apply_shared(
+    conn: &mut AnyConnection,
+    units: &[&UnitOfWork],
+    postgres: bool,
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+    if !consume_all(conn, units).map_err(BatchError::classify)? {
+        return Err(BatchError::NeedsIsolation);
+    }
+    for unit in units {
+        apply_state(conn, unit, postgres).map_err(BatchError::from_unit)?;
+    }
+    // PostgreSQL pays a round trip per statement: loan updates go in one too.
+    if postgres && !update_loans(conn, units).map_err(BatchError::classify)? {
+        return Err(BatchError::NeedsIsolation);
+    }
+    insert_rows(conn, units).map_err(BatchError::classify)?;
+    let in_order = lock_event_order(conn, postgres, units)?;
+    let event_ids = insert_events(conn, units).map_err(BatchError::classify)?;
+    Ok((event_ids.into_iter().map(|event_ids| Ok(CommitOutcome::Committed { event_ids })).collect(), in_order))
+}
+
+/// Each unit in a savepoint of its own, its events included, so that a unit whose events a
+/// constraint refuses (`loan_events_once`) is rolled back alone. The event order is taken
+/// first: the events of the units go in as each unit is applied.
+fn apply_each(
+    conn: &mut AnyConnection,
+    units: &[&UnitOfWork],
+    postgres: bool,
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+    let in_order = lock_event_order(conn, postgres, units)?;
+    let outcomes = units.iter().map(|unit| apply_in_savepoint(conn, unit)).collect::<Result<_, _>>()?;
+    Ok((outcomes, in_order))
+}
+
+/// Held from here until the events are published (after the commit): this node's writers
+/// publish in the order they commit, which is id order; on PostgreSQL every writer of every
+/// node hands out event ids under the advisory lock, held to the commit.
+fn lock_event_order(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    units: &[&UnitOfWork],
+) -> Result<EventOrderGuard, BatchError> {
+    let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
+    if postgres && units.iter().any(|unit| !unit.events().is_empty()) {
+        conn.batch_execute(EVENT_ORDER_LOCK)?;
+    }
+    Ok(in_order)
+}
+
+/// One unit and its events in a savepoint: its outcome, or a fault of the database that fails
+/// the whole batch.
+fn apply_in_savepoint(
+    conn: &mut AnyConnection,
+    unit: &UnitOfWork,
+) -> Result<Result<CommitOutcome, StoreError>, BatchError> {
+    let applied = conn.transaction::<_, ApplyError, _>(|conn| {
+        apply_unit(conn, unit)?;
+        Ok(insert_events(conn, &[unit])?.pop().unwrap_or_default())
+    });
+    match applied {
+        Ok(event_ids) => Ok(Ok(CommitOutcome::Committed { event_ids })),
+        Err(ApplyError::Skip(outcome)) => Ok(Ok(outcome)),
+        Err(ApplyError::Db(err)) if is_database_fault(&err) => Err(BatchError::Db(err)),
+        Err(ApplyError::Db(err)) => Ok(Err(StoreError::from(err))),
+    }
+}
