@@ -5,6 +5,7 @@
 #[path = "../common/database.rs"]
 mod database;
 mod process;
+mod shutdown;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -43,22 +44,8 @@ enum Outcome {
 async fn crash_and_recover(db: Db) {
     let started = Instant::now();
     let database = TestDatabase::create(db);
-    let env = [
-        ("LOANFLOW__HTTP__PORT", "0".to_owned()),
-        ("LOANFLOW__DATABASE__URL", database.url.clone()),
-        // Slow bureaus, so that loans are mid-flight when the process dies.
-        ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
-        ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
-        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
-    ];
-    let mut operator = reqwest::header::HeaderMap::new();
-    operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));
-    let client = reqwest::Client::builder()
-        .default_headers(operator)
-        .timeout(Duration::from_secs(15))
-        .pool_idle_timeout(Duration::from_secs(1))
-        .build()
-        .expect("an HTTP client");
+    let env = service_env(&database);
+    let client = operator_client();
 
     let first = Service::start(&env);
     let loans: Vec<(String, Outcome)> =
@@ -104,6 +91,30 @@ async fn crash_and_recover(db: Db) {
     assert_eq!(database.count("loans"), LOANS as i64, "loans stored: {counts:?}");
     assert_eq!(database.count("notifications"), LOANS as i64, "notifications recorded: {counts:?}");
     assert_eq!(database.notified_loans(), LOANS as i64, "loans with a notification: {counts:?}");
+}
+
+/// The service on `database`, port 0, with the operator token and slow bureaus (so that loans
+/// are mid-flight when the process stops).
+fn service_env(database: &TestDatabase) -> Vec<(&'static str, String)> {
+    vec![
+        ("LOANFLOW__HTTP__PORT", "0".to_owned()),
+        ("LOANFLOW__DATABASE__URL", database.url.clone()),
+        ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
+        ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
+        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
+    ]
+}
+
+/// An HTTP client that sends the operator token.
+fn operator_client() -> reqwest::Client {
+    let mut operator = reqwest::header::HeaderMap::new();
+    operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));
+    reqwest::Client::builder()
+        .default_headers(operator)
+        .timeout(Duration::from_secs(15))
+        .pool_idle_timeout(Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client")
 }
 
 /// The stats once a quarter of the loans have a terminal status (or after a few seconds), so
