@@ -237,8 +237,8 @@ async fn sigterm_finishes_or_requeues_in_flight_work_within_the_bound() {
 }
 
 /// A stream on one node sees the loans submitted on (and partly processed by) another: the
-/// `LoanSubmitted` events are written by node B alone, so node A can only learn them from the
-/// broker's events fanout.
+/// `LoanSubmitted` events are written by node B alone, so node A's stream learns of them only
+/// through the shared database (woken by the broker's events fanout).
 #[tokio::test]
 async fn a_stream_on_one_node_sees_loans_of_another() {
     let _shared = BROKER.read().await;
