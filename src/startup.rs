@@ -24,6 +24,10 @@ pub struct Application {
     address: SocketAddr,
     node_id: String,
     actors: ActorSystem,
+    db: Database,
+    feed: http::LiveFeed,
+    /// SIGTERM or SIGINT; listened for from the start, so one that comes early is not fatal.
+    stop: Stop,
     /// The operator token made for this start, when none was configured (embedded mode).
     generated_operator_token: Option<String>,
 }
@@ -82,13 +86,15 @@ impl Application {
         actors.resume_and_sweep().await?;
         spawn_idempotency_expiry(db.clone(), settings.http.idempotency_ttl());
 
+        let feed = http::LiveFeed::start(db.clone(), &bus);
+        let streams =
+            web::Data::new(http::Streams { feed: feed.clone(), slots: http::StreamSlots::new(&settings.streams) });
         let state = web::Data::new(AppState {
-            db,
+            db: db.clone(),
             postman: shared.postman.clone(),
             registry: shared.registry.clone(),
             settings: settings.clone(),
             node_id: node_id.clone(),
-            bus,
             metrics: shared.metrics.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
             token_key,
@@ -109,16 +115,20 @@ impl Application {
                 .wrap(from_fn(http::middleware::guard))
                 .wrap(from_fn(http::middleware::observe))
                 .app_data(state.clone())
+                .app_data(streams.clone())
                 .app_data(http::query_config())
                 .configure(http::configure)
         })
         .workers(threads_or_one_per_core(settings.http.workers))
         .client_request_timeout(settings.http.header_timeout())
-        .shutdown_timeout(settings.actors.shutdown_timeout_ms.div_ceil(1000))
+        // The whole shut-down is bounded in `run_until_stopped`; this only caps the HTTP part.
+        .shutdown_timeout(settings.shutdown.grace().as_secs().max(1))
+        .disable_signals()
         .bind((settings.http.host.as_str(), settings.http.port))?;
         let address = *server.addrs().first().ok_or_else(|| anyhow::anyhow!("the server bound no address"))?;
         let server = server.run();
-        Ok(Self { server, address, node_id, actors, generated_operator_token })
+        let stop = Stop::listen()?;
+        Ok(Self { server, address, node_id, actors, db, feed, stop, generated_operator_token })
     }
 
     /// The operator token this start made because none was configured: shown once, outside the
@@ -140,17 +150,62 @@ impl Application {
         &self.node_id
     }
 
-    /// Serve until the server stops (SIGINT/SIGTERM), then stop taking work, let what is in
-    /// flight finish (or go back to the broker), and flush the outbox, within the bound.
+    /// Serve until SIGTERM or SIGINT, then shut down within `shutdown.grace_ms` in all: stop
+    /// accepting, end the live streams at once, let running requests and in-flight messages
+    /// finish (or go back to the broker), flush the outbox, close the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        let bound = std::time::Duration::from_millis(self.actors.shared.settings.actors.shutdown_timeout_ms);
-        self.actors.shutdown(bound).await;
+        let Self { server, actors, db, feed, mut stop, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            stopped = &mut server => stopped?,
+            signal = stop.received() => tracing::info!(signal, "shutting down"),
+        }
+        let grace = actors.shared.settings.shutdown.grace();
+        let deadline = tokio::time::Instant::now() + grace;
+        // The last fifth of the grace is the database's, to close cleanly even when requests or
+        // messages took the rest.
+        let settled_by = deadline - grace / 5;
+        feed.close();
+        let stopping = handle.stop(true);
+        if tokio::time::timeout_at(settled_by, async {
+            stopping.await;
+            let _ = server.await;
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("requests still running at the end of the grace were cut");
+        }
+        actors.shutdown(settled_by).await;
+        if tokio::time::timeout_at(deadline, db.close()).await.is_err() {
+            tracing::warn!("the database was not closed within the grace");
+        }
+        tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// The key applicant tokens are derived with, shared by every node through the database.
+/// The signals that stop a node.
+struct Stop {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    async fn received(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
 /// Forget expired idempotency keys, every hour (or every TTL, if shorter). Every node may run
 /// it: deleting what another node deleted already is a no-op.
 fn spawn_idempotency_expiry(db: Database, ttl: chrono::Duration) {
@@ -169,6 +224,7 @@ fn spawn_idempotency_expiry(db: Database, ttl: chrono::Duration) {
     });
 }
 
+/// The key applicant tokens are derived with, shared by every node through the database.
 async fn applicant_token_key(db: &Database) -> anyhow::Result<TokenKey> {
     let stored = db.write_outside_units(|c| secrets::load_or_create(c, "applicant_token_key", random_token)).await?;
     let bytes = hex::decode(&stored).ok_or_else(|| anyhow::anyhow!("the stored applicant token key is not hex"))?;

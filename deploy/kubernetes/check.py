@@ -164,15 +164,10 @@ def grace_problems(cname, pod, container, env, settings):
 
 
 def shutdown_bound_seconds(env, settings):
-    """Seconds from SIGTERM to exit, by the settings config/default.toml has: one grace for the
-    whole shutdown (`shutdown.grace_ms`), or two phases each bounded by
-    `actors.shutdown_timeout_ms` (the HTTP drain, then the actors' drain)."""
+    """Seconds from SIGTERM to exit: one grace bounds the whole shutdown (`shutdown.grace_ms`)."""
     defaults = tomllib.loads((ROOT / "config/default.toml").read_text())
-    if "SHUTDOWN__GRACE_MS" in settings:
-        ms = int(env.get("LOANFLOW__SHUTDOWN__GRACE_MS") or defaults["shutdown"]["grace_ms"])
-        return math.ceil(ms / 1000), "shutdown.grace_ms"
-    ms = int(env.get("LOANFLOW__ACTORS__SHUTDOWN_TIMEOUT_MS") or defaults["actors"]["shutdown_timeout_ms"])
-    return 2 * math.ceil(ms / 1000), "2 x actors.shutdown_timeout_ms"
+    ms = int(env.get("LOANFLOW__SHUTDOWN__GRACE_MS") or defaults["shutdown"]["grace_ms"])
+    return math.ceil(ms / 1000), "shutdown.grace_ms"
 
 
 def problems_of(docs, facts, settings):

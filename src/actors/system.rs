@@ -93,9 +93,8 @@ impl ActorSystem {
 
 impl ActorSystem {
     /// Graceful stop: no new deliveries, in-flight work finishes (or is requeued by the broker
-    /// when the connection closes), unpublished outbox rows are published. Bounded by `bound`.
-    pub async fn shutdown(&self, bound: Duration) {
-        let deadline = tokio::time::Instant::now() + bound;
+    /// when the connection closes), unpublished outbox rows are published. Over by `deadline`.
+    pub async fn shutdown(&self, deadline: tokio::time::Instant) {
         let postman = &self.shared.postman;
         postman.stop_taking_work().await;
         while postman.in_flight() > 0 && tokio::time::Instant::now() < deadline {

@@ -35,3 +35,4 @@ pub use rate_limit::RateLimiter;
 pub use request_span::LoggedRequest;
 pub use routes::{configure, query_config};
 pub use state::AppState;
+pub use streams::{LiveFeed, StreamSlots, Streams};

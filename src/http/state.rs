@@ -7,7 +7,6 @@ use super::rate_limit::RateLimiter;
 use crate::actors::Registry;
 use crate::domain::TokenKey;
 use crate::mailbox::Postman;
-use crate::messages::EventBus;
 use crate::metrics::Metrics;
 use crate::persistence::Database;
 use crate::settings::Settings;
@@ -19,8 +18,6 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub settings: Arc<Settings>,
     pub node_id: String,
-    /// Committed events, live.
-    pub bus: EventBus,
     pub metrics: Arc<Metrics>,
     /// Submissions per client (`http.rate_limit_per_second`).
     pub rate_limiter: RateLimiter,

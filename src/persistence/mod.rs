@@ -164,7 +164,8 @@ impl r2d2::HandleError<diesel::ConnectionError> for PoolErrors {
 /// The database: a read pool and the writer.
 #[derive(Clone)]
 pub struct Database {
-    pool: Pool,
+    /// Taken out by [`Database::close`]: dropping the last handle closes its connections.
+    pool: Arc<std::sync::RwLock<Option<Pool>>>,
     /// Reads run on a fixed set of threads, one per pooled connection; reads beyond that wait
     /// in this queue (a boxed closure each). With `spawn_blocking`, a burst of loan
     /// re-activations once started ~1,000 threads and 1 GiB of stacks and thread heaps. Bounded
@@ -203,6 +204,7 @@ impl Database {
         let writer = Writer::start(backend.clone(), settings, bus);
         let readers = start_readers(settings.pool_size as usize, settings.read_queue_max);
         let read_wait_max = Duration::from_millis(settings.connect_timeout_ms);
+        let pool = Arc::new(std::sync::RwLock::new(Some(pool)));
         Ok(Self { pool, readers, read_wait_max, writer, backend, read_faults })
     }
 
@@ -226,7 +228,8 @@ impl Database {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (pool, wait_max, queued_at) = (self.pool.clone(), self.read_wait_max, std::time::Instant::now());
+        let pool = self.pool.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or(StoreError::ReadersGone)?;
+        let (wait_max, queued_at) = (self.read_wait_max, std::time::Instant::now());
         let span = tracing::Span::current();
         let (answer, result) = tokio::sync::oneshot::channel();
         let job: ReadJob = Box::new(move || {
@@ -264,6 +267,27 @@ impl Database {
         F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
     {
         self.read(f).await
+    }
+
+    /// Close the database at the end of a shut-down: the writers commit what they hold and end,
+    /// SQLite's WAL is checkpointed into the database file, and every connection is closed (the
+    /// last SQLite connection to close removes the `-wal` and `-shm` files). Reads and writes
+    /// after this fail as if the threads had stopped.
+    pub async fn close(&self) {
+        let writer = self.writer.clone();
+        let _ = tokio::task::spawn_blocking(move || writer.close()).await;
+        if let Backend::Sqlite(_) = self.backend {
+            use diesel::connection::SimpleConnection;
+            let checkpoint =
+                self.read(|c| c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").map_err(StoreError::from));
+            if let Err(err) = checkpoint.await {
+                tracing::warn!(error = %err, "the final WAL checkpoint failed");
+            }
+        }
+        let pool = self.pool.write().unwrap_or_else(|e| e.into_inner()).take();
+        // r2d2 closes its idle connections when its last handle goes; the reader threads hold
+        // none between reads.
+        let _ = tokio::task::spawn_blocking(move || drop(pool)).await;
     }
 
     /// A trivial query: is the database answering?

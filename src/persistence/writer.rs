@@ -41,10 +41,21 @@ struct Job {
 /// Handle to the writer threads; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    shards: Arc<Vec<mpsc::Sender<Job>>>,
+    threads: Arc<Threads>,
+    /// How many writers there are (fixed for the life of the process).
+    writers: usize,
     /// Whether commits fail, shared by the writer threads: a fault of the database is one
     /// episode in the log, however many writers meet it.
     faults: Arc<FaultLog>,
+}
+
+/// The writers' queues and threads, and the SQLite checkpoint thread, taken apart by
+/// [`Writer::close`] so that every connection they hold is closed before the process exits.
+struct Threads {
+    queues: std::sync::RwLock<Vec<mpsc::Sender<Job>>>,
+    running: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Dropping the sender wakes the checkpoint thread and ends it.
+    checkpoint: std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Writer {
@@ -54,26 +65,33 @@ impl Writer {
         let (batch_max, writers) = (settings.write_batch_max, settings.writers);
         let group_wait = Duration::from_micros(settings.group_commit_wait_us);
         let writers = if matches!(backend, Backend::Sqlite(_)) { 1 } else { writers.max(1) };
-        if let Backend::Sqlite(_) = backend {
+        let checkpoint = matches!(backend, Backend::Sqlite(_)).then(|| {
             let backend = backend.clone();
-            std::thread::Builder::new()
+            let (stop, stopped) = std::sync::mpsc::channel();
+            let thread = std::thread::Builder::new()
                 .name("loanflow-checkpoint".into())
-                .spawn(move || checkpoint_loop(backend))
+                .spawn(move || checkpoint_loop(backend, stopped))
                 .expect("spawning the checkpoint thread");
-        }
+            (stop, thread)
+        });
         let faults = Arc::new(FaultLog::new("commits"));
-        let shards = (0..writers)
+        let (queues, running) = (0..writers)
             .map(|i| {
                 let (jobs, rx) = mpsc::channel(QUEUE_BOUND);
                 let (backend, bus, faults) = (backend.clone(), bus.clone(), faults.clone());
-                std::thread::Builder::new()
+                let thread = std::thread::Builder::new()
                     .name(format!("loanflow-writer-{i}"))
                     .spawn(move || WriterLoop { backend, batch_max, group_wait, conn: None, bus, faults }.run(rx))
                     .expect("spawning a writer thread");
-                jobs
+                (jobs, thread)
             })
-            .collect();
-        Self { shards: Arc::new(shards), faults }
+            .unzip();
+        let threads = Threads {
+            queues: std::sync::RwLock::new(queues),
+            running: std::sync::Mutex::new(running),
+            checkpoint: std::sync::Mutex::new(checkpoint),
+        };
+        Self { threads: Arc::new(threads), writers, faults }
     }
 
     /// Whether commits fail now.
@@ -81,16 +99,31 @@ impl Writer {
         &self.faults
     }
 
+    /// Stop taking units, let the writers commit what is queued, and wait for every writer
+    /// thread (and the checkpoint thread) to end, which closes their connections. Blocking.
+    pub fn close(&self) {
+        drop(std::mem::take(&mut *self.threads.queues.write().unwrap_or_else(|e| e.into_inner())));
+        let running = std::mem::take(&mut *self.threads.running.lock().unwrap_or_else(|e| e.into_inner()));
+        let checkpoint = self.threads.checkpoint.lock().unwrap_or_else(|e| e.into_inner()).take();
+        for thread in running {
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = checkpoint {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
+
     /// The writer of a unit: by loan (a loan's rows are only ever written by one writer), or by
     /// idempotency key for submissions (two requests with one key meet on one writer).
-    fn writer_for(&self, unit: &UnitOfWork) -> &mpsc::Sender<Job> {
+    fn writer_for(&self, unit: &UnitOfWork) -> Option<mpsc::Sender<Job>> {
         let index = match unit {
             UnitOfWork::Submission(submission) if submission.idempotency.is_some() => {
                 submission.idempotency.as_ref().map_or(0, |record| self.writer_index(&record.key))
             }
             _ => self.writer_of(unit.loan_id()),
         };
-        &self.shards[index]
+        self.threads.queues.read().unwrap_or_else(|e| e.into_inner()).get(index).cloned()
     }
 
     /// Which writer writes this loan's rows (units for several loans that share it can be one).
@@ -101,13 +134,14 @@ impl Writer {
     fn writer_index(&self, key: &impl Hash) -> usize {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
-        (hasher.finish() % self.shards.len() as u64) as usize
+        (hasher.finish() % self.writers as u64) as usize
     }
 
     /// Commit one unit of work (batched with whatever else is waiting).
     pub async fn commit(&self, unit: UnitOfWork) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer_for(&unit).send(Job { unit, reply }).await.map_err(|_| StoreError::WriterGone)?;
+        let queue = self.writer_for(&unit).ok_or(StoreError::WriterGone)?;
+        queue.send(Job { unit, reply }).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -190,13 +224,19 @@ impl WriterLoop {
                 }
                 let outcomes: Vec<_> =
                     in_batch_order.into_iter().map(|o| o.expect("every unit has an outcome")).collect();
-                // Live events in the order their ids were handed out (the units' locking order).
-                if self.bus.has_subscribers() {
-                    for &i in &order {
-                        if let Ok(CommitOutcome::Committed { event_ids }) = &outcomes[i] {
-                            publish_events(&self.bus, &batch[i].unit, event_ids);
+                // The streams' notice; in a cluster, the events for the other nodes, in the order
+                // their ids were handed out (the units' locking order).
+                let mut newest = None;
+                for &i in &order {
+                    if let Ok(CommitOutcome::Committed { event_ids }) = &outcomes[i] {
+                        newest = event_ids.iter().copied().max().max(newest);
+                        if self.bus.forwards() {
+                            forward_events(&self.bus, &batch[i].unit, event_ids);
                         }
                     }
+                }
+                if let Some(newest) = newest {
+                    self.bus.committed(newest);
                 }
                 drop(in_order);
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -243,10 +283,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// SQLite: the writer's connection does not checkpoint (it was ~5 % of its time, on the thread
 /// that bounds throughput); this thread does, with PASSIVE checkpoints that never block the
 /// writer or readers. Between two, the WAL holds at most half a second of commits.
-fn checkpoint_loop(backend: Backend) {
+/// It ends when `stop`'s sender is dropped.
+fn checkpoint_loop(backend: Backend, stop: std::sync::mpsc::Receiver<()>) {
     let mut conn: Option<AnyConnection> = None;
-    loop {
-        std::thread::sleep(CHECKPOINT_EVERY);
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         if conn.is_none() {
             conn = backend.connect().ok();
         }
@@ -259,11 +299,11 @@ fn checkpoint_loop(backend: Backend) {
     }
 }
 
-/// Committed events to the live bus, in commit order.
-fn publish_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
+/// Committed events to the other nodes, in commit order.
+fn forward_events(bus: &EventBus, unit: &UnitOfWork, event_ids: &[i64]) {
     let status = unit.status().unwrap_or_default().to_owned();
     for (row, id) in unit.events().iter().zip(event_ids) {
-        bus.publish(LiveEvent {
+        bus.forward(LiveEvent {
             id: *id,
             kind: row.event_type.clone(),
             loan_id: row.loan_id.clone(),

@@ -28,6 +28,8 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub bureaus: BureauSettings,
     pub actors: ActorSettings,
+    pub shutdown: ShutdownSettings,
+    pub streams: StreamSettings,
     #[serde(default)]
     pub admin: AdminSettings,
     #[serde(default)]
@@ -180,7 +182,28 @@ pub struct ActorSettings {
     pub redelivery_sweep_ms: u64,
     pub redelivery_after_ms: u64,
     pub arbiters: usize,
-    pub shutdown_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShutdownSettings {
+    /// From SIGTERM (or SIGINT) to exit, the whole shut-down: streams closed, requests and
+    /// in-flight messages finished, the outbox flushed, the database closed.
+    pub grace_ms: u64,
+}
+
+impl ShutdownSettings {
+    pub fn grace(&self) -> Duration {
+        Duration::from_millis(self.grace_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamSettings {
+    /// Open streams (SSE and WebSocket together) one client address may hold; beyond: 429.
+    pub max_per_client: usize,
+    /// Open streams on this node; beyond: 503. Keep it well under the process's file limit so
+    /// that health checks, metrics and ordinary requests always find a socket.
+    pub max_total: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -300,6 +323,12 @@ impl Settings {
         }
         if self.bureaus.max_attempts == 0 {
             return invalid("bureaus.max_attempts", "must be at least 1");
+        }
+        if self.shutdown.grace_ms == 0 {
+            return invalid("shutdown.grace_ms", "must be at least 1");
+        }
+        if self.streams.max_per_client == 0 || self.streams.max_per_client > self.streams.max_total {
+            return invalid("streams.max_per_client", "must be at least 1 and at most streams.max_total");
         }
         if self.actors.max_message_attempts == 0 {
             return invalid("actors.max_message_attempts", "must be at least 1");

@@ -177,3 +177,26 @@ fn a_tls_broker_url_is_accepted_and_its_ca_file_must_exist() {
     let s = load_with(&[url, token, ("LOANFLOW__BROKER__CA_FILE", &path)]).unwrap();
     assert_eq!(s.broker.ca_file(), Some(path.as_str()));
 }
+
+#[test]
+fn the_shutdown_grace_and_the_stream_caps_are_read_and_checked() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.shutdown.grace(), Duration::from_secs(5));
+    assert_eq!((s.streams.max_per_client, s.streams.max_total), (16, 256));
+    let s = load_with(&[
+        ("LOANFLOW__SHUTDOWN__GRACE_MS", "1500"),
+        ("LOANFLOW__STREAMS__MAX_PER_CLIENT", "2"),
+        ("LOANFLOW__STREAMS__MAX_TOTAL", "3"),
+    ])
+    .unwrap();
+    assert_eq!(s.shutdown.grace(), Duration::from_millis(1500));
+    assert_eq!((s.streams.max_per_client, s.streams.max_total), (2, 3));
+    for (key, value, named) in [
+        ("LOANFLOW__SHUTDOWN__GRACE_MS", "0", "shutdown.grace_ms"),
+        ("LOANFLOW__STREAMS__MAX_PER_CLIENT", "0", "streams.max_per_client"),
+        ("LOANFLOW__STREAMS__MAX_PER_CLIENT", "300", "streams.max_per_client"),
+    ] {
+        let err = load_with(&[(key, value)]).unwrap_err().to_string();
+        assert!(err.contains(named), "{key}={value}: {err}");
+    }
+}

@@ -68,3 +68,8 @@ pub fn start_app() {
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
 }
+
+/// Close every client connection of the vhost (the nodes reconnect by themselves).
+pub fn close_connections(vhost: &str) {
+    rabbitmqctl(&["close_all_connections", "--vhost", vhost, "loanflow test: a broker outage"]);
+}

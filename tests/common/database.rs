@@ -87,6 +87,12 @@ impl TestDatabase {
         rows.into_iter().map(|row| row.value).collect()
     }
 
+    /// The whole event history, `(id, type)` in id order, read directly.
+    pub fn history(&self) -> Vec<(i64, String)> {
+        let rows = loanflow::inspect::events_after(&mut self.connect(), 0, 1_000_000).expect("reading the history");
+        rows.into_iter().map(|r| (r.id, r.event_type)).collect()
+    }
+
     /// How many different loans have a notification row.
     pub fn notified_loans(&self) -> i64 {
         self.query_i64("SELECT COUNT(DISTINCT loan_id) FROM notifications")

@@ -7,6 +7,7 @@ mod database;
 mod dead_letters;
 mod process;
 mod services;
+mod shutdown;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -45,14 +46,7 @@ enum Outcome {
 async fn crash_and_recover(db: Db) {
     let started = Instant::now();
     let database = TestDatabase::create(db);
-    let env = [
-        ("LOANFLOW__HTTP__PORT", "0".to_owned()),
-        ("LOANFLOW__DATABASE__URL", database.url.clone()),
-        // Slow bureaus, so that loans are mid-flight when the process dies.
-        ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
-        ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
-        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
-    ];
+    let env = service_env(&database);
     let client = operator_client();
 
     let first = Service::start(&env);
@@ -114,7 +108,19 @@ async fn crash_and_recover(db: Db) {
     assert_eq!(database.notified_loans(), LOANS as i64, "loans with a notification: {counts:?}");
 }
 
-/// A client that sends the operator token with every request.
+/// The service on `database`, port 0, with the operator token and slow bureaus (so that loans
+/// are mid-flight when the process stops).
+fn service_env(database: &TestDatabase) -> Vec<(&'static str, String)> {
+    vec![
+        ("LOANFLOW__HTTP__PORT", "0".to_owned()),
+        ("LOANFLOW__DATABASE__URL", database.url.clone()),
+        ("LOANFLOW__BUREAUS__CREDIT_LATENCY_MS", "300".to_owned()),
+        ("LOANFLOW__BUREAUS__APPRAISAL_LATENCY_MS", "500".to_owned()),
+        ("LOANFLOW__ADMIN__TOKEN", TOKEN.to_owned()),
+    ]
+}
+
+/// An HTTP client that sends the operator token.
 fn operator_client() -> reqwest::Client {
     let mut operator = reqwest::header::HeaderMap::new();
     operator.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().expect("a header value"));

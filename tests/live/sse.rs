@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::both_backends;
-use crate::helpers::{approvable_application, spawn_app, Db};
+use crate::helpers::{approvable_application, spawn_app, spawn_app_with, Db};
 use crate::support::{
     assert_same_as_history, assert_strictly_increasing, global_history, has_event, ids_and_types, of_loan, sse_client,
 };
@@ -93,8 +93,59 @@ async fn bad_stream_requests_get_problem_responses(db: Db) {
     assert_eq!(bad.status().as_u16(), 400);
     let body: serde_json::Value = bad.json().await.unwrap();
     assert_eq!(body["errors"][0]["field"], "Last-Event-ID", "{body}");
+    // A start beyond the newest committed event would stay silent for ever: refused, naming it.
+    let beyond = get("/api/v1/events/stream", Some("9223372036854775807")).await.unwrap();
+    assert_eq!(beyond.status().as_u16(), 400);
+    let body: serde_json::Value = beyond.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "Last-Event-ID", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("beyond the newest event (0)"), "{body}");
+    let beyond = get("/api/v1/events/stream?after=1", None).await.unwrap();
+    assert_eq!(beyond.status().as_u16(), 400, "nothing is committed yet");
     let ok = get("/api/v1/events/stream", None).await.unwrap();
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(ok.headers()["content-type"], "text/event-stream");
     assert_eq!(ok.headers()["cache-control"], "no-cache");
+}
+
+both_backends!(streams_are_capped_per_client_and_per_node_while_health_still_answers);
+
+async fn streams_are_capped_per_client_and_per_node_while_health_still_answers(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.streams.max_per_client = 2;
+        s.streams.max_total = 3;
+        // The test's requests stand for several clients behind a proxy on the loopback.
+        s.http.proxies = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    })
+    .await;
+    let open = |client: &str| {
+        app.client.get(app.url("/api/v1/events/stream")).header("X-Forwarded-For", client.to_owned()).send()
+    };
+    let mut held = Vec::new();
+    for client in ["10.0.0.1", "10.0.0.1"] {
+        let stream = open(client).await.unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        held.push(stream);
+    }
+    let refused = open("10.0.0.1").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429, "a third stream of one client");
+    assert!(refused.headers().contains_key("retry-after"));
+    let other = open("10.0.0.2").await.unwrap();
+    assert_eq!(other.status().as_u16(), 200, "another client still gets one");
+    let full = open("10.0.0.3").await.unwrap();
+    assert_eq!(full.status().as_u16(), 503, "the node's streams are all taken");
+    for path in ["/health/live", "/metrics"] {
+        let answer = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{path} while the streams are full");
+    }
+    // A stream that ends gives its place back.
+    drop(held);
+    let deadline = std::time::Instant::now() + WITHIN;
+    loop {
+        let status = open("10.0.0.3").await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no place freed after two streams ended: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -125,6 +125,10 @@ async fn an_unknown_loan_is_a_404_problem_before_any_upgrade(db: Db) {
     }
     let response = upgrade("/ws?after=-3").await.expect("GET");
     assert_eq!(response.status().as_u16(), 400, "a negative start id");
+    let response = upgrade("/ws?after=9223372036854775807").await.expect("GET");
+    assert_eq!(response.status().as_u16(), 400, "a start beyond the newest event");
+    let body: serde_json::Value = response.json().await.expect("a problem");
+    assert_eq!(body["errors"][0]["field"], "after", "{body}");
     let plain = app.client.get(app.url("/ws")).send().await.expect("GET");
     assert_eq!(plain.status().as_u16(), 400, "a request that is no handshake");
 }

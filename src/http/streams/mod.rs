@@ -5,28 +5,40 @@
 //! `{"id", "type", "loan_id", "status", "at", "data"}`, where `id` is the event's global id (as in
 //! `GET /api/v1/loans/{id}/events`), each event once, in the order of the history.
 //!
-//! **Subscribing without a gap** (the same mechanism serves SSE resume): a stream starts after an
-//! event id, either the one the client names (`Last-Event-ID`, `?after=`) or the newest id in the
-//! database at connect. Only then does it subscribe to the [`EventBus`], and only then does it
-//! read the history after that id. Every event committed before the subscription is in that read;
-//! every event committed after it comes through the bus (the writer publishes after each commit,
-//! in commit order). An event can be in both: the stream drops every event it has already sent,
-//! by id (see [`Cursor`]). See `docs/live-streams.md`.
+//! **Where events come from**: the database history, in id order, always. A stream first reads
+//! the history after its start page by page, then takes new events from the node's one reader of
+//! the history ([`LiveFeed`]), which the writers' notices (local, or from other nodes through the
+//! broker) only wake. So a stream sends ids in increasing order, each once, with no gap, also in a
+//! cluster and also while the broker is away. See `docs/live-streams.md`.
 //!
-//! **Slow clients**: the bus is a bounded ring per subscriber. A stream is only advanced when its
+//! **Subscribing without a gap** (the same mechanism serves SSE resume): a stream starts after an
+//! event id, either the one the client names (`Last-Event-ID`, `?after=`; one beyond the newest
+//! committed event is refused) or the newest id in the database at connect. It subscribes to the
+//! feed first, then reads the history after its start: everything the feed passed on before the
+//! subscription is in that read, everything after comes through the feed, and the stream drops
+//! what it has already sent (by id, see [`Cursor`]).
+//!
+//! **Slow clients**: the feed is a bounded ring per subscriber. A stream is only advanced when its
 //! client takes data, so a client that does not keep up falls behind in the ring without slowing
 //! anyone else; once it is overrun the stream ends (WebSocket: close frame with the reason and the
-//! id to resume after; SSE: a comment, then end of stream, and `Last-Event-ID` resumes it).
+//! id to resume after; SSE: a `reconnect` event, then end of stream, and `Last-Event-ID` resumes it).
+//!
+//! **Shut-down and caps**: when the node shuts down every stream ends at once (WebSocket close
+//! 1001, SSE a `reconnect` event); streams are capped per client and per node ([`StreamSlots`]).
 
+mod feed;
 mod history;
 mod message;
+mod slots;
 pub(super) mod sse;
 pub(super) mod ws;
 
-use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -37,7 +49,9 @@ use crate::domain::{FieldError, LoanId};
 use crate::messages::LiveEvent;
 use crate::persistence::queries;
 
+pub use feed::LiveFeed;
 pub use message::LiveEventMessage;
+pub use slots::{Refused, Slot, StreamSlots};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(ws::all))
@@ -81,30 +95,26 @@ fn parse_event_id(field: &str, raw: &str) -> Result<i64, ApiError> {
     })
 }
 
+/// A start the client named: the parameter that named it, and the event id.
+pub type NamedStart = (&'static str, i64);
+
 impl AfterQuery {
     fn after(&self) -> Result<Option<i64>, ApiError> {
         self.after.as_deref().filter(|s| !s.is_empty()).map(|raw| parse_event_id("after", raw)).transpose()
     }
 }
 
-/// Ids a cursor remembers having sent; older ones count as sent. In embedded mode events arrive
-/// in id order and one id would do; the window tolerates events of several nodes arriving
-/// interleaved (cluster mode) without sending any twice.
-const RECENT_IDS: usize = 4_096;
-
-/// What a stream has sent so far: it admits an event only once, after its start, within its scope.
+/// What a stream has sent so far: it admits an event only once, after its start, within its
+/// scope. Events reach it in id order (history, then the feed), so the newest id sent says it all.
 #[derive(Debug)]
 pub struct Cursor {
     scope: Scope,
-    /// Nothing at or below this id is sent (the start, raised as the window slides).
-    floor: i64,
-    recent: BTreeSet<i64>,
     newest: i64,
 }
 
 impl Cursor {
     pub fn new(scope: Scope, after: i64) -> Self {
-        Self { scope, floor: after, recent: BTreeSet::new(), newest: after }
+        Self { scope, newest: after }
     }
 
     /// The highest id sent (or the start): history pages are read after it, and a client that
@@ -115,24 +125,34 @@ impl Cursor {
 
     /// Whether to send `event`; if so, it counts as sent.
     pub fn admit(&mut self, event: &LiveEvent) -> bool {
-        if event.id <= self.floor || !self.scope.matches(event) || !self.recent.insert(event.id) {
+        if event.id <= self.newest || !self.scope.matches(event) {
             return false;
         }
-        if self.recent.len() > RECENT_IDS {
-            if let Some(oldest) = self.recent.pop_first() {
-                self.floor = oldest;
-            }
-        }
-        self.newest = self.newest.max(event.id);
+        self.newest = event.id;
         true
     }
 }
 
-/// A stream's start and its live feed, taken in the order that leaves no gap.
+/// What the streams share besides [`AppState`], registered as app data of its own (so that the
+/// state, which every part of the HTTP layer uses, does not depend on the streams).
+pub struct Streams {
+    /// New events, and the node's closing.
+    pub feed: LiveFeed,
+    /// The open streams, capped per client and on the node.
+    pub slots: StreamSlots,
+}
+
+/// Resolves when the node shuts down.
+pub type Closing = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A stream's start, its live feed (taken in the order that leaves no gap), its place among the
+/// open streams, and the node's closing.
 pub struct Subscription {
     /// The stream sends events after this id.
     pub after: i64,
     pub live: broadcast::Receiver<Arc<LiveEvent>>,
+    pub slot: Slot,
+    pub closing: Closing,
 }
 
 /// Resolve the loan of a per-loan stream: an unknown or malformed id is a 404 (before any upgrade).
@@ -145,14 +165,36 @@ async fn existing_loan(state: &AppState, raw: &str) -> Result<Scope, ApiError> {
     Ok(Scope::Loan { id, key: id.to_string() })
 }
 
-/// Fix the start (the newest event id now, unless the client named one), then subscribe. The
-/// caller replays the history after `after` before it reads the live feed.
-async fn subscribe(state: &AppState, after: Option<i64>) -> Result<Subscription, ApiError> {
+/// Take a place among the open streams, fix the start (the newest event id now, unless the
+/// client named one), then subscribe. The caller replays the history after `after` before it
+/// reads the live feed. A named start beyond the newest committed event is refused: nothing the
+/// stream could send would ever follow it (ids only grow), so the stream would stay silent.
+async fn subscribe(
+    state: &AppState,
+    streams: &Streams,
+    req: &HttpRequest,
+    after: Option<NamedStart>,
+) -> Result<Subscription, ApiError> {
+    let slot = streams.slots.take(client_of(state, req)).map_err(|refused| match refused {
+        Refused::ClientFull(_) => ApiError::RateLimited { retry_after_secs: 1 },
+        Refused::NodeFull(_) => ApiError::Unavailable(Box::new(refused)),
+    })?;
+    let newest = state.db.read(history::latest_event_id).await?;
     let after = match after {
-        Some(after) => after,
-        None => state.db.read(history::latest_event_id).await?,
+        Some((field, after)) if after > newest => {
+            return Err(ApiError::bad_parameter(field, format!("is beyond the newest event ({newest})")));
+        }
+        Some((_, after)) => after,
+        None => newest,
     };
-    Ok(Subscription { after, live: state.bus.subscribe() })
+    Ok(Subscription { after, live: streams.feed.subscribe(), slot, closing: Box::pin(streams.feed.closing()) })
+}
+
+/// The client a stream is counted against (its address, or the forwarded one behind a trusted proxy).
+fn client_of(state: &AppState, req: &HttpRequest) -> IpAddr {
+    let peer = req.peer_addr().map(|a| a.ip());
+    super::edge::client_address(peer, req.headers(), &state.settings.http.proxies)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// One item of the live feed.
@@ -205,11 +247,10 @@ mod tests {
     }
 
     #[test]
-    fn a_cursor_takes_events_arriving_out_of_id_order_once() {
+    fn a_cursor_never_goes_back_in_id_order() {
         let mut cursor = Cursor::new(Scope::All, 0);
         assert!(cursor.admit(&event(5, "a")));
-        assert!(cursor.admit(&event(3, "b")), "another node's event, delivered late");
-        assert!(!cursor.admit(&event(3, "b")));
+        assert!(!cursor.admit(&event(3, "b")), "an id below one sent would break a resume after 5");
         assert_eq!(cursor.newest_sent(), 5);
     }
 

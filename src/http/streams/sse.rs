@@ -13,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{interval_at, Instant, Interval};
 
 use super::{
-    existing_loan, history, parse_event_id, subscribe, AfterQuery, Cursor, LiveEventMessage, Scope, Subscription,
+    existing_loan, history, parse_event_id, subscribe, AfterQuery, Closing, Cursor, LiveEventMessage, NamedStart,
+    Scope, Slot, Streams, Subscription,
 };
 use crate::http::access::Credential;
 use crate::http::errors::{ApiError, Problem};
@@ -39,6 +41,8 @@ use crate::persistence::Database;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a disconnected `EventSource` waits before it reconnects.
 const RETRY_MS: u32 = 2_000;
+/// The header an `EventSource` resumes with.
+pub const LAST_EVENT_ID: &str = "Last-Event-ID";
 
 /// Every loan's events as Server-Sent Events: the history after `Last-Event-ID`, then live.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "streams", operation_id = "sse_all",
@@ -48,10 +52,11 @@ pub async fn all(
     req: HttpRequest,
     query: web::Query<AfterQuery>,
     state: web::Data<AppState>,
+    streams: web::Data<Streams>,
 ) -> Result<HttpResponse, ApiError> {
     let after = resume_point(&req, &query)?;
-    let subscription = subscribe(&state, after).await?;
-    Ok(respond(state.db.clone(), Scope::All, subscription, credential_lasts(&req)))
+    let subscription = subscribe(&state, &streams, &req, after).await?;
+    Ok(respond(&state, Scope::All, subscription, credential_lasts(&req)))
 }
 
 /// One loan's events as Server-Sent Events: its history (after `Last-Event-ID`), then live.
@@ -69,19 +74,20 @@ pub async fn one(
     path: web::Path<String>,
     query: web::Query<AfterQuery>,
     state: web::Data<AppState>,
+    streams: web::Data<Streams>,
 ) -> Result<HttpResponse, ApiError> {
     let after = resume_point(&req, &query)?;
     let scope = existing_loan(&state, &path).await?;
-    let subscription = subscribe(&state, Some(after.unwrap_or(0))).await?;
-    Ok(respond(state.db.clone(), scope, subscription, credential_lasts(&req)))
+    let subscription = subscribe(&state, &streams, &req, Some(after.unwrap_or(("after", 0)))).await?;
+    Ok(respond(&state, scope, subscription, credential_lasts(&req)))
 }
 
 /// `Last-Event-ID` wins over `?after=`: an `EventSource` that reconnects keeps its URL.
-fn resume_point(req: &HttpRequest, query: &AfterQuery) -> Result<Option<i64>, ApiError> {
-    let header = req.headers().get("Last-Event-ID").map(|v| v.to_str().unwrap_or("x").trim());
+fn resume_point(req: &HttpRequest, query: &AfterQuery) -> Result<Option<NamedStart>, ApiError> {
+    let header = req.headers().get(LAST_EVENT_ID).map(|v| v.to_str().unwrap_or("x").trim());
     match header.filter(|v| !v.is_empty()) {
-        Some(raw) => parse_event_id("Last-Event-ID", raw).map(Some),
-        None => query.after(),
+        Some(raw) => parse_event_id(LAST_EVENT_ID, raw).map(|id| Some((LAST_EVENT_ID, id))),
+        None => Ok(query.after()?.map(|id| ("after", id))),
     }
 }
 
@@ -91,13 +97,15 @@ fn credential_lasts(req: &HttpRequest) -> Option<Duration> {
 }
 
 /// The stream ends when its credential expires, if it does.
-fn respond(db: Database, scope: Scope, subscription: Subscription, lasts: Option<Duration>) -> HttpResponse {
+fn respond(state: &AppState, scope: Scope, subscription: Subscription, lasts: Option<Duration>) -> HttpResponse {
     let feed = Feed {
-        db,
+        db: state.db.clone(),
         cursor: Cursor::new(scope, subscription.after),
         pending: VecDeque::new(),
         replaying: true,
         live: subscription.live,
+        closing: subscription.closing,
+        _slot: subscription.slot,
         keep_alive: interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
         state: FeedState::Opening,
     };
@@ -115,7 +123,8 @@ fn respond(db: Database, scope: Scope, subscription: Subscription, lasts: Option
 enum FeedState {
     Opening,
     Open,
-    /// The last chunk has been sent (the client was overrun, or the history failed).
+    /// The last chunk has been sent (the client was overrun, the history failed, the node is
+    /// shutting down).
     Ended,
 }
 
@@ -127,6 +136,10 @@ struct Feed {
     pending: VecDeque<LiveEvent>,
     replaying: bool,
     live: broadcast::Receiver<Arc<LiveEvent>>,
+    /// Resolves when the node shuts down.
+    closing: Closing,
+    /// Held while the stream is open.
+    _slot: Slot,
     keep_alive: Interval,
     state: FeedState,
 }
@@ -156,13 +169,27 @@ impl Feed {
                 continue;
             }
             if self.replaying {
-                if let Err(err) = self.read_history_page().await {
-                    tracing::warn!(error = %err, "an SSE stream could not read the history");
-                    return Some(self.end(": history unavailable; reconnect with Last-Event-ID\n\n".into()));
+                let page = history_page(self.db.clone(), &self.cursor);
+                let read = tokio::select! {
+                    biased;
+                    _ = self.closing.as_mut() => return Some(self.end("server shutting down")),
+                    read = page => read,
+                };
+                match read {
+                    Ok((events, more)) => {
+                        self.replaying = more;
+                        self.pending.extend(events);
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "an SSE stream could not read the history");
+                        return Some(self.end("history unavailable"));
+                    }
                 }
                 continue;
             }
             tokio::select! {
+                biased;
+                _ = self.closing.as_mut() => return Some(self.end("server shutting down")),
                 _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
                 received = self.live.recv() => match received {
                     Ok(event) if self.cursor.admit(&event) => return Some(message(&event)),
@@ -170,8 +197,7 @@ impl Feed {
                     Err(RecvError::Lagged(missed)) => {
                         let resume = self.cursor.newest_sent();
                         tracing::info!(missed, resume, "an SSE client too slow for the stream was disconnected");
-                        let why = format!(": too slow: {missed} events behind; reconnect with Last-Event-ID: {resume}\n\n");
-                        return Some(self.end(why));
+                        return Some(self.end(&format!("too slow: {missed} events behind")));
                     }
                     Err(RecvError::Closed) => return None,
                 },
@@ -179,24 +205,45 @@ impl Feed {
         }
     }
 
-    async fn read_history_page(&mut self) -> Result<(), crate::persistence::StoreError> {
-        let db = self.db.clone();
-        let scope = self.cursor.scope.clone();
-        let after = self.cursor.newest_sent();
-        let (events, more) = db.read(move |conn| history::page_after(conn, &scope, after)).await?;
-        self.replaying = more;
-        self.pending.extend(events);
-        Ok(())
-    }
-
-    fn end(&mut self, last_words: String) -> Bytes {
+    /// The last message of a stream: a `reconnect` event saying why and where to resume (the
+    /// id of the last event sent, which an `EventSource` sends back as `Last-Event-ID` by itself).
+    fn end(&mut self, reason: &str) -> Bytes {
         self.state = FeedState::Ended;
-        Bytes::from(last_words)
+        Bytes::from(reconnect(reason, self.cursor.newest_sent()))
     }
+}
+
+/// The next page of the stream's history after what it has sent.
+fn history_page(
+    db: Database,
+    cursor: &Cursor,
+) -> impl Future<Output = Result<(Vec<LiveEvent>, bool), crate::persistence::StoreError>> + 'static {
+    let (scope, after) = (cursor.scope.clone(), cursor.newest_sent());
+    async move { db.read(move |conn| history::page_after(conn, &scope, after)).await }
+}
+
+/// The `reconnect` event: not of the default type, so an `EventSource`'s `onmessage` (events)
+/// does not see it; `addEventListener("reconnect", ..)` does.
+fn reconnect(reason: &str, after: i64) -> String {
+    let data = serde_json::json!({ "reason": reason, "after": after });
+    format!("event: reconnect\ndata: {data}\n\n")
 }
 
 /// One event as an SSE message (serde_json's compact output has no newline: one `data:` line).
 fn message(event: &LiveEvent) -> Bytes {
     let json = LiveEventMessage::from(event).to_json().unwrap_or_else(|_| "null".into());
     Bytes::from(format!("id: {}\ndata: {json}\n\n", event.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_message_names_the_reason_and_the_resume_point() {
+        assert_eq!(
+            reconnect("server shutting down", 41),
+            "event: reconnect\ndata: {\"after\":41,\"reason\":\"server shutting down\"}\n\n"
+        );
+    }
 }

@@ -11,7 +11,10 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseCode, CloseReason};
 use tokio::sync::broadcast;
 
-use super::{existing_loan, history, live_stream, subscribe, AfterQuery, Cursor, Live, LiveEventMessage, Scope};
+use super::{
+    existing_loan, history, live_stream, subscribe, AfterQuery, Closing, Cursor, Live, LiveEventMessage, Scope, Slot,
+    Streams,
+};
 use crate::http::access::Credential;
 use crate::http::errors::Problem;
 use crate::http::state::AppState;
@@ -35,9 +38,10 @@ pub async fn all(
     payload: web::Payload,
     query: web::Query<AfterQuery>,
     state: web::Data<AppState>,
+    streams: web::Data<Streams>,
 ) -> actix_web::Result<HttpResponse> {
     let after = query.after()?;
-    start(req, payload, &state, Scope::All, after).await
+    start(req, payload, (&state, &streams), Scope::All, after).await
 }
 
 /// One loan's events, live, over a WebSocket.
@@ -56,27 +60,30 @@ pub async fn one(
     path: web::Path<String>,
     query: web::Query<AfterQuery>,
     state: web::Data<AppState>,
+    streams: web::Data<Streams>,
 ) -> actix_web::Result<HttpResponse> {
     let after = query.after()?;
     let scope = existing_loan(&state, &path).await?;
-    start(req, payload, &state, scope, after).await
+    start(req, payload, (&state, &streams), scope, after).await
 }
 
 async fn start(
     req: HttpRequest,
     payload: web::Payload,
-    state: &AppState,
+    (state, streams): (&AppState, &Streams),
     scope: Scope,
     after: Option<i64>,
 ) -> actix_web::Result<HttpResponse> {
     // Refuse a request that is no WebSocket handshake before touching the bus.
     ws::handshake(&req)?;
-    let subscription = subscribe(state, after).await?;
+    let subscription = subscribe(state, streams, &req, after.map(|id| ("after", id))).await?;
     let lasts = req.extensions().get::<Credential>().and_then(Credential::remaining);
     let session = StreamSession {
         db: state.db.clone(),
         cursor: Cursor::new(scope, subscription.after),
         live: Some(subscription.live),
+        closing: Some(subscription.closing),
+        _slot: subscription.slot,
         last_heard: Instant::now(),
         lasts,
     };
@@ -89,6 +96,10 @@ struct StreamSession {
     cursor: Cursor,
     /// Taken when the replay is over and the feed is attached to the actor.
     live: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    /// Resolves when the node shuts down; taken when the session starts.
+    closing: Option<Closing>,
+    /// Held while the session is open.
+    _slot: Slot,
     last_heard: Instant,
     /// How long the credential it was opened with stays valid, if it expires (a JWT).
     lasts: Option<Duration>,
@@ -100,6 +111,12 @@ impl Actor for StreamSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         if let Some(lasts) = self.lasts {
             ctx.run_later(lasts, |_, ctx| close(ctx, CloseCode::Policy, "the credential expired".into()));
+        }
+        if let Some(closing) = self.closing.take() {
+            ctx.spawn(closing.into_actor(self).map(|_, session, ctx| {
+                let resume = session.cursor.newest_sent();
+                close(ctx, CloseCode::Away, format!("server shutting down; reconnect with ?after={resume}"));
+            }));
         }
         self.heartbeat(ctx);
         self.replay_next_page(ctx);
