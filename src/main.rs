@@ -70,3 +70,23 @@ async fn main() -> anyhow::Result<()> {
     app.run_until_stopped().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own check of the definition: clashing names or flags, bad defaults.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_serves_and_a_token_needs_a_name_and_a_role() {
+        assert!(Cli::try_parse_from(["loanflow"]).unwrap().command.is_none());
+        assert!(Cli::try_parse_from(["loanflow", "token", "--name", "ada"]).is_err());
+        let parsed = Cli::try_parse_from(["loanflow", "token", "--name", "ada", "--role", "viewer"]).unwrap();
+        assert!(matches!(parsed.command, Some(Command::Token { name, role }) if name == "ada" && role == "viewer"));
+    }
+}

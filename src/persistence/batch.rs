@@ -57,9 +57,45 @@ impl BatchError {
     }
 }
 
+/// How often a batch that lost a lock conflict (PostgreSQL broke a deadlock by aborting it, or a
+/// serialization failure) is run again at once: the other transaction has ended by then.
+const CONFLICT_RETRIES: u32 = 3;
+
+/// The batch in one transaction: shared first, each unit in its own savepoint when one unit's
+/// rows need it. A batch rolled back by a conflict with another writer's transaction runs
+/// again: the conflict says nothing about the database's health, so it is neither a fault (no
+/// episode, readiness unchanged) nor an error for the callers.
+pub(super) fn run_batch(
+    conn: &mut AnyConnection,
+    units: &[&UnitOfWork],
+    postgres: bool,
+) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+    let (mut isolation, mut conflicts) = (Isolation::Shared, 0);
+    loop {
+        match apply_batch(conn, units, postgres, isolation) {
+            Err(BatchError::NeedsIsolation) if matches!(isolation, Isolation::Shared) => isolation = Isolation::PerUnit,
+            Err(BatchError::Db(err)) if is_transaction_conflict(&err) && conflicts < CONFLICT_RETRIES => {
+                conflicts += 1;
+                tracing::debug!(error = %err, conflicts, "batch lost a lock conflict; running it again");
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// Whether PostgreSQL aborted the transaction to resolve a conflict with another one.
+fn is_transaction_conflict(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
 /// One transaction over the units (in locking order); their outcomes in the same order, and
 /// the event-order guard to hold until the events are published.
-pub(super) fn apply_batch(
+fn apply_batch(
     conn: &mut AnyConnection,
     units: &[&UnitOfWork],
     postgres: bool,
@@ -79,6 +115,9 @@ fn apply_shared(
     units: &[&UnitOfWork],
     postgres: bool,
 ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
+    // The event order first, as in `apply_each`: two writers that took the row locks and the
+    // event order in different orders would deadlock.
+    let in_order = lock_event_order(conn, postgres, units)?;
     if !consume_all(conn, units).map_err(BatchError::classify)? {
         return Err(BatchError::NeedsIsolation);
     }
@@ -90,7 +129,6 @@ fn apply_shared(
         return Err(BatchError::NeedsIsolation);
     }
     insert_rows(conn, units).map_err(BatchError::classify)?;
-    let in_order = lock_event_order(conn, postgres, units)?;
     let event_ids = insert_events(conn, units).map_err(BatchError::classify)?;
     Ok((event_ids.into_iter().map(|event_ids| Ok(CommitOutcome::Committed { event_ids })).collect(), in_order))
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::batch::{apply_batch, BatchError, Isolation};
+use super::batch::run_batch;
 use super::connection::{AnyConnection, Backend};
 use super::faults::FaultLog;
 use super::unit_of_work::{CommitOutcome, UnitOfWork};
@@ -209,10 +209,7 @@ impl WriterLoop {
         // only if a unit would be skipped (duplicate, conflict, ...) or its rows violate a
         // constraint is the batch rolled back and applied again with each unit isolated in its
         // own savepoint. A fault of the database fails the batch at once: isolating cannot help.
-        let mut result = apply_batch(conn, &units, postgres, Isolation::Shared);
-        if matches!(result, Err(BatchError::NeedsIsolation)) {
-            result = apply_batch(conn, &units, postgres, Isolation::PerUnit);
-        }
+        let result = run_batch(conn, &units, postgres);
         match result {
             Ok((outcomes, in_order)) => {
                 faults.succeeded();

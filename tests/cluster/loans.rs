@@ -48,12 +48,13 @@ pub async fn submit_all(
 ) -> Vec<(usize, String)> {
     stream::iter(range)
         .map(|i| {
-            let url = nodes[i % nodes.len()].url("/api/v1/loans");
-            let request = client.post(url).json(&application(i));
+            let node = nodes[i % nodes.len()];
+            let request = client.post(node.url("/api/v1/loans")).json(&application(i));
             async move {
                 let response = request.send().await.expect("POST /api/v1/loans");
-                assert_eq!(response.status().as_u16(), 201, "submission {i} refused");
-                let body: Value = response.json().await.expect("JSON");
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or_default();
+                assert_eq!(status, 201, "submission {i} refused: {body}\n{}", node.log_tail(20));
                 (i, body["id"].as_str().expect("an id").to_owned())
             }
         })
