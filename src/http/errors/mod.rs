@@ -188,7 +188,9 @@ impl ResponseError for ApiError {
                 "an internal error occurred".to_owned()
             }
             ApiError::Unavailable(cause) => {
-                tracing::warn!(cause = with_causes(cause.as_ref()), "dependency unavailable");
+                // Debug only: a fault of the database is logged once as an episode
+                // (persistence/faults.rs); a line for each refused request flooded the log.
+                tracing::debug!(cause = with_causes(cause.as_ref()), "dependency unavailable");
                 "a dependency is unavailable; retry later".to_owned()
             }
             // What the client sent comes back at most this long (a 20 KB path is not echoed).
