@@ -179,22 +179,24 @@ fn application(i: usize) -> (Value, Outcome) {
 }
 
 async fn submit(client: &reqwest::Client, service: &Service, i: usize) -> (String, Outcome) {
-    let (body, outcome) = application(i);
-    let response = client
-        .post(service.url("/api/v1/loans"))
-        .header("Idempotency-Key", idempotency_key(i))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /api/v1/loans");
+    let outcome = application(i).1;
+    let response = post_application(client, service, i).await;
     let status = response.status().as_u16();
     let created: Value = response.json().await.unwrap_or(Value::Null);
     assert!(status == 201 || status == 202, "submission {i} refused: {status} {created}");
     (created["id"].as_str().expect("an id").to_owned(), outcome)
 }
 
-fn idempotency_key(i: usize) -> String {
-    format!("crash-submission-{i}")
+/// POST application `i`, with its own `Idempotency-Key`.
+async fn post_application(client: &reqwest::Client, service: &Service, i: usize) -> reqwest::Response {
+    let (body, _) = application(i);
+    client
+        .post(service.url("/api/v1/loans"))
+        .header("Idempotency-Key", format!("crash-submission-{i}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST /api/v1/loans (application {i}): {e}"))
 }
 
 /// Every `step`-th submission sent again to the restarted node with its key and body: the
@@ -207,14 +209,7 @@ async fn replays_after_restart(
 ) {
     let replies: Vec<String> = stream::iter((0..LOANS).step_by(step))
         .map(|i| async move {
-            let (body, _) = application(i);
-            let response = client
-                .post(service.url("/api/v1/loans"))
-                .header("Idempotency-Key", idempotency_key(i))
-                .json(&body)
-                .send()
-                .await
-                .expect("replaying POST /api/v1/loans");
+            let response = post_application(client, service, i).await;
             let status = response.status().as_u16();
             let replayed = response.headers().get("idempotency-replayed").map(|v| v.to_str().unwrap_or("").to_owned());
             let answer: Value = response.json().await.unwrap_or(Value::Null);
