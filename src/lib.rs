@@ -19,15 +19,17 @@
 //! - `actors`: the supervised loan and service actors, thin shells around the saga and the
 //!   simulated bureaus; the registry of live actors; the actor system that starts them.
 //! - `cluster`: the node heartbeat and the listing of every node's actors.
-//! - `http` and `loadgen`: the API, streams, dashboard and admin routes; the load generator.
+//! - `http`, `loadgen` and `admin_cli`: the API, streams, dashboard and admin routes; the load
+//!   generator; the operator's command line (a client of the API, like the load generator).
 //! - `startup`: builds the application from the settings, choosing the transport once.
 //!
 //! `metrics` and `telemetry` serve every layer and use only `domain`, `settings` and `saga`.
 //!
-//! Outside the crate, the binary uses `startup`, `settings`, `telemetry` and `loadgen`, and the
+//! Outside the crate, the binary uses `startup`, `settings`, `telemetry`, `loadgen` and `admin_cli`, and the
 //! integration tests also [`inspect`] a node's database and actors.
 
 pub(crate) mod actors;
+pub mod admin_cli;
 pub(crate) mod cluster;
 pub(crate) mod domain;
 pub(crate) mod http;

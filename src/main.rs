@@ -18,6 +18,9 @@ struct Cli {
 
 #[derive(clap::Subcommand)]
 enum Command {
+    /// Ask a running node as its operator: loans, stuck loans, retry, cancel, timers, dead
+    /// letters, nodes and actors (token from LOANFLOW__ADMIN__TOKEN).
+    Admin(loanflow::admin_cli::Options),
     /// Submit generated applications to a running loanflow and report throughput, latency, CPU
     /// per loan and disagreements with the contract.
     Loadgen(loanflow::loadgen::Options),
@@ -36,6 +39,7 @@ enum Command {
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Some(Command::Admin(options)) => std::process::exit(loanflow::admin_cli::main(options).await),
         Some(Command::Loadgen(options)) => std::process::exit(loanflow::loadgen::main(options).await),
         Some(Command::Token { name, role }) => match StaffToken::generate(&name, &role) {
             Ok((token, entry)) => {
@@ -88,5 +92,16 @@ mod tests {
         assert!(Cli::try_parse_from(["loanflow", "token", "--name", "ada"]).is_err());
         let parsed = Cli::try_parse_from(["loanflow", "token", "--name", "ada", "--role", "viewer"]).unwrap();
         assert!(matches!(parsed.command, Some(Command::Token { name, role }) if name == "ada" && role == "viewer"));
+    }
+
+    #[test]
+    fn admin_commands_take_ids_that_are_ids() {
+        let id = "01a225ec-8285-748a-a39c-8c3c9742c35e";
+        assert!(Cli::try_parse_from(["loanflow", "admin", "loans", "show", id]).is_ok());
+        assert!(Cli::try_parse_from(["loanflow", "admin", "--json", "loans", "retry", id]).is_ok());
+        assert!(Cli::try_parse_from(["loanflow", "admin", "loans", "cancel", "../actors"]).is_err());
+        assert!(Cli::try_parse_from(["loanflow", "admin", "dead-letters", "replay", "x"]).is_err());
+        assert!(Cli::try_parse_from(["loanflow", "admin", "actors", "--kind", "bureau"]).is_err());
+        assert!(Cli::try_parse_from(["loanflow", "admin", "nodes", "--url", "http://10.0.0.1:8080"]).is_ok());
     }
 }

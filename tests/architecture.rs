@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["mailbox"],
     &["actors"],
     &["cluster"],
-    &["http", "loadgen"],
+    &["http", "loadgen", "admin_cli"],
     &["startup"],
 ];
 
