@@ -27,7 +27,7 @@ pub enum AdminCommand {
     /// Loans: list, show one, the stuck ones, retry or cancel one.
     #[command(subcommand)]
     Loans(LoansCommand),
-    /// Durable timers (information deadlines and reminders), soonest first.
+    /// Durable timers: information deadlines and reminders.
     Timers,
     /// Messages given up on, and replaying one after the fix.
     #[command(subcommand, name = "dead-letters")]

@@ -81,7 +81,7 @@ impl fmt::Display for Failure {
             ),
             Failure::Auth { status: 401, detail } => write!(f, "the node refused the token (401): {detail}"),
             Failure::Auth { status, detail } => write!(f, "the token is not an operator's ({status}): {detail}"),
-            Failure::NotFound { detail } => write!(f, "not found: {detail}"),
+            Failure::NotFound { detail } => write!(f, "{detail}"),
             Failure::NoSuchRoute { route } => {
                 write!(f, "the node has no route {route}: it runs a loanflow version without this command")
             }
