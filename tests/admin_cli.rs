@@ -195,7 +195,8 @@ async fn every_command_against_a_running_node() {
     let timers = operator(&["timers"]);
     if document["paths"].get("/admin/timers").is_some() {
         assert_eq!(timers.code, 0, "{}", timers.stderr);
-        assert!(operator(&["timers", "--json"]).json().is_object());
+        let listed = operator(&["timers", "--json"]).json();
+        assert!(listed.is_object() || listed.is_array(), "{listed}");
     } else {
         timers.assert_fails(7, "the node has no route GET /admin/timers");
     }
