@@ -61,7 +61,14 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    telemetry::init(&settings.log);
+    let export = match telemetry::OtlpExport::from_env() {
+        Ok(export) => export,
+        Err(err) => {
+            eprintln!("loanflow: {err}");
+            std::process::exit(2);
+        }
+    };
+    telemetry::init_exporting(&settings.log, export.as_ref())?;
     let app = Application::build(settings).await?;
     let line = format!("listening on http://{}", app.address());
     tracing::info!(node_id = app.node_id(), "{line}");

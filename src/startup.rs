@@ -18,6 +18,7 @@ use crate::mailbox::Transport;
 use crate::messages::EventBus;
 use crate::persistence::{expire_idempotency_keys, secrets, Database};
 use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Role, Settings, StaffToken};
+use crate::telemetry;
 
 pub struct Application {
     server: Server,
@@ -178,7 +179,10 @@ impl Application {
             tracing::warn!("requests still running at the end of the grace were cut");
         }
         actors.shutdown(settled_by).await;
-        if tokio::time::timeout_at(deadline, db.close()).await.is_err() {
+        // The spans of the last steps are exported beside the database's close.
+        let spans = telemetry::shutdown(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let (closed, ()) = tokio::join!(tokio::time::timeout_at(deadline, db.close()), spans);
+        if closed.is_err() {
             tracing::warn!("the database was not closed within the grace");
         }
         tracing::info!("stopped");

@@ -18,6 +18,7 @@ use super::supervision::catch_panic;
 use crate::domain::{LoanId, MessageId};
 use crate::messages::{backoff, backoff_at_least_half, Deliver, Envelope, MessageBody};
 use crate::persistence::{queries, CommitOutcome, LoanRecord, StoreError, UnitOfWork};
+use crate::telemetry;
 
 /// What the actor knows of its loan. Nearly every actor holds it, so it stays inline.
 #[allow(clippy::large_enum_variant)]
@@ -229,12 +230,15 @@ impl Handler<Deliver> for LoanActor {
     fn handle(&mut self, Deliver(envelope): Deliver, ctx: &mut Context<Self>) {
         let span = tracing::info_span!(
             "loan_message",
+            otel.name = %format_args!("loan {}", envelope.body.label()),
             node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
-            loan_id = %self.id,
+            loan.id = %self.id,
             message = envelope.body.label(),
             message_id = %envelope.message_id,
-            attempt = envelope.attempt
+            attempt = envelope.attempt,
+            trace_id = tracing::field::Empty,
         );
+        telemetry::continue_trace(&span, envelope.trace.as_ref());
         let _entered = span.enter();
         let MessageBody::Saga(input) = &envelope.body else {
             self.give_up(envelope.clone(), "not a message for a loan actor".into(), ctx);
@@ -255,7 +259,7 @@ impl Handler<Deliver> for LoanActor {
         };
         let planned = catch_panic(|| {
             faults::before_loan_step(&self.shared.settings, record);
-            plan_step(record, &envelope, input)
+            plan_step(record, &envelope, input, telemetry::traceparent_of(&span))
         });
         let (unit, plan) = match planned {
             Ok(planned) => planned,

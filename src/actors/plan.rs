@@ -6,7 +6,9 @@ use std::collections::VecDeque;
 
 use chrono::{Months, NaiveDateTime, Utc};
 
-use crate::domain::{amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, ScheduleLine};
+use crate::domain::{
+    amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, ScheduleLine, TraceParent,
+};
 use crate::messages::{Envelope, MessageBody};
 use crate::persistence::{
     DocumentRow, Effects, IdempotencyRecord, LoanRecord, NewEventRow, NewOutboxRow, NotificationRow, Step, StepChange,
@@ -30,8 +32,14 @@ pub struct AfterCommit {
     pub applied: bool,
 }
 
-/// What one delivered message does to a loan: a step consuming that message.
-pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput) -> (UnitOfWork, AfterCommit) {
+/// What one delivered message does to a loan: a step consuming that message. The messages it
+/// sends carry `trace`, the step's span (none: traces are not exported).
+pub fn plan_step(
+    current: &LoanRecord,
+    envelope: &Envelope,
+    input: &SagaInput,
+    trace: Option<TraceParent>,
+) -> (UnitOfWork, AfterCommit) {
     let now = Utc::now().naive_utc();
     let consumes = envelope.outbox_row();
     let transition = current.saga.handle(&current.application, input);
@@ -44,19 +52,22 @@ pub fn plan_step(current: &LoanRecord, envelope: &Envelope, input: &SagaInput) -
         SagaInput::ApplicantNotified { channel } => Some(channel.as_str()),
         _ => None,
     };
-    let (effects, after) = carry_out(current, Some(envelope.message_id), transition, notified_by, now);
+    let sent = Sent { causation: Some(envelope.message_id), trace };
+    let (effects, after) = carry_out(current, sent, transition, notified_by, now);
     let change =
         StepChange::Applied { row: Box::new(after.record.to_row()), expected_version: current.version, effects };
     (UnitOfWork::Step(Step { loan_id: current.id, consumes, change }), after)
 }
 
 /// A submission: the new loan, its `LoanSubmitted` event and its start in one unit, so the commit
-/// that accepts the loan also requests its credit check and appraisal.
+/// that accepts the loan also requests its credit check and appraisal (carrying `trace`, the
+/// submission's span).
 pub fn plan_submission(
     id: LoanId,
     application: LoanApplication,
     now: NaiveDateTime,
     idempotency: Option<IdempotencyRecord>,
+    trace: Option<TraceParent>,
 ) -> (UnitOfWork, AfterCommit) {
     let submitted = LoanEvent::LoanSubmitted {
         amount: application.amount,
@@ -74,19 +85,27 @@ pub fn plan_submission(
         decided_at: None,
         notified_at: None,
     };
-    let (mut effects, mut after) = carry_out(&new, None, new.saga.start(), None, now);
+    let (mut effects, mut after) = carry_out(&new, Sent { causation: None, trace }, new.saga.start(), None, now);
     effects.events.insert(0, NewEventRow::new(id, &submitted, now));
     after.events.insert(0, submitted);
     let loan = Box::new(after.record.to_row());
     (UnitOfWork::Submission(Submission { loan_id: id, loan, idempotency, effects }), after)
 }
 
+/// What the messages a step sends carry about where they come from.
+struct Sent {
+    /// The message whose handling sends them (none: a submission).
+    causation: Option<MessageId>,
+    /// The span of the step.
+    trace: Option<TraceParent>,
+}
+
 /// What an applied transition writes and sends: the schedule it generates locally (and the
 /// saga's answer to that), the notification record of `notified_by`, the emitted envelopes
-/// (caused by message `causation`), and the loan's next record.
+/// (see [`Sent`]), and the loan's next record.
 fn carry_out(
     current: &LoanRecord,
-    causation: Option<MessageId>,
+    sent: Sent,
     first: Transition,
     notified_by: Option<&str>,
     now: NaiveDateTime,
@@ -101,6 +120,9 @@ fn carry_out(
             outgoing.push(command);
             continue;
         }
+        let _span =
+            tracing::info_span!("generate_schedule", otel.name = "loan generate_schedule", loan.id = %current.id)
+                .entered();
         let schedule = schedule_lines(current, &state, now);
         let lines = schedule.len() as u16;
         effects.document = Some(DocumentRow {
@@ -115,8 +137,10 @@ fn carry_out(
         events.extend(next.events);
         local.extend(next.commands);
     }
-    let emits: Vec<Envelope> =
-        outgoing.into_iter().map(|command| Envelope::new(current.id, causation, body_for(current, command))).collect();
+    let emits: Vec<Envelope> = outgoing
+        .into_iter()
+        .map(|command| Envelope::new(current.id, sent.causation, body_for(current, command)).traced(sent.trace.clone()))
+        .collect();
     if let Some(channel) = notified_by {
         // Recorded with the transition to notified (one version-checked unit): exactly once.
         effects.notification = Some(NotificationRow {
@@ -189,7 +213,7 @@ mod tests {
     fn a_submission_inserts_the_started_loan_and_requests_both_steps_in_one_unit() {
         let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
         let key = IdempotencyRecord { key: "k".into(), request_hash: "h".into(), expired_before: NaiveDateTime::MIN };
-        let (unit, after) = plan_submission(id, application(), now, Some(key));
+        let (unit, after) = plan_submission(id, application(), now, Some(key), None);
         assert_eq!((after.record.version, after.record.saga.status), (1, LoanStatus::Evaluating));
         assert_eq!(after.record.saga.waiting_on(), Some("credit_check"));
         let planned: Vec<&str> = after.events.iter().map(LoanEvent::type_name).collect();
@@ -214,14 +238,14 @@ mod tests {
 
     #[test]
     fn a_step_consumes_its_message_and_a_stale_one_only_checks_the_version() {
-        let (_, submitted) = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc(), None);
+        let (_, submitted) = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc(), None, None);
         let loan = submitted.record;
         let score = crate::domain::credit_score(&loan.application.applicant.email);
         let request = &submitted.emits[0];
         let reply = Envelope::uncommitted_reply(request, MessageBody::Saga(SagaInput::CreditChecked { score }));
         let MessageBody::Saga(input) = &reply.body else { unreachable!() };
 
-        let (unit, after) = plan_step(&loan, &reply, input);
+        let (unit, after) = plan_step(&loan, &reply, input, None);
         assert!(after.applied);
         assert_eq!(unit.consumes(), Some(request.message_id), "an uncommitted reply consumes its request's row");
         assert!(matches!(
@@ -230,7 +254,7 @@ mod tests {
         ));
         assert_eq!(after.record.version, 2);
 
-        let (unit, after) = plan_step(&after.record, &reply, input);
+        let (unit, after) = plan_step(&after.record, &reply, input, None);
         assert!(!after.applied, "the same reply again is ignored");
         assert!(matches!(unit, UnitOfWork::Step(Step { change: StepChange::Ignored { expected_version: 2 }, .. })));
         assert!(unit.events().is_empty() && unit.emits().is_empty());

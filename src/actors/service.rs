@@ -21,6 +21,7 @@ use super::shared::SharedHandles;
 use super::supervision::{catch_panic, commit_until_done};
 use crate::messages::{backoff, ActorKind, Deliver, Envelope, MessageBody, Probe};
 use crate::persistence::{erasure, queries, CommitOutcome, StoreError, UnitOfWork};
+use crate::telemetry;
 
 /// How soon to look again when due calls wait for the loans to catch up with replies.
 const THROTTLED_RETRY: Duration = Duration::from_millis(5);
@@ -206,16 +207,20 @@ impl<S: Service> ServiceActor<S> {
         recipient: Option<Recipient>,
         ctx: &mut Context<Self>,
     ) {
-        let _span = tracing::info_span!(
+        // The call's attempt, once its latency has passed: the wait shows as the gap before it.
+        let span = tracing::info_span!(
             "service_message",
+            otel.name = %format_args!("{} {}", S::KIND.as_str(), envelope.body.label()),
             node = self.shared.settings.node.id.as_deref().unwrap_or_default(),
             actor = S::KIND.as_str(),
-            loan_id = %envelope.loan_id,
+            loan.id = %envelope.loan_id,
             message = envelope.body.label(),
             message_id = %envelope.message_id,
             attempt,
-        )
-        .entered();
+            trace_id = tracing::field::Empty,
+        );
+        telemetry::continue_trace(&span, envelope.trace.as_ref());
+        let _span = span.entered();
         let settings = &self.shared.settings;
         let call = || {
             faults::before_service_call(settings, &envelope, envelope.attempt);
@@ -227,7 +232,7 @@ impl<S: Service> ServiceActor<S> {
         match catch_panic(call) {
             Ok(Attempt::Reply(reply)) => {
                 // Settled when the loan commits it (or on a redelivery, if this reply is lost).
-                self.shared.postman.deliver([reply]);
+                self.shared.postman.deliver([reply.traced(telemetry::current_traceparent())]);
                 self.stats.finished_one();
             }
             Ok(Attempt::RetryAfter(backoff)) => {

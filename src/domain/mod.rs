@@ -12,6 +12,7 @@ pub mod money;
 pub mod rules;
 pub mod schedule;
 pub mod time;
+pub mod trace;
 
 pub use access::{random_token, ApplicantGrant, Role, TokenKey};
 pub use application::{
@@ -25,3 +26,4 @@ pub use rules::{
 };
 pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleLine};
 pub use time::rfc3339;
+pub use trace::TraceParent;

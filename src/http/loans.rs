@@ -20,6 +20,7 @@ use crate::domain::{hex, parse_schedule_csv, FieldError, LoanApplication, LoanId
 use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
 use crate::saga::LoanStatus;
 use crate::settings::HttpSettings;
+use crate::telemetry;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 const DEFAULT_PAGE: i64 = 50;
@@ -88,7 +89,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         ("Location" = String, description = "The loan's URL"),
         ("Idempotency-Replayed" = String, description = "`true` when this is the answer to an earlier request"),
     )), SubmitErrors))]
-#[tracing::instrument(name = "submit_loan", skip_all, fields(loan_id = tracing::field::Empty))]
+#[tracing::instrument(name = "submit_loan", skip_all, fields(loan.id = tracing::field::Empty))]
 async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let body = read_body(&req, payload, &state.settings.http).await?;
@@ -104,8 +105,9 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
         request_hash,
         expired_before,
     });
-    let (unit, plan) = plan_submission(LoanId::generate(), application, now, idempotency);
-    tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
+    let id = LoanId::generate();
+    tracing::Span::current().record("loan.id", tracing::field::display(id));
+    let (unit, plan) = plan_submission(id, application, now, idempotency, telemetry::current_traceparent());
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {

@@ -1,7 +1,8 @@
 //! The span of each request, as tracing-actix-web's default but with credentials taken out of
 //! the logged target (a stream's `?access_token=` never reaches a log line or a span), the
 //! request id the response echoes (`middleware::observe`), and the client's address as the
-//! trusted proxies tell it (the default believes any `X-Forwarded-For`).
+//! trusted proxies tell it (the default believes any `X-Forwarded-For`). When traces are
+//! exported, the span continues the caller's trace (a W3C `traceparent` header) or starts one.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,6 +15,8 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use super::edge;
 use super::middleware::EchoedRequestId;
 use super::state::AppState;
+use crate::domain::TraceParent;
+use crate::telemetry;
 
 /// Query parameters that carry a credential.
 const SECRET_PARAMETERS: [&str; 1] = ["access_token"];
@@ -30,8 +33,9 @@ impl RootSpanBuilder for LoggedRequest {
         let proxies =
             request.app_data::<web::Data<AppState>>().map_or(&[][..], |state| state.settings.http.proxies.as_slice());
         let client_ip = edge::client_address(request.peer_addr().map(|a| a.ip()), request.headers(), proxies);
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
+            otel.name = %format_args!("{} {}", request.method(), request.match_pattern().as_deref().unwrap_or("unmatched")),
             http.method = %request.method(),
             http.client_ip = %client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             http.target = %redacted_target(request.uri()),
@@ -41,7 +45,14 @@ impl RootSpanBuilder for LoggedRequest {
             request_id = %request_id,
             exception.message = Empty,
             exception.details = Empty,
-        )
+            trace_id = Empty,
+        );
+        if telemetry::exporting() {
+            let parent =
+                request.headers().get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceParent::parse);
+            telemetry::continue_trace(&span, parent.as_ref());
+        }
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{LoanId, MessageId, Money};
+use crate::domain::{LoanId, MessageId, Money, TraceParent};
 use crate::saga::{LoanStatus, SagaInput};
 
 /// Which kind of actor a message is for (one durable queue per kind in cluster mode).
@@ -132,6 +132,9 @@ pub struct Envelope {
     pub attempt: u32,
     pub destination: ActorKind,
     pub body: MessageBody,
+    /// The span that sent it, when traces are exported: the step that handles it joins the
+    /// loan's trace there. Absent from messages stored or sent without it.
+    pub trace: Option<TraceParent>,
 }
 
 /// The stored and sent form of an envelope.
@@ -145,6 +148,8 @@ struct WireRef<'a> {
     body: &'a MessageBody,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     uncommitted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a TraceParent>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +162,14 @@ struct Wire {
     body: MessageBody,
     #[serde(default)]
     uncommitted: bool,
+    /// A malformed one is dropped (the step starts a trace of its own), never fails the message.
+    #[serde(default, deserialize_with = "lenient_traceparent")]
+    traceparent: Option<TraceParent>,
+}
+
+fn lenient_traceparent<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<TraceParent>, D::Error> {
+    let value = Option::<String>::deserialize(deserializer)?;
+    Ok(value.as_deref().and_then(TraceParent::parse))
 }
 
 impl Serialize for Envelope {
@@ -174,6 +187,7 @@ impl Serialize for Envelope {
             destination: self.destination,
             body: &self.body,
             uncommitted,
+            traceparent: self.trace.as_ref(),
         }
         .serialize(serializer)
     }
@@ -195,6 +209,7 @@ impl<'de> Deserialize<'de> for Envelope {
             attempt: wire.attempt,
             destination: wire.destination,
             body: wire.body,
+            trace: wire.traceparent,
         })
     }
 }
@@ -209,7 +224,13 @@ impl Envelope {
             attempt: 1,
             destination: body.destination(),
             body,
+            trace: None,
         }
+    }
+
+    /// The same message, sent from the span `trace` (none: traces are not exported).
+    pub fn traced(self, trace: Option<TraceParent>) -> Self {
+        Self { trace, ..self }
     }
 
     /// A service's reply to `request`, sent without committing it (see [`Cause::Reply`]).
@@ -292,5 +313,22 @@ mod tests {
         let replayed = back.committed();
         assert_eq!(replayed.outbox_row(), replayed.message_id);
         assert_eq!(replayed.causation_id(), Some(request.message_id));
+    }
+
+    #[test]
+    fn the_trace_context_travels_when_present_and_old_messages_have_none() {
+        let traceparent = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let traced = Envelope::new(LoanId::generate(), None, MessageBody::VoidAppraisal).traced(traceparent.clone());
+        let json = traced.to_json();
+        assert!(json.contains(r#""traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01""#), "{json}");
+        assert_eq!(Envelope::from_json(&json).unwrap().trace, traceparent);
+
+        let untraced = Envelope::new(LoanId::generate(), None, MessageBody::VoidAppraisal);
+        assert!(!untraced.to_json().contains("traceparent"), "an untraced message keeps the old shape");
+        assert_eq!(Envelope::from_json(&untraced.to_json()).unwrap().trace, None);
+
+        let garbled = json.replace("00-4bf92f", "zz-4bf92f");
+        let read = Envelope::from_json(&garbled).expect("a malformed trace context never fails the message");
+        assert_eq!((read.trace, read.message_id), (None, traced.message_id));
     }
 }

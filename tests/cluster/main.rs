@@ -8,9 +8,12 @@ mod database;
 mod faults;
 mod loans;
 mod migrations;
+#[path = "../common/otlp.rs"]
+mod otlp;
 #[path = "../crash/process.rs"]
 mod process;
 mod streams;
+mod traces;
 
 use std::time::Duration;
 use tokio::sync::RwLock;

@@ -50,6 +50,7 @@ impl Service {
     }
 
     /// `kill -9` (std's `Child::kill` sends SIGKILL on Unix), then reap the process.
+    #[allow(dead_code)]
     pub fn kill_9(mut self) {
         self.child.kill().expect("sending SIGKILL to loanflow");
         let status = self.child.wait().expect("reaping loanflow");

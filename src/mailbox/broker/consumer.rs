@@ -7,12 +7,14 @@
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
 use lapin::{Channel, Connection};
 use tokio::task::JoinSet;
 
-use super::topology::{events_queue, Lane, DEAD_LETTER_QUEUE};
+use super::topology::{events_queue, Lane, DEAD_LETTER_QUEUE, TRACEPARENT_HEADER};
 use super::BrokerContext;
+use crate::domain::TraceParent;
 use crate::messages::LiveEvent;
 use crate::messages::{ActorKind, Envelope};
 use crate::persistence::{CommitOutcome, UnitOfWork};
@@ -108,7 +110,7 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
 /// them was settled. A message delivered before (a node may have died handling it, and every
 /// message that node held was counted toward the delivery limit with it) goes to quarantine.
 async fn accept(delivery: Delivery, context: &BrokerContext) {
-    match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
+    match std::str::from_utf8(&delivery.data).ok().map(parse_message).map(|read| traced(read, &delivery.properties)) {
         Some(Ok(envelopes)) if !envelopes.is_empty() && delivery.redelivered => {
             quarantine(envelopes, delivery.acker, context).await
         }
@@ -120,6 +122,28 @@ async fn accept(delivery: Delivery, context: &BrokerContext) {
 async fn reject_unreadable(delivery: Delivery) {
     tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
     let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+}
+
+/// A single envelope sent without a trace context in its body takes the message's
+/// `traceparent` header, if any (a batch's header is its first envelope's only).
+fn traced(
+    read: Result<Vec<Envelope>, serde_json::Error>,
+    properties: &BasicProperties,
+) -> Result<Vec<Envelope>, serde_json::Error> {
+    let mut envelopes = read?;
+    if let [only] = envelopes.as_mut_slice() {
+        if only.trace.is_none() {
+            only.trace = header_traceparent(properties);
+        }
+    }
+    Ok(envelopes)
+}
+
+fn header_traceparent(properties: &BasicProperties) -> Option<TraceParent> {
+    match properties.headers().as_ref()?.inner().get(TRACEPARENT_HEADER)? {
+        AMQPValue::LongString(value) => TraceParent::parse(std::str::from_utf8(value.as_bytes()).ok()?),
+        _ => None,
+    }
 }
 
 /// One envelope (its JSON object) or several (a JSON array of them).
@@ -221,9 +245,9 @@ async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_message;
+    use super::*;
     use crate::domain::LoanId;
-    use crate::messages::{Envelope, MessageBody};
+    use crate::messages::MessageBody;
 
     #[test]
     fn a_message_carries_one_envelope_or_an_array_of_them() {
@@ -234,5 +258,23 @@ mod tests {
         assert_eq!(parse_message(&format!("  {array}")).unwrap(), vec![one, two]);
         assert!(parse_message("[{\"not\": \"an envelope\"}]").is_err());
         assert!(parse_message("").is_err());
+    }
+
+    #[test]
+    fn a_single_envelope_without_a_trace_context_takes_the_header_s() {
+        let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = FieldTable::default();
+        headers.insert(TRACEPARENT_HEADER.into(), AMQPValue::LongString(value.into()));
+        let properties = BasicProperties::default().with_headers(headers);
+        let one = Envelope::new(LoanId::generate(), None, MessageBody::VoidAppraisal);
+        let read = traced(Ok(vec![one.clone()]), &properties).unwrap();
+        assert_eq!(read[0].trace.as_ref().map(|t| t.as_str()), Some(value));
+
+        let own = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let read = traced(Ok(vec![one.clone().traced(own.clone())]), &properties).unwrap();
+        assert_eq!(read[0].trace, own, "the body's own trace context wins");
+        let batch = traced(Ok(vec![one.clone(), one.clone()]), &properties).unwrap();
+        assert!(batch.iter().all(|e| e.trace.is_none()), "a batch's header is not every envelope's");
+        assert_eq!(traced(Ok(vec![one]), &BasicProperties::default()).unwrap()[0].trace, None);
     }
 }

@@ -10,21 +10,33 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, PublisherConfirm};
 use tokio::sync::mpsc;
 
-use super::topology::{Lane, EVENTS_EXCHANGE};
+use super::topology::{Lane, EVENTS_EXCHANGE, TRACEPARENT_HEADER};
 use super::{BrokerContext, Shared};
 use crate::domain::{LoanId, MessageId};
 use crate::messages::LiveEvent;
 use crate::messages::{ActorKind, Envelope};
 use crate::persistence::UnitOfWork;
 
-fn properties(message_id: MessageId) -> BasicProperties {
-    BasicProperties::default()
+/// The properties of a message whose first envelope is `first`; its trace context also rides in
+/// the W3C `traceparent` header, for tools that read headers only (each envelope of a batch
+/// carries its own in the body, which is what a node reads).
+fn properties(first: &Envelope) -> BasicProperties {
+    let properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
-        .with_message_id(message_id.to_string().into())
+        .with_message_id(first.message_id.to_string().into());
+    match &first.trace {
+        Some(trace) => {
+            let mut headers = FieldTable::default();
+            headers.insert(TRACEPARENT_HEADER.into(), AMQPValue::LongString(trace.as_str().into()));
+            properties.with_headers(headers)
+        }
+        None => properties,
+    }
 }
 
 /// Publish `payload` (one envelope or several) to `lane` of the queues of `first`'s destination.
@@ -36,7 +48,7 @@ async fn publish(
 ) -> lapin::Result<PublisherConfirm> {
     let queue = lane.queue(first.destination);
     let options = BasicPublishOptions::default();
-    channel.basic_publish("".into(), queue.into(), options, payload.as_bytes(), properties(first.message_id)).await
+    channel.basic_publish("".into(), queue.into(), options, payload.as_bytes(), properties(first)).await
 }
 
 /// How long an uncommitted reply that could not be published waits before it is tried again.

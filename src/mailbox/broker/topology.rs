@@ -57,6 +57,9 @@ pub fn events_queue(node_id: &str) -> String {
     format!("loanflow.events.{node_id}")
 }
 
+/// The AMQP header that carries a message's W3C trace context.
+pub(super) const TRACEPARENT_HEADER: &str = "traceparent";
+
 fn durable_queue_arguments(settings: &BrokerSettings) -> FieldTable {
     let mut args = FieldTable::default();
     let kind = match settings.queue_type {
