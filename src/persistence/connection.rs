@@ -4,7 +4,6 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, ConnectionError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -95,28 +94,6 @@ pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<()> {
     result.map_err(|e| anyhow::anyhow!("running migrations: {e}"))
 }
 
-/// A connection of the read pool, and whether a statement on it met a fault of the database
-/// ([`super::is_database_fault`]: the server ended the session, the connection closed, ...).
-/// The pool tests no connection when handing it out (a `SELECT 1` before every read: a round
-/// trip on PostgreSQL, a statement on SQLite, whose file cannot break underneath); a connection
-/// that failed is closed when it comes back instead ([`r2d2::ManageConnection::has_broken`]), so a dead
-/// connection fails one read, and the next read gets another.
-pub struct PoolConnection {
-    conn: AnyConnection,
-    faulted: bool,
-}
-
-impl PoolConnection {
-    pub fn connection(&mut self) -> &mut AnyConnection {
-        &mut self.conn
-    }
-
-    /// A statement on it failed through the database's fault: do not hand it out again.
-    pub fn mark_faulted(&mut self) {
-        self.faulted = true;
-    }
-}
-
 /// r2d2 manager for [`AnyConnection`].
 #[derive(Debug, Clone)]
 pub struct AnyConnectionManager {
@@ -130,20 +107,19 @@ impl AnyConnectionManager {
 }
 
 impl r2d2::ManageConnection for AnyConnectionManager {
-    type Connection = PoolConnection;
+    type Connection = AnyConnection;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<PoolConnection, ConnectionError> {
-        self.backend.connect().map(|conn| PoolConnection { conn, faulted: false })
+    fn connect(&self) -> Result<AnyConnection, ConnectionError> {
+        self.backend.connect()
     }
 
-    fn is_valid(&self, pooled: &mut PoolConnection) -> Result<(), ConnectionError> {
-        pooled.conn.batch_execute("SELECT 1").map_err(ConnectionError::CouldntSetupConfiguration)
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1").map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    /// Faulted, or left inside a transaction that cannot be ended.
-    fn has_broken(&self, pooled: &mut PoolConnection) -> bool {
-        pooled.faulted || R2D2Connection::is_broken(&mut pooled.conn)
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
     }
 }
 

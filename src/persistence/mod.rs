@@ -199,8 +199,11 @@ impl Database {
             .max_size(settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
-            // A connection that failed is closed when it comes back (see `PoolConnection`).
-            .test_on_check_out(false)
+            // PostgreSQL can end a session (a restart, an administrator) and libpq does not
+            // reconnect: each connection is tested (`SELECT 1`, a round trip) before it is handed
+            // out, so a dead one is replaced instead of failing a read. A SQLite file cannot
+            // break underneath its connections: no test.
+            .test_on_check_out(matches!(backend, Backend::Postgres(_)))
             .error_handler(Box::new(PoolErrors(read_faults.clone())))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
         let writer = Writer::start(backend.clone(), settings, bus);
@@ -241,12 +244,8 @@ impl Database {
                 return;
             }
             let read = || {
-                let mut pooled = pool.get().map_err(StoreError::unavailable)?;
-                let result = f(pooled.connection());
-                if matches!(result, Err(StoreError::Unavailable(_))) {
-                    pooled.mark_faulted();
-                }
-                result
+                let mut conn = pool.get().map_err(StoreError::unavailable)?;
+                f(&mut conn)
             };
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
                 .unwrap_or_else(|_| Err(StoreError::ReadPanicked));
