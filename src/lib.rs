@@ -46,7 +46,7 @@ pub mod telemetry;
 /// What tests and tools read directly, beside the HTTP API: a connection to a node's database,
 /// its rows per table and its history, and the node's live actors.
 pub mod inspect {
-    pub use crate::actors::Registry;
+    pub use crate::actors::{AddressHandoff, Registry};
     pub use crate::persistence::queries::{events_after, table_counts};
     pub use crate::persistence::{AnyConnection, Backend, EventRow, StoreError};
 }

@@ -82,6 +82,11 @@ pub const NOTIFICATIONS_SENT: Def = Def {
     help: "Notifications handed to the (simulated) mail provider, by outcome: delivered, or duplicate (a \
            send whose idempotency key the provider had seen, so the applicant got nothing twice).",
 };
+pub const NOTIFICATION_RECIPIENTS: Def = Def {
+    name: "loanflow_notification_recipients_total",
+    help: "Where the notifier found a send's address: handed_over (by the loan actor of this process, in \
+           memory), or read (from the loan's row: a redelivery, a message from another node).",
+};
 
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +117,7 @@ const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
 const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
 const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
 const SEND_OUTCOMES: [&str; 2] = ["delivered", "duplicate"];
+const RECIPIENT_SOURCES: [&str; 2] = ["handed_over", "read"];
 
 /// The present state of this node's actors, read when `/metrics` is scraped.
 #[derive(Debug, Default, Clone)]
@@ -151,6 +157,7 @@ pub struct Metrics {
     quarantined: IntCounterVec,
     database_retries: IntCounter,
     notifications_sent: IntCounterVec,
+    notification_recipients: IntCounterVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -190,6 +197,7 @@ impl Metrics {
             quarantined: IntCounterVec::new(opts(&QUARANTINED), &["kind"]).expect("valid"),
             database_retries: IntCounter::with_opts(opts(&DATABASE_RETRIES)).expect("valid"),
             notifications_sent: IntCounterVec::new(opts(&NOTIFICATIONS_SENT), &["outcome"]).expect("valid"),
+            notification_recipients: IntCounterVec::new(opts(&NOTIFICATION_RECIPIENTS), &["source"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -211,6 +219,7 @@ impl Metrics {
         reg(Box::new(metrics.quarantined.clone()));
         reg(Box::new(metrics.database_retries.clone()));
         reg(Box::new(metrics.notifications_sent.clone()));
+        reg(Box::new(metrics.notification_recipients.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -230,6 +239,9 @@ impl Metrics {
         }
         for outcome in SEND_OUTCOMES {
             self.notifications_sent.with_label_values(&[outcome]);
+        }
+        for source in RECIPIENT_SOURCES {
+            self.notification_recipients.with_label_values(&[source]);
         }
         for outcome in PUBLISH_OUTCOMES {
             self.broker_publishes.with_label_values(&[outcome]);
@@ -322,6 +334,11 @@ impl Metrics {
     /// idempotency key).
     pub fn notification_sent(&self, outcome: &'static str) {
         self.notifications_sent.with_label_values(&[outcome]).inc();
+    }
+
+    /// The notifier found a send's address: `handed_over` in memory, or `read` from the row.
+    pub fn recipient_found(&self, source: &'static str) {
+        self.notification_recipients.with_label_values(&[source]).inc();
     }
 
     /// The broker confirmed a publish (cluster mode).

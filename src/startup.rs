@@ -9,7 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::actors::{ActorSystem, Registry};
+use crate::actors::{ActorSystem, AddressHandoff, Registry};
 use crate::cluster;
 use crate::domain::{hex, random_token, TokenKey};
 use crate::http::{self, AppState};
@@ -97,6 +97,7 @@ impl Application {
             settings: settings.clone(),
             node_id: node_id.clone(),
             metrics: shared.metrics.clone(),
+            addresses: shared.addresses.clone(),
             rate_limiter: http::RateLimiter::new(settings.http.rate_limit_per_second),
             token_key,
             jwt: http::JwtVerifier::new(&settings.jwt),
@@ -145,6 +146,11 @@ impl Application {
     /// The live actors of this node.
     pub fn registry(&self) -> Arc<Registry> {
         self.actors.shared.registry.clone()
+    }
+
+    /// The applicants' addresses on their way from the loan actors to the notifier.
+    pub fn addresses(&self) -> Arc<AddressHandoff> {
+        self.actors.shared.addresses.clone()
     }
 
     pub fn node_id(&self) -> &str {

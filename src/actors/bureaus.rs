@@ -123,8 +123,9 @@ impl Service for Appraiser {
 
 /// Sends the one notification of a terminal loan (through the simulated mail provider) and
 /// tells the loan, whose unit records it: the loan's version check and the unique constraint on
-/// `loan_id` make the record exactly once. The address is read from the loan's row at send time
-/// (no message carries it); the send carries an idempotency key so that a second delivery of the
+/// `loan_id` make the record exactly once. No message carries the address: the loan actor of
+/// this process hands it over in memory, or it is read from the loan's row at send time
+/// ([`super::handoff`]); the send carries an idempotency key so that a second delivery of the
 /// message reaches the applicant once (see [`super::mail`]).
 pub struct Notifier {
     pub provider: MailProvider,

@@ -159,6 +159,7 @@ impl LoanActor {
         match result {
             Ok(CommitOutcome::Committed { .. }) => {
                 if plan.applied {
+                    self.shared.addresses.after_commit(&plan.record, &plan.emits);
                     self.shared.metrics.observe_loan_commit(
                         envelope.message_id,
                         envelope.causation_id(),

@@ -45,8 +45,8 @@ impl MailProvider {
         Self { seen: Mutex::new(SeenKeys::default()), metrics }
     }
 
-    /// Send a notice to `to` under `key`.
-    pub fn send(&self, key: &str, _to: &Email) -> Sent {
+    /// Send a notice to `to` under `key`. The log names the recipient masked only.
+    pub fn send(&self, key: &str, to: &Email) -> Sent {
         let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let sent = if seen.keys.contains(key) {
             Sent::Duplicate
@@ -65,7 +65,7 @@ impl MailProvider {
             Sent::Delivered => "delivered",
             Sent::Duplicate => "duplicate",
         });
-        tracing::debug!(idempotency_key = key, outcome = ?sent, "notification handed to the mail provider");
+        tracing::debug!(idempotency_key = key, outcome = ?sent, to = %to.masked(), "notification handed to the mail provider");
         sent
     }
 }

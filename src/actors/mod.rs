@@ -3,12 +3,13 @@
 //! stopping are written down in `docs/runtime-semantics.md`.
 //!
 //! Inside, files depend one way: `supervision`, `registry` and `faults` (test-only hooks) at
-//! the bottom, then `shared`, `plan`, `service` and `bureaus`, `loan`, `directory`, and
+//! the bottom, then `handoff`, `shared`, `plan`, `service` and `bureaus`, `loan`, `directory`, and
 //! `system`, which starts them all.
 
 mod bureaus;
 mod directory;
 mod faults;
+mod handoff;
 mod loan;
 mod mail;
 mod plan;
@@ -18,6 +19,7 @@ mod shared;
 mod supervision;
 mod system;
 
+pub use handoff::AddressHandoff;
 pub use plan::plan_submission;
 pub use registry::Registry;
 pub use system::ActorSystem;

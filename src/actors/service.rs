@@ -28,7 +28,8 @@ const THROTTLED_RETRY: Duration = Duration::from_millis(5);
 /// How soon to try again when the recipient could not be read (the database is unavailable).
 const RECIPIENT_RETRY: Duration = Duration::from_secs(1);
 
-/// Whom a call is for, read from the loan's row when the call is made: no message carries it.
+/// Whom a call is for, handed over in memory or read from the loan's row when the call is made:
+/// no message carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
     Address(String),
@@ -36,6 +37,15 @@ pub enum Recipient {
     Erased,
     /// No such loan.
     NoLoan,
+}
+
+/// The recipient of a loan whose stored (or handed-over) address is `found`.
+fn recipient_of(found: Option<String>) -> Recipient {
+    match found {
+        None => Recipient::NoLoan,
+        Some(email) if erasure::is_erased(&email) => Recipient::Erased,
+        Some(email) => Recipient::Address(email),
+    }
 }
 
 /// What one attempt at a call came to.
@@ -163,10 +173,16 @@ impl<S: Service> ServiceActor<S> {
         }
     }
 
-    /// The recipient is read on the database's reader threads, never in this mailbox; other
-    /// calls go on meanwhile.
+    /// The recipient comes from the loan actor of this process when it handed it over (see
+    /// [`super::handoff`]); otherwise it is read on the database's reader threads, never in this
+    /// mailbox, and other calls go on meanwhile.
     fn read_recipient_then_attempt(&mut self, envelope: Envelope, attempt: u32, ctx: &mut Context<Self>) {
         let (db, loan_id) = (self.shared.db.clone(), envelope.loan_id);
+        if let Some(address) = self.shared.addresses.take(loan_id, Instant::now()) {
+            self.shared.metrics.recipient_found("handed_over");
+            return self.attempt_with(envelope, attempt, Some(recipient_of(Some(address))), ctx);
+        }
+        self.shared.metrics.recipient_found("read");
         self.next_seq += 1;
         let key = self.next_seq;
         self.reading.insert(key, (envelope, attempt));
@@ -185,14 +201,7 @@ impl<S: Service> ServiceActor<S> {
         ctx: &mut Context<Self>,
     ) {
         match found {
-            Ok(found) => {
-                let recipient = match found {
-                    None => Recipient::NoLoan,
-                    Some(email) if erasure::is_erased(&email) => Recipient::Erased,
-                    Some(email) => Recipient::Address(email),
-                };
-                self.attempt_with(envelope, attempt, Some(recipient), ctx);
-            }
+            Ok(found) => self.attempt_with(envelope, attempt, Some(recipient_of(found)), ctx),
             Err(err) => {
                 tracing::warn!(error = %err, loan_id = %envelope.loan_id, "reading the recipient failed; trying again");
                 self.wait(envelope, attempt, RECIPIENT_RETRY, ctx);

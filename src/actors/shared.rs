@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::handoff::AddressHandoff;
 use super::registry::Registry;
 use crate::mailbox::Postman;
 use crate::metrics::Metrics;
@@ -16,4 +17,6 @@ pub struct SharedHandles {
     pub settings: Arc<Settings>,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
+    /// Applicants' addresses on their way from the loan actors to the notifier.
+    pub addresses: Arc<AddressHandoff>,
 }

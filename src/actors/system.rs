@@ -8,6 +8,7 @@ use actix::{Addr, Arbiter, ArbiterHandle, Supervisor};
 
 use super::bureaus::{Appraiser, CreditBureau, Notifier};
 use super::directory::LoanDirectory;
+use super::handoff::AddressHandoff;
 use super::mail::MailProvider;
 use super::registry::{ActorStats, Registry};
 use super::service::{Service, ServiceActor};
@@ -42,7 +43,8 @@ impl ActorSystem {
         let metrics = Arc::new(Metrics::new(&ActorKind::ALL.map(ActorKind::as_str)));
         let mut started = None;
         let post_office = PostOffice::open(transport, |postman| {
-            let shared = SharedHandles { db, postman, settings: settings.clone(), registry, metrics };
+            let addresses = Arc::new(AddressHandoff::new());
+            let shared = SharedHandles { db, postman, settings: settings.clone(), registry, metrics, addresses };
             let directory = LoanDirectory::new(shared.clone(), handles.clone());
             let bureaus = settings.bureaus.clone();
             let credit: Addr<CreditActor> =

@@ -57,6 +57,8 @@ pub async fn erase(
     let unit = UnitOfWork::StaffAction { loan_id: id, record, change: StaffChange::ErasePersonalData };
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
+            // No copy of the address stays in this process's memory either.
+            state.addresses.forget(id);
             Ok(HttpResponse::Ok().json(ErasedView { loan_id: id.to_string(), personal_data: "erased" }))
         }
         _ => Err(ApiError::Conflict(format!("the personal data of loan {id} was erased at the same moment"))),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::jwt::JwtVerifier;
 use super::rate_limit::RateLimiter;
-use crate::actors::Registry;
+use crate::actors::{AddressHandoff, Registry};
 use crate::domain::TokenKey;
 use crate::mailbox::Postman;
 use crate::metrics::Metrics;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub node_id: String,
     pub metrics: Arc<Metrics>,
+    /// Applicants' addresses on their way to the notifier: an erasure drops the loan's.
+    pub addresses: Arc<AddressHandoff>,
     /// Submissions per client (`http.rate_limit_per_second`).
     pub rate_limiter: RateLimiter,
     /// The server secret applicant tokens are derived with.

@@ -43,8 +43,8 @@ pub enum MessageBody {
     AppraiseProperty { address: String, declared_value: Money },
     /// To the appraisal actor: compensate a completed appraisal.
     VoidAppraisal,
-    /// To the notifier actor. It carries no personal data: the notifier reads the address from
-    /// the loan's row when it sends. (An older message's `name` and `email` are ignored.)
+    /// To the notifier actor. It carries no personal data: the notifier gets the address from
+    /// the loan actor of its process in memory, or reads it from the loan's row when it sends. (An older message's `name` and `email` are ignored.)
     NotifyApplicant { status: LoanStatus },
 }
 

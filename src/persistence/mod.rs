@@ -199,6 +199,11 @@ impl Database {
             .max_size(settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+            // PostgreSQL can end a session (a restart, an administrator) and libpq does not
+            // reconnect: each connection is tested (`SELECT 1`, a round trip) before it is handed
+            // out, so a dead one is replaced instead of failing a read. A SQLite file cannot
+            // break underneath its connections: no test.
+            .test_on_check_out(matches!(backend, Backend::Postgres(_)))
             .error_handler(Box::new(PoolErrors(read_faults.clone())))
             .build_unchecked(connection::AnyConnectionManager::new(backend.clone()));
         let writer = Writer::start(backend.clone(), settings, bus);

@@ -117,3 +117,17 @@ async fn a_flood_of_reads_is_shed_with_503_and_retry_after() {
     assert!(!shed.is_empty(), "nothing shed: {answers:?}");
     assert!(shed.iter().all(|(_, retry_after)| retry_after.is_some()), "{shed:?}");
 }
+
+/// PostgreSQL only: the server ends every session of the node (as a restart does). Each pooled
+/// connection is tested before it is handed out, so no read meets a dead one.
+#[actix_web::test]
+async fn reads_after_the_server_ended_the_pools_sessions_get_new_connections() {
+    let app = spawn_app_with(Db::Postgres, |s| s.database.pool_size = 2).await;
+    let id = app.submit(&approvable_application()).await;
+    app.wait_finished(&id, Duration::from_secs(20)).await;
+    admin(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'", app.db.name()));
+    for read in 1..=4 {
+        let (status, body) = app.get_json(&format!("/api/v1/loans/{id}")).await;
+        assert_eq!(status, 200, "read {read} after the sessions ended: {body}");
+    }
+}

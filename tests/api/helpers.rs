@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 pub use crate::database::{Db, TestDatabase};
-use loanflow::inspect::Registry;
+use loanflow::inspect::{AddressHandoff, Registry};
 use loanflow::settings::Settings;
 use loanflow::startup::Application;
 use serde_json::{json, Value};
@@ -49,6 +49,8 @@ pub struct TestApp {
     /// The node's operator token: the configured one, or the one it made for this start.
     pub operator_token: String,
     pub registry: std::sync::Arc<Registry>,
+    /// The addresses the node's loan actors hand to its notifier.
+    pub addresses: std::sync::Arc<AddressHandoff>,
     /// Sends the operator token with every request.
     pub client: reqwest::Client,
     /// Sends no credential.
@@ -74,9 +76,10 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
     };
     let address = format!("http://{}", app.address());
     let registry = app.registry();
+    let addresses = app.addresses();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = client_with_token(&operator_token);
-    TestApp { address, operator_token, registry, client, anonymous: reqwest::Client::new(), db: database }
+    TestApp { address, operator_token, registry, addresses, client, anonymous: reqwest::Client::new(), db: database }
 }
 
 /// A client that sends `Authorization: Bearer <token>` with every request.

@@ -87,6 +87,16 @@ async fn an_operator_erases_a_finished_loans_personal_data_and_its_figures_stay(
     }
     let (status, body) = erase(&app, &id).await;
     assert_eq!(status, 409, "erased once: {body}");
+
+    // An address still held in memory for the notifier (one handed over for a copy another
+    // node sent) goes with the erasure too.
+    let second = app.submit(&approvable_application()).await;
+    app.wait_finished(&second, Duration::from_secs(20)).await;
+    let loan_id = second.parse().unwrap();
+    app.addresses.hand(loan_id, "barbara@example.com", Instant::now());
+    let (status, body) = erase(&app, &second).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.addresses.take(loan_id, Instant::now()), None, "the erased loan's address is still held");
     let (status, _) = erase(&app, "00000000-0000-7000-8000-000000000000").await;
     assert_eq!(status, 404);
 }
@@ -141,4 +151,16 @@ async fn each_finished_loan_is_sent_its_notification_once(db: Db) {
         .unwrap_or_else(|| panic!("no count of sends in {metrics}"));
     assert!(delivered.ends_with(" 5"), "{delivered}");
     assert_eq!(app.db.notified_loans(), 5);
+    // Every address came from the loan actor in memory: no send read the loan's row, and none
+    // is left behind.
+    assert_eq!(recipients(&metrics, "handed_over"), 5, "{metrics}");
+    assert_eq!(recipients(&metrics, "read"), 0, "{metrics}");
+    assert!(app.addresses.is_empty(), "{:?}", app.addresses);
+}
+
+/// `loanflow_notification_recipients_total{source}`: where the notifier found the addresses.
+fn recipients(metrics: &str, source: &str) -> u64 {
+    let series = format!("loanflow_notification_recipients_total{{source=\"{source}\"}} ");
+    let line = metrics.lines().find(|line| line.starts_with(&series));
+    line.and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {series}"))
 }

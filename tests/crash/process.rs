@@ -80,6 +80,12 @@ impl Service {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// Every line of output so far.
+    #[allow(dead_code)]
+    pub fn log_lines(&self) -> Vec<String> {
+        self.output.lock().expect("output lock").clone()
+    }
+
     /// The last `lines` lines of output, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let output = self.output.lock().expect("output lock");
