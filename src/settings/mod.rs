@@ -10,12 +10,14 @@ use serde::Deserialize;
 #[cfg(feature = "test-faults")]
 mod faults;
 mod hosts;
+mod roles;
 mod staff;
 
 pub use crate::domain::Role;
 #[cfg(feature = "test-faults")]
 pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
+pub use roles::{NodeRole, NodeRoles};
 pub use staff::StaffToken;
 
 const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 31_536_000;
@@ -220,6 +222,12 @@ pub struct AdminSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NodeSettings {
     pub id: Option<String>,
+    /// `node.roles` as listed (a comma list in the environment); parsed into `roles`.
+    #[serde(rename = "roles", default)]
+    roles_listed: Vec<String>,
+    /// This node's roles, parsed once when the settings are loaded: every role by default.
+    #[serde(skip)]
+    pub roles: NodeRoles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -293,7 +301,8 @@ impl Settings {
                     .with_list_parse_key("http.allowed_origins")
                     .with_list_parse_key("http.allowed_hosts")
                     .with_list_parse_key("http.trusted_proxies")
-                    .with_list_parse_key("admin.staff_tokens"),
+                    .with_list_parse_key("admin.staff_tokens")
+                    .with_list_parse_key("node.roles"),
             )
             .build()?
             .try_deserialize()?;
@@ -312,6 +321,8 @@ impl Settings {
             .map(|entry| StaffToken::parse(entry))
             .collect::<Result<_, _>>()
             .map_err(|message| SettingsError::Invalid { key: "admin.staff_tokens", message })?;
+        settings.node.roles = NodeRoles::parse(&settings.node.roles_listed)
+            .map_err(|message| SettingsError::Invalid { key: "node.roles", message })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -386,6 +397,12 @@ impl Settings {
             if !std::path::Path::new(ca_file).is_file() {
                 return invalid("broker.ca_file", &format!("names no readable file: {ca_file}"));
             }
+        }
+        if self.mode == Mode::Embedded && self.node.roles.listed() {
+            return invalid(
+                "node.roles",
+                "is for cluster mode (set broker.url): an embedded node runs every role in one process",
+            );
         }
         if matches!(self.mode, Mode::Cluster { .. }) && self.admin_token().is_none() {
             return invalid(

@@ -10,6 +10,7 @@ mod loans;
 mod migrations;
 #[path = "../crash/process.rs"]
 mod process;
+mod roles;
 mod streams;
 
 use std::time::Duration;

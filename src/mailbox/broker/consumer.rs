@@ -1,4 +1,4 @@
-//! Consumers: one per actor-kind queue (deliveries go to the local actors through the postman,
+//! Consumers: one per actor-kind queue of this node's roles (deliveries go to the local actors through the postman,
 //! acked after the handler's commit; a message delivered again goes to quarantine), one per
 //! quarantine (one message at a time), one on the dead-letter queue (moves dead messages into
 //! the `dead_letters` table, where operators list and replay them), one on this node's events
@@ -25,7 +25,9 @@ pub(super) async fn start_all(
     tasks: &mut JoinSet<lapin::Result<()>>,
 ) -> lapin::Result<Vec<(Channel, String)>> {
     let mut consumers = Vec::new();
-    for kind in ActorKind::ALL {
+    // Only the queues of this node's roles: the others wait, durable, for a node that has them.
+    let roles = &context.settings.node.roles;
+    for kind in ActorKind::ALL.into_iter().filter(|kind| roles.runs(kind.role())) {
         for lane in [Lane::Main, Lane::Quarantine] {
             let channel = connection.create_channel().await?;
             channel.basic_qos(prefetch(kind, lane, &context.settings.broker), BasicQosOptions::default()).await?;
