@@ -147,10 +147,18 @@ pub struct BrokerSettings {
     pub envelopes_per_message: usize,
     pub confirm_timeout_ms: u64,
     pub reconnect_max_ms: u64,
+    /// How often a message of a kind this node does not know is left for another node (a
+    /// rolling upgrade: a newer node sent it) before it is dead-lettered.
+    #[serde(default = "default_unknown_kind_deferrals")]
+    pub unknown_kind_deferrals: u32,
     /// A PEM file of the CA (or CAs) that signed the broker's certificate, for an `amqps://`
     /// URL; empty = the system's trusted roots.
     #[serde(default)]
     pub ca_file: String,
+}
+
+fn default_unknown_kind_deferrals() -> u32 {
+    120
 }
 
 impl BrokerSettings {

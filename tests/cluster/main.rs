@@ -12,6 +12,7 @@ mod migrations;
 mod process;
 mod roles;
 mod streams;
+mod upgrades;
 
 use std::time::Duration;
 use tokio::sync::RwLock;

@@ -11,6 +11,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::task::JoinSet;
 
+use super::received::{self, Received};
 use super::topology::{events_queue, Lane, DEAD_LETTER_QUEUE};
 use super::BrokerContext;
 use crate::messages::LiveEvent;
@@ -40,7 +41,7 @@ pub(super) async fn start_all(
                 let mut consumer = consumer;
                 while let Some(delivery) = consumer.next().await {
                     match lane {
-                        Lane::Main => accept(delivery?, &context).await,
+                        Lane::Main => accept(delivery?, kind, &context).await,
                         Lane::Quarantine => accept_quarantined(delivery?, kind, &context).await,
                     }
                 }
@@ -109,28 +110,25 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
 /// Envelopes for local actors: the message is acked when the postman hears that every one of
 /// them was settled. A message delivered before (a node may have died handling it, and every
 /// message that node held was counted toward the delivery limit with it) goes to quarantine.
-async fn accept(delivery: Delivery, context: &BrokerContext) {
-    match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
-        Some(Ok(envelopes)) if !envelopes.is_empty() && delivery.redelivered => {
-            quarantine(envelopes, delivery.acker, context).await
-        }
-        Some(Ok(envelopes)) if !envelopes.is_empty() => context.postman.accept_from_broker(envelopes, delivery.acker),
-        _ => reject_unreadable(delivery).await,
+async fn accept(delivery: Delivery, kind: ActorKind, context: &BrokerContext) {
+    match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) if delivery.redelivered => quarantine(envelopes, delivery.acker, context).await,
+        Received::Envelopes(envelopes) => context.postman.accept_from_broker(envelopes, delivery.acker),
+        Received::UnknownKind(kinds) => leave_for_another_node(delivery, Lane::Main.queue(kind), kinds, context),
+        Received::Unreadable => reject_unreadable(delivery).await,
     }
+}
+
+/// A message of a kind this node does not know, left on `queue` for a node that does (bounded
+/// by `broker.unknown_kind_deferrals`).
+fn leave_for_another_node(delivery: Delivery, queue: &'static str, kinds: String, context: &BrokerContext) {
+    let limit = Some(context.settings.broker.unknown_kind_deferrals);
+    received::leave_for_another_node(delivery, queue, kinds, limit, context);
 }
 
 async fn reject_unreadable(delivery: Delivery) {
     tracing::error!(tag = delivery.delivery_tag, "unreadable message; dead-lettering it");
     let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
-}
-
-/// One envelope (its JSON object) or several (a JSON array of them).
-fn parse_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str(text)
-    } else {
-        Envelope::from_json(text).map(|envelope| vec![envelope])
-    }
 }
 
 /// Publish a redelivered message's envelopes to their quarantine, one per message (each with a
@@ -156,9 +154,12 @@ async fn quarantine(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &Bro
 /// its kind's queue (confirmed, then this delivery is acked) to be handled with its latency
 /// beside the others, so that a slow call never holds up the quarantine.
 async fn accept_quarantined(delivery: Delivery, kind: ActorKind, context: &BrokerContext) {
-    let envelopes = match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
-        Some(Ok(envelopes)) if !envelopes.is_empty() => envelopes,
-        _ => return reject_unreadable(delivery).await,
+    let envelopes = match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) => envelopes,
+        Received::UnknownKind(kinds) => {
+            return leave_for_another_node(delivery, Lane::Quarantine.queue(kind), kinds, context)
+        }
+        Received::Unreadable => return reject_unreadable(delivery).await,
     };
     if kind == ActorKind::Loan {
         return context.postman.accept_from_broker(envelopes, delivery.acker);
@@ -181,10 +182,17 @@ async fn accept_quarantined(delivery: Delivery, kind: ActorKind, context: &Broke
 /// to its queue as a message of its own, with its own delivery limit; only single envelopes end
 /// up in `dead_letters`.
 async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
-    let Some(Ok(envelopes)) = std::str::from_utf8(&delivery.data).ok().map(parse_message) else {
-        tracing::error!("unreadable dead letter dropped");
-        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-        return;
+    let envelopes = match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) => envelopes,
+        // Kept (never given up on) until a node that knows its kind records it.
+        Received::UnknownKind(kinds) => {
+            return received::leave_for_another_node(delivery, DEAD_LETTER_QUEUE, kinds, None, context)
+        }
+        Received::Unreadable => {
+            tracing::error!("unreadable dead letter dropped");
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            return;
+        }
     };
     if envelopes.len() > 1 {
         let published = context.broker.publish_each(&envelopes, Lane::Main).await;
@@ -223,7 +231,7 @@ async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_message;
+    use super::received::parse_message;
     use crate::domain::LoanId;
     use crate::messages::{Envelope, MessageBody};
 

@@ -6,6 +6,7 @@
 
 mod consumer;
 mod publisher;
+mod received;
 pub mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -153,6 +154,13 @@ impl Broker {
     pub(super) async fn publish_each(&self, envelopes: &[Envelope], lane: topology::Lane) -> bool {
         let Some(channel) = Shared::lock(&self.shared.publish_channel).clone() else { return false };
         publisher::publish_each(&channel, envelopes, lane, self.confirm_timeout).await
+    }
+
+    /// Publish a message as it came (`data`, with `properties`) to `queue`, and wait for the
+    /// confirm: true if confirmed.
+    pub(super) async fn publish_raw(&self, queue: &str, data: &[u8], properties: lapin::BasicProperties) -> bool {
+        let Some(channel) = Shared::lock(&self.shared.publish_channel).clone() else { return false };
+        publisher::publish_raw(&channel, queue, data, properties, self.confirm_timeout).await
     }
 
     /// Send a committed event to every node's live streams (best effort, like the streams).
