@@ -17,7 +17,7 @@ use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
 use crate::persistence::{expire_idempotency_keys, secrets, Database};
-use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Role, Settings, StaffToken};
+use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, NodeRole, Role, Settings, StaffToken};
 use crate::telemetry;
 
 pub struct Application {
@@ -82,7 +82,8 @@ impl Application {
                 metrics: shared.metrics.clone(),
                 broker,
             });
-            cluster::spawn_heartbeat(db.clone(), shared.registry.clone(), node_id.clone());
+            let roles = settings.node.roles.clone();
+            cluster::spawn_heartbeat(db.clone(), shared.registry.clone(), node_id.clone(), roles);
         }
         actors.resume_and_sweep().await?;
         spawn_idempotency_expiry(db.clone(), settings.http.idempotency_ttl());
@@ -119,7 +120,10 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(streams.clone())
                 .app_data(http::query_config())
-                .configure(http::configure)
+                .configure(match state.settings.node.roles.runs(NodeRole::Api) {
+                    true => http::configure,
+                    false => http::configure_operations,
+                })
         })
         .workers(threads_or_one_per_core(settings.http.workers))
         .client_request_timeout(settings.http.header_timeout())

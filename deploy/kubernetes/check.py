@@ -10,8 +10,12 @@ For each overlay (a directory here with a kustomization.yaml, base/ excepted):
    the one made outside these files), a Deployment on a ReadWriteOnce volume runs one replica
    with `Recreate`, probes hit /health/live and /health/ready, the pods run as the image's
    non-root user on a read-only root filesystem, resources are set, every LOANFLOW__ variable
-   is a setting of config/default.toml, and the termination grace covers the shutdown.
-Before that, a self-test breaks a rendered overlay in known ways and requires each break to be
+   is a setting of config/default.toml, and the termination grace covers the shutdown; in a
+   cluster of role groups: every role is known and some Deployment has it, the API Service
+   selects only pods with the `api` role, each PodDisruptionBudget selects pods and leaves a
+   drain possible, each HorizontalPodAutoscaler targets a Deployment here that leaves it the
+   replicas and requests the resource it scales on.
+Before that, a self-test breaks each rendered overlay in known ways and requires each break to be
 reported, so a check that stopped looking fails here.
 """
 
@@ -30,7 +34,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 VERSIONS = ["1.37.0", "1.29.0"]
 # Secrets the user creates outside these files (README, kustomization comments): name -> keys.
-EXTERNAL_SECRETS = {"loanflow-admin": {"token"}}
+EXTERNAL_SECRETS = {"loanflow-admin": {"token"}, "loanflow-cluster": {"database-url", "broker-url"}}
+# node.roles (config/default.toml, docs/operations.md): unset = every role.
+ROLES = {"api", "loans", "credit", "appraisal", "notifier"}
 # Drain margin past the preStop pause and the two shutdown bounds.
 GRACE_MARGIN_SECONDS = 5
 
@@ -170,9 +176,77 @@ def shutdown_bound_seconds(env, settings):
     return math.ceil(ms / 1000), "shutdown.grace_ms"
 
 
+def container_env(pod, docs):
+    """The loanflow container's environment: literal values, `None` for a value read by reference."""
+    configmaps, env = by_kind(docs, "ConfigMap"), {}
+    container = pod["containers"][0]
+    for source in container.get("envFrom", []):
+        env.update(configmaps.get(source.get("configMapRef", {}).get("name"), {}).get("data", {}))
+    for var in container.get("env", []):
+        env[var["name"]] = var.get("value")
+    return env
+
+
+def roles_of(pod, docs):
+    """The node's roles (`LOANFLOW__NODE__ROLES`; unset = all), and the unknown ones listed."""
+    listed = container_env(pod, docs).get("LOANFLOW__NODE__ROLES")
+    if listed is None:
+        return set(ROLES), []
+    roles = {r.strip().lower() for r in listed.split(",") if r.strip()}
+    return roles or set(ROLES), sorted(roles - ROLES)
+
+
+def cluster_problems(docs, workloads):
+    """Roles, disruption budgets and autoscalers: what only a cluster of role groups has."""
+    problems, covered = [], set()
+    pods = {name: w["spec"]["template"] for name, w in workloads.items()}
+    for name, template in pods.items():
+        env = container_env(template["spec"], docs)
+        roles, unknown = roles_of(template["spec"], docs)
+        covered |= roles
+        if unknown:
+            problems.append(f"{name}: LOANFLOW__NODE__ROLES has unknown roles {unknown} (the roles are {sorted(ROLES)})")
+        in_cluster = "LOANFLOW__BROKER__URL" in env
+        if "LOANFLOW__NODE__ROLES" in env and not in_cluster:
+            problems.append(f"{name}: LOANFLOW__NODE__ROLES without LOANFLOW__BROKER__URL (an embedded node refuses roles)")
+    if any("LOANFLOW__NODE__ROLES" in container_env(t["spec"], docs) for t in pods.values()) and covered != ROLES:
+        problems.append(f"no Deployment has the roles {sorted(ROLES - covered)}: their work would wait forever")
+    for name, s in by_kind(docs, "Service").items():
+        for wname, template in pods.items():
+            if selects(s["spec"].get("selector", {}), template["metadata"]["labels"]):
+                if "api" not in roles_of(template["spec"], docs)[0]:
+                    problems.append(f"Service {name} selects {wname}, whose pods have no api role (they serve no API)")
+    for name, pdb in by_kind(docs, "PodDisruptionBudget").items():
+        selector = pdb["spec"].get("selector", {}).get("matchLabels")
+        chosen = [w for w, t in pods.items() if selects(selector, t["metadata"]["labels"])]
+        if not chosen:
+            problems.append(f"PodDisruptionBudget {name}: its selector {selector} selects no pod")
+        for w in chosen:
+            replicas = workloads[w]["spec"].get("replicas", 1)
+            autoscaled = [h for h in by_kind(docs, "HorizontalPodAutoscaler").values() if h["spec"]["scaleTargetRef"]["name"] == w]
+            least = min([h["spec"].get("minReplicas", 1) for h in autoscaled] or [replicas])
+            if pdb["spec"].get("minAvailable", 0) >= least:
+                problems.append(f"PodDisruptionBudget {name}: minAvailable {pdb['spec'].get('minAvailable')} blocks every drain of {w} ({least} replicas)")
+    for name, hpa in by_kind(docs, "HorizontalPodAutoscaler").items():
+        target = hpa["spec"]["scaleTargetRef"]
+        if target.get("kind") != "Deployment" or target.get("apiVersion") != "apps/v1" or target.get("name") not in workloads:
+            problems.append(f"HorizontalPodAutoscaler {name}: scaleTargetRef {target} names no Deployment here")
+            continue
+        deployment = workloads[target["name"]]
+        if "replicas" in deployment["spec"]:
+            problems.append(f"HorizontalPodAutoscaler {name}: its Deployment {target['name']} sets replicas (each apply would undo the autoscaler)")
+        resources = {m["resource"]["name"] for m in hpa["spec"].get("metrics", []) if m["type"] == "Resource"}
+        for c in deployment["spec"]["template"]["spec"]["containers"]:
+            missing = resources - set(c.get("resources", {}).get("requests", {}))
+            if missing:
+                problems.append(f"HorizontalPodAutoscaler {name}: scales on {sorted(missing)} that {target['name']}/{c['name']} requests none of")
+    return problems
+
+
 def problems_of(docs, facts, settings):
     problems = []
     workloads = by_kind(docs, "Deployment")
+    problems += cluster_problems(docs, workloads)
     for name, d in workloads.items():
         spec, template = d["spec"], d["spec"]["template"]
         if not selects(spec["selector"].get("matchLabels"), template["metadata"].get("labels", {})):
@@ -234,6 +308,34 @@ def self_test(docs, facts, settings):
     return failures
 
 
+def cluster_self_test(docs, facts, settings):
+    """The cluster overlay's own breaks: roles, disruption budgets, the autoscaler."""
+
+    def named(d, kind, name):
+        return next(x for x in d if x["kind"] == kind and x["metadata"]["name"] == name)
+
+    def roles(d, deployment, value):
+        env = named(d, "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]["env"]
+        next(v for v in env if v["name"] == "LOANFLOW__NODE__ROLES")["value"] = value
+
+    breaks = {
+        "unknown roles": lambda d: roles(d, "loanflow-worker", "credit,apraisal,notifier"),
+        "would wait forever": lambda d: roles(d, "loanflow-worker", "credit,appraisal"),
+        "no api role": lambda d: roles(d, "loanflow-front", "loans"),
+        "scaleTargetRef": lambda d: named(d, "HorizontalPodAutoscaler", "loanflow-worker")["spec"]["scaleTargetRef"].update({"name": "x"}),
+        "sets replicas": lambda d: named(d, "Deployment", "loanflow-worker")["spec"].update({"replicas": 3}),
+        "PodDisruptionBudget loanflow-worker: its selector": lambda d: named(d, "PodDisruptionBudget", "loanflow-worker")["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/component": "workers"}),
+        "blocks every drain": lambda d: named(d, "PodDisruptionBudget", "loanflow-front")["spec"].update({"minAvailable": 2}),
+    }
+    failures = [f"self-test: the unbroken overlay fails: {p}" for p in problems_of(docs, facts, settings)]
+    for expected, breaking in breaks.items():
+        broken = copy.deepcopy(docs)
+        breaking(broken)
+        if not any(expected in p for p in problems_of(broken, facts, settings)):
+            failures.append(f"self-test: a break was not reported (expected a problem with `{expected}`)")
+    return failures
+
+
 def main():
     facts, settings = dockerfile_facts(), known_settings()
     problems = []
@@ -245,6 +347,8 @@ def main():
         print(f"{overlay.name}: rendered {len(docs)} objects: {', '.join(d['kind'] + '/' + d['metadata']['name'] for d in docs)}")
         if overlay.name == "embedded":
             problems += self_test(docs, facts, settings)
+        if overlay.name == "cluster":
+            problems += cluster_self_test(docs, facts, settings)
         problems += validate(docs, overlay.name)
         problems += [f"{overlay.name}: {p}" for p in problems_of(docs, facts, settings)]
     for p in problems:

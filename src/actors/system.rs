@@ -13,15 +13,11 @@ use super::mail::MailProvider;
 use super::registry::{ActorStats, Registry};
 use super::service::{Service, ServiceActor};
 
-/// The three long-lived service actors of a node.
-type CreditActor = ServiceActor<CreditBureau>;
-type AppraisalActor = ServiceActor<Appraiser>;
-type NotifierActor = ServiceActor<Notifier>;
 use super::shared::SharedHandles;
 use crate::mailbox::{PostOffice, Routes, ServiceRoute, Transport};
 use crate::messages::ActorKind;
 use crate::metrics::{ActorGaugeSource, ActorGauges, Metrics};
-use crate::persistence::Database;
+use crate::persistence::{Database, LoanRecord};
 use crate::settings::{threads_or_one_per_core, Settings};
 
 /// The started actors of this node.
@@ -46,21 +42,33 @@ impl ActorSystem {
             let addresses = Arc::new(AddressHandoff::new());
             let shared = SharedHandles { db, postman, settings: settings.clone(), registry, metrics, addresses };
             let directory = LoanDirectory::new(shared.clone(), handles.clone());
+            let roles = &settings.node.roles;
+            let runs = |kind: ActorKind| roles.runs(kind.role());
             let bureaus = settings.bureaus.clone();
-            let credit: Addr<CreditActor> =
-                start_service(&shared, &handles[0], CreditBureau { settings: bureaus.clone() });
-            let appraisal: Addr<AppraisalActor> =
-                start_service(&shared, &handles[1 % handles.len()], Appraiser { settings: bureaus });
-            let notifier: Addr<NotifierActor> =
-                start_service(&shared, &handles[0], Notifier { provider: MailProvider::new(shared.metrics.clone()) });
+            let credit = runs(ActorKind::Credit).then(|| {
+                service_route(start_service(&shared, &handles[0], CreditBureau { settings: bureaus.clone() }))
+            });
+            let appraisal = runs(ActorKind::Appraisal).then(|| {
+                service_route(start_service(&shared, &handles[1 % handles.len()], Appraiser { settings: bureaus }))
+            });
+            let notifier = runs(ActorKind::Notifier).then(|| {
+                let provider = MailProvider::new(shared.metrics.clone());
+                service_route(start_service(&shared, &handles[0], Notifier { provider }))
+            });
             started = Some(shared);
             let new_loans = directory.clone();
+            // A node without the `loans` role takes submissions but runs no loan actor: the
+            // first replies go to a node that does, which reads the loan.
+            let new_loan: Box<dyn Fn(LoanRecord) + Send + Sync> = match runs(ActorKind::Loan) {
+                true => Box::new(move |record| new_loans.activate_with(record)),
+                false => Box::new(|_| {}),
+            };
             Routes {
                 loans: Box::new(move |envelope| directory.deliver(envelope)),
-                new_loan: Box::new(move |record| new_loans.activate_with(record)),
-                credit: ServiceRoute { deliver: credit.clone().recipient(), probe: credit.recipient() },
-                appraisal: ServiceRoute { deliver: appraisal.clone().recipient(), probe: appraisal.recipient() },
-                notifier: ServiceRoute { deliver: notifier.clone().recipient(), probe: notifier.recipient() },
+                new_loan,
+                credit,
+                appraisal,
+                notifier,
             }
         });
         let shared = started.expect("the post office starts the actors");
@@ -69,8 +77,13 @@ impl ActorSystem {
     }
 
     /// Deliver what the outbox holds (resuming every unfinished loan), then keep sweeping for
-    /// messages that were lost in memory.
+    /// messages that were lost in memory. Only on a node whose roles commit outbox rows (see
+    /// `NodeRoles::sweeps_outbox`): a service node leaves it to them.
     pub async fn resume_and_sweep(&self) -> anyhow::Result<()> {
+        if !self.shared.settings.node.roles.sweeps_outbox() {
+            tracing::info!(roles = %self.shared.settings.node.roles, "no outbox sweep on this node: its roles commit no rows");
+            return Ok(());
+        }
         let actors = &self.shared.settings.actors;
         let presumed_lost = Duration::from_millis(actors.redelivery_after_ms);
         let resumed = self.shared.postman.sweep(&self.shared.db, Duration::ZERO, presumed_lost).await?;
@@ -126,6 +139,10 @@ fn actor_gauges(shared: &SharedHandles) -> ActorGaugeSource {
             messages_in_flight: postman.in_flight(),
         }
     })
+}
+
+fn service_route<S: Service>(actor: Addr<ServiceActor<S>>) -> ServiceRoute {
+    ServiceRoute { deliver: actor.clone().recipient(), probe: actor.recipient() }
 }
 
 fn start_service<S: Service>(

@@ -1,5 +1,5 @@
-//! Cluster membership: each node records a heartbeat with its live actors every few seconds, so
-//! that any node can list the actors of every node (`/admin/actors`). A node that stops
+//! Cluster membership: each node records a heartbeat with its roles and live actors every few
+//! seconds, so that any node can list the roles and actors of every node (`/admin/actors`). A node that stops
 //! recording drops out of the listing.
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use crate::actors::Registry;
 use crate::domain::rfc3339;
 use crate::messages::ActorKind;
 use crate::persistence::{nodes, Database, NodeRow, StoreError};
+use crate::settings::NodeRoles;
 
 /// How often each node records its actors, and when a record counts as stale.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(2_000);
@@ -23,6 +24,11 @@ const HEARTBEAT_ACTORS: usize = 1_000;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NodeActorsView {
     pub node_id: String,
+    /// The node's roles (`node.roles`): the work it takes. Empty for a node of an older
+    /// version, whose heartbeat does not carry them.
+    #[serde(default)]
+    #[schema(example = json!(["api", "loans"]))]
+    pub roles: Vec<String>,
     /// Live actors by kind.
     pub counts: BTreeMap<String, usize>,
     pub actors: Vec<ActorView>,
@@ -44,13 +50,13 @@ pub struct ActorView {
 }
 
 /// Record this node's live actors every few seconds, for as long as the node runs.
-pub fn spawn_heartbeat(db: Database, registry: Arc<Registry>, node_id: String) {
+pub fn spawn_heartbeat(db: Database, registry: Arc<Registry>, node_id: String, roles: NodeRoles) {
     let started_at = chrono::Utc::now().naive_utc();
     actix::spawn(async move {
         let mut ticker = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             ticker.tick().await;
-            let view = node_view(&registry, &node_id, None, HEARTBEAT_ACTORS);
+            let view = node_view(&registry, &node_id, &roles, None, HEARTBEAT_ACTORS);
             let node = NodeRow {
                 node_id: node_id.clone(),
                 started_at,
@@ -82,8 +88,14 @@ pub async fn other_nodes(
     Ok(nodes)
 }
 
-/// This node's live actors (of `kind`, or all), at most `limit`.
-pub fn node_view(registry: &Registry, node_id: &str, kind: Option<ActorKind>, limit: usize) -> NodeActorsView {
+/// This node's roles and live actors (of `kind`, or all), at most `limit`.
+pub fn node_view(
+    registry: &Registry,
+    node_id: &str,
+    roles: &NodeRoles,
+    kind: Option<ActorKind>,
+    limit: usize,
+) -> NodeActorsView {
     let counts = registry.counts().into_iter().map(|(k, n)| (k.as_str().to_owned(), n)).collect();
     let actors = registry
         .snapshot()
@@ -101,5 +113,6 @@ pub fn node_view(registry: &Registry, node_id: &str, kind: Option<ActorKind>, li
             age_seconds: a.age_seconds,
         })
         .collect();
-    NodeActorsView { node_id: node_id.to_owned(), counts, actors }
+    let roles = roles.names().into_iter().map(str::to_owned).collect();
+    NodeActorsView { node_id: node_id.to_owned(), roles, counts, actors }
 }

@@ -84,7 +84,8 @@ impl KindParam {
 )]
 pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let kind = query.kind.map(KindParam::kind);
-    let mut nodes = vec![cluster::node_view(&state.registry, &state.node_id, kind, usize::MAX)];
+    let mut nodes =
+        vec![cluster::node_view(&state.registry, &state.node_id, &state.settings.node.roles, kind, usize::MAX)];
     nodes.extend(cluster::other_nodes(&state.db, &state.node_id, kind).await?);
     Ok(HttpResponse::Ok().json(ActorsView { nodes }))
 }

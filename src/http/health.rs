@@ -30,6 +30,9 @@ pub struct Readiness {
     status: ReadinessStatus,
     node_id: String,
     mode: NodeMode,
+    /// The work this node takes (`node.roles`); an embedded node runs every role.
+    #[schema(example = json!(["api", "loans"]))]
+    roles: Vec<&'static str>,
     checks: Checks,
 }
 
@@ -141,6 +144,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             Mode::Embedded => NodeMode::Embedded,
             Mode::Cluster { .. } => NodeMode::Cluster,
         },
+        roles: state.settings.node.roles.names(),
         checks: Checks {
             database,
             actors: ActorsCheck { status: "up", live, messages_in_flight: state.postman.in_flight() },
@@ -170,6 +174,7 @@ mod tests {
             status: ReadinessStatus::Degraded,
             node_id: "n1".into(),
             mode: NodeMode::Cluster,
+            roles: vec!["credit", "notifier"],
             checks: Checks {
                 database: DatabaseCheck::Up { backend: "postgres", latency_ms: 1.5 },
                 actors: actors(),
@@ -177,7 +182,7 @@ mod tests {
             },
         };
         let expected = json!({
-            "status": "degraded", "node_id": "n1", "mode": "cluster",
+            "status": "degraded", "node_id": "n1", "mode": "cluster", "roles": ["credit", "notifier"],
             "checks": {
                 "database": { "status": "up", "backend": "postgres", "latency_ms": 1.5 },
                 "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },
@@ -193,10 +198,11 @@ mod tests {
             status: ReadinessStatus::Unavailable,
             node_id: "n1".into(),
             mode: NodeMode::Embedded,
+            roles: vec!["api"],
             checks: Checks { database: DatabaseCheck::Down { backend: "sqlite" }, actors: actors(), broker: None },
         };
         let expected = json!({
-            "status": "unavailable", "node_id": "n1", "mode": "embedded",
+            "status": "unavailable", "node_id": "n1", "mode": "embedded", "roles": ["api"],
             "checks": {
                 "database": { "status": "down", "backend": "sqlite" },
                 "actors": { "status": "up", "live": { "loan": 2 }, "messages_in_flight": 3 },

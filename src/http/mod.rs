@@ -33,6 +33,6 @@ pub use access::authorize;
 pub use jwt::JwtVerifier;
 pub use rate_limit::RateLimiter;
 pub use request_span::LoggedRequest;
-pub use routes::{configure, query_config};
+pub use routes::{configure, configure_operations, query_config};
 pub use state::AppState;
 pub use streams::{LiveFeed, StreamSlots, Streams};

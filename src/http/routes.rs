@@ -5,16 +5,23 @@ use actix_web::web;
 use super::errors::ApiError;
 use super::{admin, dashboard, health, loans, me, openapi, ops, streams};
 
+/// Every route: a node with the `api` role.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
     streams::routes(cfg);
     dashboard::routes(cfg);
     me::routes(cfg);
     loans::routes(cfg);
+    configure_operations(cfg);
+    openapi::routes(cfg);
+}
+
+/// What operators and their tools need of every node, `api` role or not: `/health/*` (probes),
+/// `/metrics` (scrapes) and `/admin/*` (the node's actors, dead letters, retries).
+pub fn configure_operations(cfg: &mut web::ServiceConfig) {
     health::routes(cfg);
     admin::routes(cfg);
     ops::routes(cfg);
-    openapi::routes(cfg);
 }
 
 /// Malformed query strings and paths get a problem body too.

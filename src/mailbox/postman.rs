@@ -20,15 +20,16 @@ use crate::domain::MessageId;
 use crate::messages::{ActorKind, Deliver, Envelope, Probe};
 use crate::persistence::{queries, Database, LoanRecord, OutboxRow, StoreError};
 
-/// Where each kind of message goes on this node.
+/// Where each kind of message goes on this node. A service this node has no role for has no
+/// actor here (`None`): its queue is not consumed here, so no message for it arrives.
 pub struct Routes {
     /// Finds or activates the loan's actor and hands it the envelope.
     pub loans: Box<dyn Fn(Envelope) + Send + Sync>,
     /// Activates the actor of a loan just submitted, with its state.
     pub new_loan: Box<dyn Fn(LoanRecord) + Send + Sync>,
-    pub credit: ServiceRoute,
-    pub appraisal: ServiceRoute,
-    pub notifier: ServiceRoute,
+    pub credit: Option<ServiceRoute>,
+    pub appraisal: Option<ServiceRoute>,
+    pub notifier: Option<ServiceRoute>,
 }
 
 /// A service actor: where its calls go, and where a call is probed (see [`Probe`]).
@@ -301,8 +302,15 @@ fn route(inner: &Inner, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>
         entry.since = Instant::now();
         entry.deliveries.extend(delivery);
     }
-    let Some(service) = inner.routes.service(envelope.destination) else {
+    if envelope.destination == ActorKind::Loan {
         return (inner.routes.loans)(envelope);
+    }
+    let Some(service) = inner.routes.service(envelope.destination) else {
+        // Only a message sent in process (embedded mode, where a node runs every role) or taken
+        // from a queue of this node's roles reaches here: this is a wiring fault. The message
+        // stays in flight, unsettled, for another node or the sweep.
+        tracing::error!(kind = envelope.destination.as_str(), "a message for a service this node does not run");
+        return;
     };
     // Service actors are supervised and never stop; their handlers only start a task, so
     // their mailboxes drain fast: queue regardless of actix's mailbox capacity.
@@ -310,13 +318,14 @@ fn route(inner: &Inner, envelope: Envelope, delivery: Option<Arc<BrokerDelivery>
 }
 
 impl Routes {
-    /// The service actor of `kind`; `None` for loans.
+    /// The service actor of `kind` on this node; `None` for loans and for a service without
+    /// its role here.
     fn service(&self, kind: ActorKind) -> Option<&ServiceRoute> {
         match kind {
             ActorKind::Loan => None,
-            ActorKind::Credit => Some(&self.credit),
-            ActorKind::Appraisal => Some(&self.appraisal),
-            ActorKind::Notifier => Some(&self.notifier),
+            ActorKind::Credit => self.credit.as_ref(),
+            ActorKind::Appraisal => self.appraisal.as_ref(),
+            ActorKind::Notifier => self.notifier.as_ref(),
         }
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{LoanId, MessageId, Money, TraceParent};
 use crate::saga::{LoanStatus, SagaInput};
+use crate::settings::NodeRole;
 
 /// Which kind of actor a message is for (one durable queue per kind in cluster mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,6 +26,16 @@ impl ActorKind {
             ActorKind::Credit => "credit",
             ActorKind::Appraisal => "appraisal",
             ActorKind::Notifier => "notifier",
+        }
+    }
+
+    /// The role whose nodes consume this kind's queues (and run its actors).
+    pub fn role(self) -> NodeRole {
+        match self {
+            ActorKind::Loan => NodeRole::Loans,
+            ActorKind::Credit => NodeRole::Credit,
+            ActorKind::Appraisal => NodeRole::Appraisal,
+            ActorKind::Notifier => NodeRole::Notifier,
         }
     }
 }

@@ -22,4 +22,7 @@ pub struct FaultSettings {
     pub service_panics: u32,
     /// Cluster mode: publish every message twice, to prove that duplicates change nothing.
     pub publish_twice: bool,
+    /// Cluster mode: treat messages of this kind (a label such as `check_credit`) as a kind this
+    /// node does not know, like a node of an older version during a rolling upgrade.
+    pub unknown_kind: String,
 }

@@ -10,12 +10,14 @@ use serde::Deserialize;
 #[cfg(feature = "test-faults")]
 mod faults;
 mod hosts;
+mod roles;
 mod staff;
 
 pub use crate::domain::Role;
 #[cfg(feature = "test-faults")]
 pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
+pub use roles::{NodeRole, NodeRoles};
 pub use staff::StaffToken;
 
 const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 31_536_000;
@@ -145,10 +147,18 @@ pub struct BrokerSettings {
     pub envelopes_per_message: usize,
     pub confirm_timeout_ms: u64,
     pub reconnect_max_ms: u64,
+    /// How often a message of a kind this node does not know is left for another node (a
+    /// rolling upgrade: a newer node sent it) before it is dead-lettered.
+    #[serde(default = "default_unknown_kind_deferrals")]
+    pub unknown_kind_deferrals: u32,
     /// A PEM file of the CA (or CAs) that signed the broker's certificate, for an `amqps://`
     /// URL; empty = the system's trusted roots.
     #[serde(default)]
     pub ca_file: String,
+}
+
+fn default_unknown_kind_deferrals() -> u32 {
+    120
 }
 
 impl BrokerSettings {
@@ -220,6 +230,12 @@ pub struct AdminSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NodeSettings {
     pub id: Option<String>,
+    /// `node.roles` as listed (a comma list in the environment); parsed into `roles`.
+    #[serde(rename = "roles", default)]
+    roles_listed: Vec<String>,
+    /// This node's roles, parsed once when the settings are loaded: every role by default.
+    #[serde(skip)]
+    pub roles: NodeRoles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -293,7 +309,8 @@ impl Settings {
                     .with_list_parse_key("http.allowed_origins")
                     .with_list_parse_key("http.allowed_hosts")
                     .with_list_parse_key("http.trusted_proxies")
-                    .with_list_parse_key("admin.staff_tokens"),
+                    .with_list_parse_key("admin.staff_tokens")
+                    .with_list_parse_key("node.roles"),
             )
             .build()?
             .try_deserialize()?;
@@ -312,6 +329,8 @@ impl Settings {
             .map(|entry| StaffToken::parse(entry))
             .collect::<Result<_, _>>()
             .map_err(|message| SettingsError::Invalid { key: "admin.staff_tokens", message })?;
+        settings.node.roles = NodeRoles::parse(&settings.node.roles_listed)
+            .map_err(|message| SettingsError::Invalid { key: "node.roles", message })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -386,6 +405,12 @@ impl Settings {
             if !std::path::Path::new(ca_file).is_file() {
                 return invalid("broker.ca_file", &format!("names no readable file: {ca_file}"));
             }
+        }
+        if self.mode == Mode::Embedded && self.node.roles.listed() {
+            return invalid(
+                "node.roles",
+                "is for cluster mode (set broker.url): an embedded node runs every role in one process",
+            );
         }
         if matches!(self.mode, Mode::Cluster { .. }) && self.admin_token().is_none() {
             return invalid(

@@ -200,3 +200,15 @@ fn the_shutdown_grace_and_the_stream_caps_are_read_and_checked() {
         assert!(err.contains(named), "{key}={value}: {err}");
     }
 }
+
+#[test]
+fn node_roles_are_parsed_once_and_refused_in_embedded_mode() {
+    assert_eq!(load_with(&[]).unwrap().node.roles, NodeRoles::default());
+    let cluster = [("LOANFLOW__BROKER__URL", "amqp://127.0.0.1"), ("LOANFLOW__ADMIN__TOKEN", "t")];
+    let worker = load_with(&[cluster[0], cluster[1], ("LOANFLOW__NODE__ROLES", "credit, appraisal,notifier")]).unwrap();
+    assert_eq!(worker.node.roles.names(), ["credit", "appraisal", "notifier"]);
+    let err = load_with(&[cluster[0], cluster[1], ("LOANFLOW__NODE__ROLES", "api,lones")]).unwrap_err().to_string();
+    assert!(err.contains("node.roles") && err.contains("unknown role `lones`"), "{err}");
+    let err = load_with(&[("LOANFLOW__NODE__ROLES", "api,loans")]).unwrap_err().to_string();
+    assert!(err.contains("node.roles") && err.contains("cluster mode"), "{err}");
+}

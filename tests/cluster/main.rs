@@ -12,8 +12,10 @@ mod migrations;
 mod otlp;
 #[path = "../crash/process.rs"]
 mod process;
+mod roles;
 mod streams;
 mod traces;
+mod upgrades;
 
 use std::time::Duration;
 use tokio::sync::RwLock;

@@ -1,4 +1,4 @@
-//! Consumers: one per actor-kind queue (deliveries go to the local actors through the postman,
+//! Consumers: one per actor-kind queue of this node's roles (deliveries go to the local actors through the postman,
 //! acked after the handler's commit; a message delivered again goes to quarantine), one per
 //! quarantine (one message at a time), one on the dead-letter queue (moves dead messages into
 //! the `dead_letters` table, where operators list and replay them), one on this node's events
@@ -12,6 +12,7 @@ use lapin::BasicProperties;
 use lapin::{Channel, Connection};
 use tokio::task::JoinSet;
 
+use super::received::{self, Received};
 use super::topology::{events_queue, Lane, DEAD_LETTER_QUEUE, TRACEPARENT_HEADER};
 use super::BrokerContext;
 use crate::domain::TraceParent;
@@ -27,7 +28,9 @@ pub(super) async fn start_all(
     tasks: &mut JoinSet<lapin::Result<()>>,
 ) -> lapin::Result<Vec<(Channel, String)>> {
     let mut consumers = Vec::new();
-    for kind in ActorKind::ALL {
+    // Only the queues of this node's roles: the others wait, durable, for a node that has them.
+    let roles = &context.settings.node.roles;
+    for kind in ActorKind::ALL.into_iter().filter(|kind| roles.runs(kind.role())) {
         for lane in [Lane::Main, Lane::Quarantine] {
             let channel = connection.create_channel().await?;
             channel.basic_qos(prefetch(kind, lane, &context.settings.broker), BasicQosOptions::default()).await?;
@@ -40,7 +43,7 @@ pub(super) async fn start_all(
                 let mut consumer = consumer;
                 while let Some(delivery) = consumer.next().await {
                     match lane {
-                        Lane::Main => accept(delivery?, &context).await,
+                        Lane::Main => accept(delivery?, kind, &context).await,
                         Lane::Quarantine => accept_quarantined(delivery?, kind, &context).await,
                     }
                 }
@@ -109,14 +112,24 @@ async fn subscribe(channel: &Channel, queue: &str, node_id: &str) -> lapin::Resu
 /// Envelopes for local actors: the message is acked when the postman hears that every one of
 /// them was settled. A message delivered before (a node may have died handling it, and every
 /// message that node held was counted toward the delivery limit with it) goes to quarantine.
-async fn accept(delivery: Delivery, context: &BrokerContext) {
-    match std::str::from_utf8(&delivery.data).ok().map(parse_message).map(|read| traced(read, &delivery.properties)) {
-        Some(Ok(envelopes)) if !envelopes.is_empty() && delivery.redelivered => {
-            quarantine(envelopes, delivery.acker, context).await
+async fn accept(delivery: Delivery, kind: ActorKind, context: &BrokerContext) {
+    match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) if delivery.redelivered => {
+            quarantine(traced(envelopes, &delivery.properties), delivery.acker, context).await
         }
-        Some(Ok(envelopes)) if !envelopes.is_empty() => context.postman.accept_from_broker(envelopes, delivery.acker),
-        _ => reject_unreadable(delivery).await,
+        Received::Envelopes(envelopes) => {
+            context.postman.accept_from_broker(traced(envelopes, &delivery.properties), delivery.acker)
+        }
+        Received::UnknownKind(kinds) => leave_for_another_node(delivery, Lane::Main.queue(kind), kinds, context),
+        Received::Unreadable => reject_unreadable(delivery).await,
     }
+}
+
+/// A message of a kind this node does not know, left on `queue` for a node that does (bounded
+/// by `broker.unknown_kind_deferrals`).
+fn leave_for_another_node(delivery: Delivery, queue: &'static str, kinds: String, context: &BrokerContext) {
+    let limit = Some(context.settings.broker.unknown_kind_deferrals);
+    received::leave_for_another_node(delivery, queue, kinds, limit, context);
 }
 
 async fn reject_unreadable(delivery: Delivery) {
@@ -126,32 +139,19 @@ async fn reject_unreadable(delivery: Delivery) {
 
 /// A single envelope sent without a trace context in its body takes the message's
 /// `traceparent` header, if any (a batch's header is its first envelope's only).
-fn traced(
-    read: Result<Vec<Envelope>, serde_json::Error>,
-    properties: &BasicProperties,
-) -> Result<Vec<Envelope>, serde_json::Error> {
-    let mut envelopes = read?;
+fn traced(mut envelopes: Vec<Envelope>, properties: &BasicProperties) -> Vec<Envelope> {
     if let [only] = envelopes.as_mut_slice() {
         if only.trace.is_none() {
             only.trace = header_traceparent(properties);
         }
     }
-    Ok(envelopes)
+    envelopes
 }
 
 fn header_traceparent(properties: &BasicProperties) -> Option<TraceParent> {
     match properties.headers().as_ref()?.inner().get(TRACEPARENT_HEADER)? {
         AMQPValue::LongString(value) => TraceParent::parse(std::str::from_utf8(value.as_bytes()).ok()?),
         _ => None,
-    }
-}
-
-/// One envelope (its JSON object) or several (a JSON array of them).
-fn parse_message(text: &str) -> Result<Vec<Envelope>, serde_json::Error> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str(text)
-    } else {
-        Envelope::from_json(text).map(|envelope| vec![envelope])
     }
 }
 
@@ -178,9 +178,12 @@ async fn quarantine(envelopes: Vec<Envelope>, acker: lapin::Acker, context: &Bro
 /// its kind's queue (confirmed, then this delivery is acked) to be handled with its latency
 /// beside the others, so that a slow call never holds up the quarantine.
 async fn accept_quarantined(delivery: Delivery, kind: ActorKind, context: &BrokerContext) {
-    let envelopes = match std::str::from_utf8(&delivery.data).ok().map(parse_message) {
-        Some(Ok(envelopes)) if !envelopes.is_empty() => envelopes,
-        _ => return reject_unreadable(delivery).await,
+    let envelopes = match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) => envelopes,
+        Received::UnknownKind(kinds) => {
+            return leave_for_another_node(delivery, Lane::Quarantine.queue(kind), kinds, context)
+        }
+        Received::Unreadable => return reject_unreadable(delivery).await,
     };
     if kind == ActorKind::Loan {
         return context.postman.accept_from_broker(envelopes, delivery.acker);
@@ -203,10 +206,17 @@ async fn accept_quarantined(delivery: Delivery, kind: ActorKind, context: &Broke
 /// to its queue as a message of its own, with its own delivery limit; only single envelopes end
 /// up in `dead_letters`.
 async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
-    let Some(Ok(envelopes)) = std::str::from_utf8(&delivery.data).ok().map(parse_message) else {
-        tracing::error!("unreadable dead letter dropped");
-        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-        return;
+    let envelopes = match received::read(&delivery.data, &context.settings) {
+        Received::Envelopes(envelopes) => envelopes,
+        // Kept (never given up on) until a node that knows its kind records it.
+        Received::UnknownKind(kinds) => {
+            return received::leave_for_another_node(delivery, DEAD_LETTER_QUEUE, kinds, None, context)
+        }
+        Received::Unreadable => {
+            tracing::error!("unreadable dead letter dropped");
+            let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+            return;
+        }
     };
     if envelopes.len() > 1 {
         let published = context.broker.publish_each(&envelopes, Lane::Main).await;
@@ -245,6 +255,7 @@ async fn record_dead_letter(delivery: Delivery, context: &BrokerContext) {
 
 #[cfg(test)]
 mod tests {
+    use super::received::parse_message;
     use super::*;
     use crate::domain::LoanId;
     use crate::messages::MessageBody;
@@ -267,14 +278,14 @@ mod tests {
         headers.insert(TRACEPARENT_HEADER.into(), AMQPValue::LongString(value.into()));
         let properties = BasicProperties::default().with_headers(headers);
         let one = Envelope::new(LoanId::generate(), None, MessageBody::VoidAppraisal);
-        let read = traced(Ok(vec![one.clone()]), &properties).unwrap();
+        let read = traced(vec![one.clone()], &properties);
         assert_eq!(read[0].trace.as_ref().map(|t| t.as_str()), Some(value));
 
         let own = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        let read = traced(Ok(vec![one.clone().traced(own.clone())]), &properties).unwrap();
+        let read = traced(vec![one.clone().traced(own.clone())], &properties);
         assert_eq!(read[0].trace, own, "the body's own trace context wins");
-        let batch = traced(Ok(vec![one.clone(), one.clone()]), &properties).unwrap();
+        let batch = traced(vec![one.clone(), one.clone()], &properties);
         assert!(batch.iter().all(|e| e.trace.is_none()), "a batch's header is not every envelope's");
-        assert_eq!(traced(Ok(vec![one]), &BasicProperties::default()).unwrap()[0].trace, None);
+        assert_eq!(traced(vec![one], &BasicProperties::default())[0].trace, None);
     }
 }

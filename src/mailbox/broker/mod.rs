@@ -6,6 +6,7 @@
 
 mod consumer;
 mod publisher;
+mod received;
 pub mod topology;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,6 +156,13 @@ impl Broker {
         publisher::publish_each(&channel, envelopes, lane, self.confirm_timeout).await
     }
 
+    /// Publish a message as it came (`data`, with `properties`) to `queue`, and wait for the
+    /// confirm: true if confirmed.
+    pub(super) async fn publish_raw(&self, queue: &str, data: &[u8], properties: lapin::BasicProperties) -> bool {
+        let Some(channel) = Shared::lock(&self.shared.publish_channel).clone() else { return false };
+        publisher::publish_raw(&channel, queue, data, properties, self.confirm_timeout).await
+    }
+
     /// Send a committed event to every node's live streams (best effort, like the streams).
     pub fn publish_event(&self, event: LiveEvent) {
         let _ = self.events.try_send(event);
@@ -228,14 +236,17 @@ async fn run_connection(url: &str, shared: &Arc<Shared>, context: &BrokerContext
     *Shared::lock(&shared.events_channel) = Some(connection.create_channel().await?);
     shared.connected.store(true, Ordering::Release);
     *Shared::lock(&shared.last_error) = None;
-    tracing::info!(node_id = %context.node_id, "connected to the broker");
-    // Unpublished rows (e.g. accepted while the broker was away) go out now.
-    let (postman, db) = (context.postman.clone(), context.db.clone());
-    tokio::spawn(async move {
-        if let Err(err) = postman.sweep(&db, Duration::ZERO, Duration::MAX).await {
-            tracing::warn!(error = %err, "publishing the outbox after connecting failed");
-        }
-    });
+    tracing::info!(node_id = %context.node_id, roles = %context.settings.node.roles, "connected to the broker");
+    // Unpublished rows (e.g. accepted while the broker was away) go out now, from the nodes
+    // whose roles commit rows.
+    if context.settings.node.roles.sweeps_outbox() {
+        let (postman, db) = (context.postman.clone(), context.db.clone());
+        tokio::spawn(async move {
+            if let Err(err) = postman.sweep(&db, Duration::ZERO, Duration::MAX).await {
+                tracing::warn!(error = %err, "publishing the outbox after connecting failed");
+            }
+        });
+    }
     // The first consumer to end means the connection (or its channel) is gone.
     let ended = tasks.join_next().await;
     tasks.abort_all();

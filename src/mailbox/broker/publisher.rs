@@ -51,6 +51,21 @@ async fn publish(
     channel.basic_publish("".into(), queue.into(), options, payload.as_bytes(), properties(first)).await
 }
 
+/// Publish `data` as it is to `queue` and wait for the confirm: true if confirmed.
+pub(super) async fn publish_raw(
+    channel: &lapin::Channel,
+    queue: &str,
+    data: &[u8],
+    properties: BasicProperties,
+    timeout: Duration,
+) -> bool {
+    let options = BasicPublishOptions::default();
+    let Ok(confirm) = channel.basic_publish("".into(), queue.into(), options, data, properties).await else {
+        return false;
+    };
+    matches!(tokio::time::timeout(timeout, confirm).await, Ok(Ok(confirmation)) if confirmation.is_ack())
+}
+
 /// How long an uncommitted reply that could not be published waits before it is tried again.
 const REPLY_RETRY: Duration = Duration::from_secs(1);
 
