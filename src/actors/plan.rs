@@ -73,6 +73,7 @@ pub fn plan_submission(
         updated_at: now,
         decided_at: None,
         notified_at: None,
+        waiting_since: None,
     };
     let (mut effects, mut after) = carry_out(&new, None, new.saga.start(), None, now);
     effects.events.insert(0, NewEventRow::new(id, &submitted, now));
@@ -139,6 +140,7 @@ fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> Loan
     let became_notified =
         current.saga.notification != NotificationState::Done && saga.notification == NotificationState::Done;
     LoanRecord {
+        waiting_since: current.waiting_since_after(&saga, now),
         saga,
         version: current.version + 1,
         updated_at: now,

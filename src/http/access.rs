@@ -80,7 +80,7 @@ fn rule(method: &Method, path: &str) -> Rule {
         (true, ["health", "live" | "ready"] | ["metrics"] | ["api-docs", "openapi.json"]) => Rule::Open,
         (true, ["docs", ..]) => Rule::Open,
         (_, ["admin", ..]) => Rule::Staff(&[Role::Operator]),
-        (true, ["api", "v1", "loans", "stats"]) => Rule::Staff(READERS),
+        (true, ["api", "v1", "loans", "stats" | "steps"]) => Rule::Staff(READERS),
         (true, ["api", "v1", "me"]) => Rule::Anyone,
         (true, ["api", "v1", "loans", id] | ["api", "v1", "loans", id, "events" | "schedule"]) => loan(id),
         (true, ["api", "v1", "loans", id, "events", "stream"] | ["ws", "loans", id]) => loan(id),

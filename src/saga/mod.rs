@@ -8,10 +8,12 @@
 mod events;
 mod machine;
 mod state;
+mod steps;
 
 pub use events::LoanEvent;
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
+pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};
 
 #[cfg(test)]
 mod tests;

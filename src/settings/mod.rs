@@ -10,12 +10,14 @@ use serde::Deserialize;
 #[cfg(feature = "test-faults")]
 mod faults;
 mod hosts;
+mod human;
 mod staff;
 
 pub use crate::domain::Role;
 #[cfg(feature = "test-faults")]
 pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
+pub use human::{HumanSettings, ReminderFraction, TimerSettings};
 pub use staff::StaffToken;
 
 const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 31_536_000;
@@ -42,6 +44,10 @@ pub struct Settings {
     pub faults: FaultSettings,
     #[serde(default)]
     pub jwt: JwtSettings,
+    #[serde(default)]
+    pub human: HumanSettings,
+    #[serde(default)]
+    pub timers: TimerSettings,
     /// Decided once from `broker.url` when the settings are loaded.
     #[serde(skip)]
     pub mode: Mode,

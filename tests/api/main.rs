@@ -25,3 +25,4 @@ mod reads;
 mod request_log;
 mod schemathesis;
 mod slow_clients;
+mod waiting;
