@@ -6,10 +6,16 @@
 //! which is what makes at-least-once delivery safe.
 
 mod events;
+mod human;
 mod machine;
+mod review;
 mod state;
 
 pub use events::LoanEvent;
+pub use human::{
+    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, Referral, ReferralReason,
+    ReminderState, RequestState, Review, ReviewNote, Reviewer, ReviewerRole, Timer, TimerKind, UnderwriterDecision,
+};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
 
