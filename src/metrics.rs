@@ -532,7 +532,10 @@ mod tests {
         metrics.left_step("credit_check", since);
         let text = scrape(&metrics);
         assert!(text.contains("loanflow_human_step_duration_seconds_count{step=\"underwriter\"} 1"), "{text}");
-        assert!(text.contains("loanflow_human_step_duration_seconds_bucket{step=\"underwriter\",le=\"60\"} 0"), "{text}");
+        assert!(
+            text.contains("loanflow_human_step_duration_seconds_bucket{step=\"underwriter\",le=\"60\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("loanflow_human_step_duration_seconds_count{step=\"applicant\"} 0"), "{text}");
         assert!(!text.contains("step=\"credit_check\",le="), "automatic steps are not measured here:\n{text}");
         assert!(text.contains("loanflow_human_events_total{kind=\"review_escalated\"} 0"), "{text}");

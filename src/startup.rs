@@ -17,8 +17,8 @@ use crate::mailbox::broker::{Broker, BrokerContext};
 use crate::mailbox::Transport;
 use crate::messages::EventBus;
 use crate::persistence::{expire_idempotency_keys, secrets, Database};
-use crate::timers::TimerComponent;
 use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, Role, Settings, StaffToken};
+use crate::timers::{EscalationSweep, TimerComponent};
 
 pub struct Application {
     server: Server,
@@ -93,6 +93,7 @@ impl Application {
             metrics: shared.metrics.clone(),
         }
         .start();
+        EscalationSweep { db: db.clone(), postman: shared.postman.clone(), settings: settings.human.clone() }.start();
         spawn_idempotency_expiry(db.clone(), settings.http.idempotency_ttl());
 
         let feed = http::LiveFeed::start(db.clone(), &bus);

@@ -105,7 +105,8 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
         request_hash,
         expired_before,
     });
-    let (unit, plan) = plan_submission(LoanId::generate(), application, now, idempotency);
+    let band = state.settings.decision.review_below_score;
+    let (unit, plan) = plan_submission(LoanId::generate(), application, now, idempotency, band);
     tracing::Span::current().record("loan_id", tracing::field::display(plan.record.id));
 
     match state.db.writer().commit(unit).await? {

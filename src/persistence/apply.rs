@@ -70,6 +70,17 @@ pub(super) fn apply_state(
                 claim_idempotency_key(conn, submission.loan_id, record)?;
             }
         }
+        // Always its own UPDATE (`update_loans` batches steps only): a person's input is rare.
+        UnitOfWork::Input(input) => {
+            if let Some(record) = &input.idempotency {
+                claim_idempotency_key(conn, input.loan_id, record)?;
+            }
+            let updated =
+                UpdateLoanState { row: &input.row, expected_version: input.expected_version }.execute(conn)?;
+            if updated == 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
         UnitOfWork::DeadLetter { row, .. } => {
             diesel::insert_into(dead_letters::table).values(row).execute(conn)?;
         }

@@ -29,7 +29,8 @@ pub use records::{
     NotificationRow, OutboxRow, TimerRow,
 };
 pub use unit_of_work::{
-    CommitOutcome, Effects, IdempotencyRecord, StaffChange, StaffRecord, Step, StepChange, Submission, UnitOfWork,
+    CommitOutcome, Effects, IdempotencyRecord, Input, StaffChange, StaffRecord, Step, StepChange, Submission,
+    UnitOfWork,
 };
 pub use writer::Writer;
 

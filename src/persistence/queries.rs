@@ -141,6 +141,7 @@ pub fn table_counts(conn: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>
         ("outbox", outbox::table.count().get_result(conn)?),
         ("dead_letters", dead_letters::table.count().get_result(conn)?),
         ("idempotency_keys", idempotency_keys::table.count().get_result(conn)?),
+        ("timers", super::schema::timers::table.count().get_result(conn)?),
     ])
 }
 

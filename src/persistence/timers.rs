@@ -90,11 +90,6 @@ fn in_due_order(
     Ok(query.load(conn)?)
 }
 
-/// How many timers are pending.
-pub fn pending_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(timers::table.count().get_result(conn)?)
-}
-
 /// Loans waiting on `step` since before `since`, for which no event `escalated` is recorded and
 /// no message of kind `message_kind` waits in the outbox: the loans an escalation sweep sends
 /// that message to. Oldest first, at most `limit`.
@@ -109,8 +104,7 @@ pub fn waiting_unescalated(
     let recorded = loan_events::table
         .filter(loan_events::loan_id.eq(loans::id))
         .filter(loan_events::event_type.eq(escalated.to_owned()));
-    let pending =
-        outbox::table.filter(outbox::loan_id.eq(loans::id)).filter(outbox::kind.eq(message_kind.to_owned()));
+    let pending = outbox::table.filter(outbox::loan_id.eq(loans::id)).filter(outbox::kind.eq(message_kind.to_owned()));
     Ok(loans::table
         .filter(loans::waiting_on.eq(step.to_owned()))
         .filter(loans::waiting_since.lt(since))

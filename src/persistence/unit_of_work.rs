@@ -19,6 +19,9 @@ pub enum UnitOfWork {
     DeadLetter { loan_id: LoanId, consumes: MessageId, row: DeadLetterRow },
     /// Take a message out of `dead_letters` and put it back in the outbox, recording who did.
     Replay { loan_id: LoanId, message_id: MessageId, emit: NewOutboxRow, record: StaffRecord },
+    /// A person's input to a loan's saga (an underwriter's decision or request, the applicant's
+    /// answer or withdrawal, an operator's cancellation), committed while the caller waits.
+    Input(Input),
     /// Something staff did to a loan, in its history (and what it changes besides).
     StaffAction { loan_id: LoanId, record: StaffRecord, change: StaffChange },
     /// A failed attempt at a message, counted in its outbox row: the row keeps `envelope` (the
@@ -63,6 +66,17 @@ pub struct Effects {
     pub emits: Vec<NewOutboxRow>,
     /// The durable timers the transition asked for, committed with it.
     pub timers: Vec<TimerRow>,
+}
+
+/// A person's input, judged against the loan at `expected_version`: written only if the loan is
+/// still there (else `Conflict`: re-read and judge again), and only once per idempotency key.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub loan_id: LoanId,
+    pub row: Box<LoanRow>,
+    pub expected_version: i64,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub effects: Effects,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +157,7 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(step) => step.loan_id,
             UnitOfWork::Submission(submission) => submission.loan_id,
+            UnitOfWork::Input(input) => input.loan_id,
             UnitOfWork::DeadLetter { loan_id, .. }
             | UnitOfWork::Replay { loan_id, .. }
             | UnitOfWork::StaffAction { loan_id, .. }
@@ -166,6 +181,7 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(Step { change: StepChange::Applied { effects, .. }, .. }) => Some(effects),
             UnitOfWork::Submission(submission) => Some(&submission.effects),
+            UnitOfWork::Input(input) => Some(&input.effects),
             _ => None,
         }
     }
@@ -193,6 +209,7 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(Step { change: StepChange::Applied { row, .. }, .. }) => Some(row),
             UnitOfWork::Submission(submission) => Some(&submission.loan),
+            UnitOfWork::Input(input) => Some(&input.row),
             _ => None,
         }
     }

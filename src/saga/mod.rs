@@ -6,11 +6,17 @@
 //! which is what makes at-least-once delivery safe.
 
 mod events;
+mod human;
 mod machine;
+mod review;
 mod state;
 mod steps;
 
 pub use events::LoanEvent;
+pub use human::{
+    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, Referral, ReferralReason,
+    ReminderState, RequestState, Review, ReviewNote, Reviewer, ReviewerRole, Timer, TimerKind, UnderwriterDecision,
+};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
 pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};

@@ -3,6 +3,7 @@
 
 mod compensation;
 mod decisions;
+mod human;
 mod properties;
 mod stale_inputs;
 mod support;

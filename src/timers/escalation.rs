@@ -69,4 +69,3 @@ impl EscalationSweep {
         Ok(sent)
     }
 }
-

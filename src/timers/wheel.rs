@@ -130,10 +130,6 @@ impl Wheel {
         self.firing.remove(&row.id);
         self.hold(row);
     }
-
-    pub fn held(&self) -> usize {
-        self.held.len()
-    }
 }
 
 #[cfg(test)]
