@@ -8,3 +8,6 @@ mod wheel;
 
 pub use escalation::EscalationSweep;
 pub use service::TimerComponent;
+
+#[cfg(test)]
+mod tests;
