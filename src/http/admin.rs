@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/loans/{id}/access-token/revoke", web::post().to(revoke_access_token))
             .configure(super::dead_letters::routes)
             .configure(super::erasure::routes)
+            .configure(super::human::admin_routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
 }

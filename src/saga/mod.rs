@@ -13,9 +13,12 @@ mod state;
 
 pub use events::LoanEvent;
 pub use human::{
-    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, Referral, ReferralReason,
-    ReminderState, RequestState, Review, ReviewNote, Reviewer, ReviewerRole, Timer, TimerKind, UnderwriterDecision,
+    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, ReferralReason, Review, Reviewer,
+    ReviewerRole, UnderwriterDecision,
 };
+/// For the timer store, which persists the timers the saga asks for and feeds them back when due.
+#[allow(unused_imports)]
+pub use human::{Timer, TimerKind};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
 
