@@ -339,10 +339,6 @@ impl Metrics {
         let now = Utc::now();
         let request_age = || request.map(|id| seconds_since(id, now));
         for event in events {
-            let kind = event.type_name();
-            if let Some((_, label)) = HUMAN_EVENT_KINDS.iter().find(|(name, _)| *name == kind) {
-                self.human_events.with_label_values(&[label]).inc();
-            }
             let step = match event {
                 LoanEvent::CreditChecked { .. } | LoanEvent::CreditCheckFailed { .. } => {
                     Some((Step::Credit, request_age()))
@@ -359,6 +355,22 @@ impl Metrics {
             if let Some((step, Some(seconds))) = step {
                 self.step_duration.with_label_values(&[step.as_str()]).observe(seconds);
             }
+        }
+        self.count_committed(events, submitted_at);
+    }
+
+    /// A person's input committed the `events` (no message was handled, so no step is timed):
+    /// count what became terminal, was compensated, or belongs to the human steps.
+    pub fn observe_input_commit(&self, events: &[LoanEvent], submitted_at: NaiveDateTime) {
+        self.count_committed(events, submitted_at);
+    }
+
+    fn count_committed(&self, events: &[LoanEvent], submitted_at: NaiveDateTime) {
+        for event in events {
+            let kind = event.type_name();
+            if let Some((_, label)) = HUMAN_EVENT_KINDS.iter().find(|(name, _)| *name == kind) {
+                self.human_events.with_label_values(&[label]).inc();
+            }
             match event {
                 LoanEvent::LoanApproved { .. } => self.loans_decided.with_label_values(&["approved"]).inc(),
                 LoanEvent::LoanRejected { .. } => self.loans_decided.with_label_values(&["rejected"]).inc(),
@@ -367,7 +379,7 @@ impl Metrics {
                 LoanEvent::AppraisalVoided {} => self.compensations.with_label_values(&["appraisal"]).inc(),
                 LoanEvent::ApplicantNotified { .. } => {
                     let submitted = DateTime::<Utc>::from_naive_utc_and_offset(submitted_at, Utc);
-                    self.loan_duration.observe(non_negative_seconds(now - submitted));
+                    self.loan_duration.observe(non_negative_seconds(Utc::now() - submitted));
                 }
                 _ => {}
             }

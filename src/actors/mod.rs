@@ -18,6 +18,6 @@ mod shared;
 mod supervision;
 mod system;
 
-pub use plan::{plan_input, plan_submission, AfterCommit};
+pub use plan::{plan_input, plan_submission};
 pub use registry::Registry;
 pub use system::ActorSystem;

@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/timers", web::get().to(super::timers::list))
             .configure(super::dead_letters::routes)
             .configure(super::erasure::routes)
+            .configure(super::human::admin_routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
 }

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::access::{Caller, Credential};
 use super::body_deadline;
 use super::errors::{loan_in_path, ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 use super::json_body;
@@ -40,7 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Read the body up to the limit ourselves, so that an oversized body gets a problem response.
 /// A body past `http.body_timeout_ms` (see `body_deadline`) is 408.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     http: &HttpSettings,
@@ -68,7 +69,7 @@ async fn read_body(
     Ok(body)
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
     let key = value.to_str().map(str::trim).unwrap_or_default();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -151,11 +152,14 @@ fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {
 /// One loan.
 #[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
     responses((status = 200, description = "The loan", body = LoanView), ReadErrors))]
-async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get(path: web::Path<String>, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = loan_in_path(&path)?;
     let row = state.db.read(move |c| queries::loan(c, id)).await?;
     let row = row.ok_or_else(|| ApiError::missing_loan(id))?;
-    Ok(HttpResponse::Ok().json(LoanView::from_row(row).map_err(store_error)?))
+    let view = LoanView::from_row(row).map_err(store_error)?;
+    let view = if matches!(caller.0, Credential::Applicant { .. }) { view.for_applicant() } else { view };
+    // The version as the ETag: what `If-Match` on the human steps' routes names.
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, format!("\"{}\"", view.version))).json(view))
 }
 
 #[derive(Debug, Deserialize)]

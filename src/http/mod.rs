@@ -15,6 +15,7 @@ mod edge;
 mod erasure;
 mod errors;
 mod health;
+mod human;
 mod json_body;
 mod jwt;
 mod loans;

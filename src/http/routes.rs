@@ -3,13 +3,15 @@
 use actix_web::web;
 
 use super::errors::ApiError;
-use super::{admin, dashboard, health, loans, me, openapi, ops, streams};
+use super::{admin, dashboard, health, human, loans, me, openapi, ops, streams};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
     streams::routes(cfg);
     dashboard::routes(cfg);
     me::routes(cfg);
+    // Before the loans scope too: the human steps' routes under `/api/v1/loans/{id}/`.
+    human::routes(cfg);
     loans::routes(cfg);
     health::routes(cfg);
     admin::routes(cfg);

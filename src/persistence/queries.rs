@@ -5,13 +5,28 @@ use diesel::prelude::*;
 
 use super::connection::AnyConnection;
 use super::records::{DeadLetterRow, DocumentRow, EventRow, LoanRow, OutboxRow};
-use super::schema::{dead_letters, documents, loan_events, loans, outbox};
+use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, outbox};
 use super::StoreError;
 use crate::domain::{LoanId, MessageId};
 use crate::saga::PEOPLE_STEPS;
 
 pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, StoreError> {
     Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
+}
+
+/// A claimed idempotency key: the loan it is for and the hash of the request that claimed it,
+/// if it was claimed at or after `not_before` (an older claim has expired).
+pub fn idempotency_key(
+    conn: &mut AnyConnection,
+    key: &str,
+    not_before: chrono::NaiveDateTime,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(idempotency_keys::table
+        .filter(idempotency_keys::key.eq(key))
+        .filter(idempotency_keys::created_at.ge(not_before))
+        .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
+        .first(conn)
+        .optional()?)
 }
 
 /// The applicant's email of loan `id` (the notifier reads it when it sends).

@@ -14,9 +14,12 @@ mod steps;
 
 pub use events::LoanEvent;
 pub use human::{
-    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, Referral, ReferralReason,
-    ReminderState, RequestState, Review, ReviewNote, Reviewer, ReviewerRole, Timer, TimerKind, UnderwriterDecision,
+    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, ReferralReason, Review, Reviewer,
+    ReviewerRole, UnderwriterDecision,
 };
+/// For the timer store, which persists the timers the saga asks for and feeds them back when due.
+#[allow(unused_imports)]
+pub use human::{Timer, TimerKind};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
 pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::domain::ReviewBand;
+pub use crate::domain::ReviewBand;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 

@@ -13,6 +13,7 @@ mod admin;
 mod conformance;
 mod errors;
 mod faults;
+mod human;
 mod idempotency;
 mod jwt;
 mod lifecycle;
