@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::TimerComponent;
+use super::{EscalationSweep, TimerComponent};
 use crate::actors::{plan_input, plan_submission, ActorSystem};
 use crate::domain::{LoanApplication, LoanId, RequestId, ReviewBand};
 use crate::mailbox::Transport;
@@ -44,31 +44,76 @@ async fn wait_for(db: &Database, id: LoanId, what: &str, done: impl Fn(&LoanReco
     }
 }
 
+/// A node on a fresh SQLite database: the actors, the timer component and the escalation sweep.
+struct Node {
+    _dir: tempfile::TempDir,
+    db: Database,
+    actors: ActorSystem,
+}
+
+impl Node {
+    async fn start(tweak: impl FnOnce(&mut Settings)) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::load().unwrap();
+        settings.database.url = dir.path().join("timers.db").to_string_lossy().into_owned();
+        settings.actors.idle_timeout_ms = 100;
+        tweak(&mut settings);
+        let settings = Arc::new(settings);
+        let db = Database::open(&settings.database, EventBus::local()).unwrap();
+        let actors = ActorSystem::start(db.clone(), settings.clone(), Transport::InProcess);
+        actors.resume_and_sweep().await.unwrap();
+        let shared = &actors.shared;
+        let (db2, postman) = (db.clone(), shared.postman.clone());
+        TimerComponent { db: db2, postman, settings: settings.timers.clone(), metrics: shared.metrics.clone() }.start();
+        let (db2, postman) = (db.clone(), shared.postman.clone());
+        EscalationSweep { db: db2, postman, settings: settings.human.clone() }.start();
+        Node { _dir: dir, db, actors }
+    }
+
+    /// A loan the rules send to an underwriter, once it is under review.
+    async fn referred_loan(&self) -> LoanRecord {
+        let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
+        let (unit, plan) = plan_submission(id, application(), now, None, ReviewBand::below(1_000));
+        assert!(matches!(self.db.writer().commit(unit).await.unwrap(), CommitOutcome::Committed { .. }));
+        self.actors.shared.postman.deliver_submission(plan.record, plan.emits);
+        wait_for(&self.db, id, "under review", |l| l.saga.status == LoanStatus::UnderReview).await
+    }
+}
+
+#[actix_rt::test]
+async fn a_review_past_its_time_is_escalated_once() {
+    let node = Node::start(|s| {
+        s.human.review_escalate_after_seconds = 0;
+        s.human.escalation_sweep_seconds = 1;
+    })
+    .await;
+    let loan = node.referred_loan().await;
+    let id = loan.id;
+    let escalated = wait_for(&node.db, id, "escalated", |l| l.version > loan.version).await;
+    assert_eq!(escalated.saga.status, LoanStatus::UnderReview, "escalated, still waiting on the underwriter");
+    assert_eq!(escalated.saga.waiting_on(), Some("underwriter"));
+    assert_eq!(escalated.waiting_since, loan.waiting_since, "the same step: waiting since the same time");
+    // The sweep leaves it out from now on; two more sweeps change nothing.
+    let far_future = Utc::now().naive_utc() + chrono::Duration::days(1);
+    let label = MessageBody::Saga(SagaInput::ReviewOverdue).label();
+    let candidates = node
+        .db
+        .read(move |c| stored_timers::waiting_unescalated(c, "underwriter", far_future, "ReviewEscalated", label, 10))
+        .await
+        .unwrap();
+    assert!(!candidates.contains(&id.to_string()), "{candidates:?}");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let events = node.db.read(move |c| queries::events_of(c, id)).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event_type == "ReviewEscalated").count(), 1);
+    assert_eq!(record(&node.db, id).await.version, escalated.version);
+}
+
 #[actix_rt::test]
 async fn an_unanswered_request_expires_once_at_its_deadline_and_the_loan_is_cancelled() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::load().unwrap();
-    settings.database.url = dir.path().join("timers.db").to_string_lossy().into_owned();
-    settings.actors.idle_timeout_ms = 100;
-    let settings = Arc::new(settings);
-    let db = Database::open(&settings.database, EventBus::local()).unwrap();
-    let actors = ActorSystem::start(db.clone(), settings.clone(), Transport::InProcess);
-    actors.resume_and_sweep().await.unwrap();
-    let shared = &actors.shared;
-    let timers = TimerComponent {
-        db: db.clone(),
-        postman: shared.postman.clone(),
-        settings: settings.timers.clone(),
-        metrics: shared.metrics.clone(),
-    };
-    timers.start();
-
-    // Every loan that passes the rules is referred.
-    let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
-    let (unit, plan) = plan_submission(id, application(), now, None, ReviewBand::below(1_000));
-    assert!(matches!(db.writer().commit(unit).await.unwrap(), CommitOutcome::Committed { .. }));
-    shared.postman.deliver_submission(plan.record, plan.emits);
-    let referred = wait_for(&db, id, "under review", |l| l.saga.status == LoanStatus::UnderReview).await;
+    let node = Node::start(|_| {}).await;
+    let (db, shared) = (&node.db, &node.actors.shared);
+    let referred = node.referred_loan().await;
+    let id = referred.id;
     assert_eq!(referred.saga.waiting_on(), Some("underwriter"));
 
     let now = Utc::now().naive_utc();
