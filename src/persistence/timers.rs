@@ -115,3 +115,7 @@ pub fn waiting_unescalated(
         .select(loans::id)
         .load(conn)?)
 }
+
+#[cfg(test)]
+#[path = "timers_tests.rs"]
+mod tests;
