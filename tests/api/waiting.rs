@@ -8,7 +8,11 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::helpers::{approvable_application, spawn_app_with, Db, TestApp};
 
-both_backends!(loans_waiting_on_a_slow_step_are_counted_and_listed_by_step, timers_are_listed_in_pages);
+both_backends!(
+    loans_waiting_on_a_slow_step_are_counted_and_listed_by_step,
+    timers_are_listed_in_pages,
+    a_request_s_timers_are_listed_and_its_loan_waits_on_the_applicant
+);
 
 fn step<'a>(steps: &'a Value, name: &str) -> &'a Value {
     steps["steps"].as_array().unwrap().iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("{steps}"))
@@ -97,4 +101,54 @@ async fn timers_are_listed_in_pages(db: Db) {
     }
     let response = app.anonymous.get(app.url("/admin/timers")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
+}
+
+/// Two referred loans, each asked for information: their deadlines and reminders are listed
+/// soonest first, a page at a time; the loans wait on the applicant, which the steps count and
+/// the stuck view leaves out.
+async fn a_request_s_timers_are_listed_and_its_loan_waits_on_the_applicant(db: Db) {
+    let app = spawn_app_with(db, |s| s.decision.review_below_score = loanflow::settings::ReviewBand::below(851)).await;
+    let mut requests = Vec::new();
+    for due_in_seconds in [3_600, 600] {
+        let id = app.submit(&approvable_application()).await;
+        let start = Instant::now();
+        while app.loan(&id).await["status"] != "under_review" {
+            assert!(start.elapsed() < Duration::from_secs(15), "never referred");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let body = serde_json::json!({"message": "A payslip", "fields": ["payslip"], "due_in_seconds": due_in_seconds});
+        let url = app.url(&format!("/api/v1/loans/{id}/information-requests"));
+        let response = app.client.post(url).json(&body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let created: Value = response.json().await.unwrap();
+        requests.push((id, created["request_id"].as_str().unwrap().to_owned()));
+    }
+    let (_, first) = app.get_json("/admin/timers?limit=3").await;
+    let items = first["items"].as_array().unwrap();
+    let listed: Vec<(&str, &str)> =
+        items.iter().map(|t| (t["kind"].as_str().unwrap(), t["request_id"].as_str().unwrap())).collect();
+    let (second_request, first_request) = (requests[1].1.as_str(), requests[0].1.as_str());
+    assert_eq!(
+        listed,
+        [
+            ("information_reminder", second_request),
+            ("information_deadline", second_request),
+            ("information_reminder", first_request),
+        ],
+        "soonest first: {first}"
+    );
+    assert!(items.iter().all(|t| t["due_in_seconds"].as_f64().unwrap() > 0.0), "{first}");
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (_, rest) = app.get_json(&format!("/admin/timers?limit=3&cursor={cursor}")).await;
+    let rest: Vec<&str> = rest["items"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(rest, ["information_deadline"]);
+
+    let (_, steps) = app.get_json("/api/v1/loans/steps").await;
+    assert_eq!(step(&steps, "applicant")["loans"], 2, "{steps}");
+    let (_, waiting) = app.get_json("/api/v1/loans?waiting_on=applicant").await;
+    assert_eq!(ids(&waiting).len(), 2);
+    let (_, stuck) = app.get_json("/admin/loans?stuck=true&older_than_seconds=0").await;
+    assert_eq!(stuck["loans"], serde_json::json!([]), "waiting on a person is not stuck: {stuck}");
+    let (_, unfinished) = app.get_json("/admin/loans?older_than_seconds=0").await;
+    assert_eq!(unfinished["loans"].as_array().unwrap().len(), 2, "but unfinished: {unfinished}");
 }
