@@ -138,7 +138,7 @@ async fn an_unanswered_request_expires_once_at_its_deadline_and_the_loan_is_canc
     assert_eq!(pending.len(), 2, "{pending:?}");
     let deadline = pending.iter().find(|t| t.kind == "information_deadline").unwrap().clone();
 
-    let finished = wait_for(&db, id, "notified", |l| l.notified_at.is_some()).await;
+    let finished = wait_for(db, id, "notified", |l| l.notified_at.is_some()).await;
     assert_eq!(finished.saga.status, LoanStatus::Cancelled);
     assert!(finished.updated_at >= due_at, "nothing expired before the deadline");
     let events = db.read(move |c| queries::events_of(c, id)).await.unwrap();
@@ -163,5 +163,5 @@ async fn an_unanswered_request_expires_once_at_its_deadline_and_the_loan_is_canc
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = db.read(move |c| queries::events_of(c, id)).await.unwrap();
     assert_eq!(after.len(), events.len(), "a second delivery of the deadline changes nothing");
-    assert_eq!(record(&db, id).await.version, finished.version);
+    assert_eq!(record(db, id).await.version, finished.version);
 }
