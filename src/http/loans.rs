@@ -170,7 +170,7 @@ struct ListQuery {
 
 /// Loans, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
-    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|approved|rejected|cancelled)?$",
+    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|under_review|awaiting_information|approved|rejected|cancelled)?$",
         description = "Only loans with this status (empty: every status)"),
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
     ("cursor" = Option<String>, Query, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
@@ -181,7 +181,7 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(LoanStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_parameter("status", "must be one of submitted, evaluating, approved, rejected, cancelled")
+            ApiError::bad_parameter("status", "must be one of submitted, evaluating, under_review, awaiting_information, approved, rejected, cancelled")
         })?),
     };
     let limit = match query.limit.as_deref() {
