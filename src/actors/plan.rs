@@ -12,9 +12,9 @@ use crate::domain::{
 use crate::messages::{Envelope, MessageBody};
 use crate::persistence::{
     DocumentRow, Effects, IdempotencyRecord, Input, LoanRecord, NewEventRow, NewOutboxRow, NotificationRow, Step,
-    StepChange, Submission, UnitOfWork,
+    StepChange, Submission, TimerRow, UnitOfWork,
 };
-use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput, Transition};
+use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput, Timer, Transition};
 
 /// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]).
 pub const SCHEDULE_KIND: &str = "repayment_schedule";
@@ -76,6 +76,7 @@ pub fn plan_submission(
         updated_at: now,
         decided_at: None,
         notified_at: None,
+        waiting_since: None,
     };
     let (mut effects, mut after) = carry_out(&new, None, new.saga.start(), None, now);
     effects.events.insert(0, NewEventRow::new(id, &submitted, now));
@@ -117,8 +118,11 @@ fn carry_out(
     while let Some(command) = local.pop_front() {
         match command {
             SagaCommand::GenerateSchedule => {}
-            // Stored with this unit by the timer store, not sent.
-            SagaCommand::ScheduleTimer { .. } => continue,
+            // Committed with this unit, sent when due (`crate::timers`).
+            SagaCommand::ScheduleTimer { timer } => {
+                effects.timers.push(timer_row(current.id, causation, timer, now));
+                continue;
+            }
             other => {
                 outgoing.push(other);
                 continue;
@@ -157,11 +161,18 @@ fn carry_out(
     (effects, AfterCommit { record, events, emits, applied: true })
 }
 
+/// The row of a durable timer: at its due time, the message that feeds it back to the saga.
+fn timer_row(loan: LoanId, causation: Option<MessageId>, timer: Timer, now: NaiveDateTime) -> TimerRow {
+    let fires = Envelope::new(loan, causation, MessageBody::Saga(SagaInput::TimerFired { timer }));
+    TimerRow::new(&fires, timer.kind.as_str(), timer.request_id.to_string(), timer.due_at, now)
+}
+
 fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> LoanRecord {
     let became_terminal = !current.saga.status.is_terminal() && saga.status.is_terminal();
     let became_notified =
         current.saga.notification != NotificationState::Done && saga.notification == NotificationState::Done;
     LoanRecord {
+        waiting_since: current.waiting_since_after(&saga, now),
         saga,
         version: current.version + 1,
         updated_at: now,

@@ -87,7 +87,7 @@ fn rule(method: &Method, path: &str) -> Rule {
         (false, ["api", "v1", "loans", id, "information" | "withdraw"]) => Rule::Applicant(LoanId::parse(id).ok()),
         (false, ["api", "v1", "loans", _, "decision" | "information-requests" | "claim"]) => Rule::Staff(REVIEWERS),
         (false, ["api", "v1", "loans", _, "information-requests", _, "deadline"]) => Rule::Staff(REVIEWERS),
-        (true, ["api", "v1", "loans", "stats"]) => Rule::Staff(READERS),
+        (true, ["api", "v1", "loans", "stats" | "steps"]) => Rule::Staff(READERS),
         (true, ["api", "v1", "me"]) => Rule::Anyone,
         (true, ["api", "v1", "loans", id] | ["api", "v1", "loans", id, "events" | "schedule"]) => loan(id),
         (true, ["api", "v1", "loans", id, "events", "stream"] | ["ws", "loans", id]) => loan(id),

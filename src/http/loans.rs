@@ -19,7 +19,7 @@ use super::views::{
 use crate::actors::plan_submission;
 use crate::domain::{hex, parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
-use crate::saga::LoanStatus;
+use crate::saga::{is_waiting_step, LoanStatus, WAITING_STEPS};
 use crate::settings::HttpSettings;
 
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(submit))
             .route("", web::get().to(list))
             .route("/stats", web::get().to(stats))
+            .route("/steps", web::get().to(super::steps::steps))
             .route("/{id}", web::get().to(get))
             .route("/{id}/events", web::get().to(events))
             .route("/{id}/schedule", web::get().to(schedule)),
@@ -164,6 +165,7 @@ async fn get(path: web::Path<String>, state: web::Data<AppState>, caller: Caller
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    waiting_on: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -172,6 +174,9 @@ struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
     ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|under_review|awaiting_information|approved|rejected|cancelled)?$",
         description = "Only loans with this status (empty: every status)"),
+    ("waiting_on" = Option<String>, Query,
+        pattern = "^(start|credit_check|appraisal|underwriter|applicant|credit_release|appraisal_void|schedule|notification)?$",
+        description = "Only loans waiting on this step (empty: any)"),
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
     ("cursor" = Option<String>, Query, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
         description = "`next_cursor` of the previous page (empty: the first page)"),
@@ -183,6 +188,13 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
         Some(s) => Some(LoanStatus::parse(s).ok_or_else(|| {
             ApiError::bad_parameter("status", "must be one of submitted, evaluating, under_review, awaiting_information, approved, rejected, cancelled")
         })?),
+    };
+    let waiting_on = match query.waiting_on.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(step) if is_waiting_step(&step) => Some(step),
+        Some(_) => {
+            return Err(ApiError::bad_parameter("waiting_on", format!("must be one of {}", WAITING_STEPS.join(", "))))
+        }
     };
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
@@ -198,8 +210,8 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
             LoanId::parse(raw).map_err(|_| ApiError::bad_parameter("cursor", "is not a cursor this API returned"))?,
         ),
     };
-    let mut rows =
-        state.db.read(move |c| queries::list_loans(c, status.map(LoanStatus::as_str), cursor, limit + 1)).await?;
+    let filter = queries::LoanFilter { status: status.map(|s| s.as_str().to_owned()), waiting_on };
+    let mut rows = state.db.read(move |c| queries::list_loans(c, filter, cursor, limit + 1)).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };

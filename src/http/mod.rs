@@ -27,7 +27,9 @@ mod rate_limit;
 mod request_span;
 mod routes;
 mod state;
+mod steps;
 mod streams;
+mod timers;
 pub mod views;
 
 pub use access::authorize;

@@ -19,7 +19,7 @@ use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
 use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
-use super::{dead_letters, erasure, health, human, loans, me, ops};
+use super::{dead_letters, erasure, health, human, loans, me, ops, steps, timers};
 use crate::domain::Role;
 
 #[derive(OpenApi)]
@@ -33,12 +33,12 @@ use crate::domain::Role;
             request had a plain one).",
     ),
     paths(
-        loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule, me::me,
+        loans::submit, loans::list, loans::stats, steps::steps, loans::get, loans::events, loans::schedule, me::me,
         health::live, health::ready,
         admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,
         streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
-        dead_letters::list, dead_letters::replay, erasure::erase,
+        dead_letters::list, dead_letters::replay, erasure::erase, timers::list,
         human::claim, human::decision, human::request_information, human::extend_deadline,
         human::provide_information, human::withdraw, human::cancel,
     ),

@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
+use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow, TimerRow};
 use crate::domain::{LoanId, MessageId};
 use crate::messages::Envelope;
 
@@ -29,6 +29,10 @@ pub enum UnitOfWork {
     RecordAttempt { loan_id: LoanId, message_id: MessageId, envelope: String },
     /// Cluster mode: outbox rows the broker confirmed, all written by the writer of `loan_id`.
     MarkPublished { loan_id: LoanId, ids: Vec<MessageId>, at: NaiveDateTime },
+    /// A message for a loan that something due sends (a timer, an overdue review): `emit` goes
+    /// into the outbox. With `claims`, only if that timer's row is still there, and taken (deleted)
+    /// in the same unit, so a timer fires once however many nodes try; else a duplicate.
+    Fire { loan_id: LoanId, claims: Option<MessageId>, emit: NewOutboxRow },
 }
 
 /// A loan handling one message.
@@ -60,6 +64,8 @@ pub struct Effects {
     pub notification: Option<NotificationRow>,
     /// The messages sent, as outbox rows (serialised before they reach the writer).
     pub emits: Vec<NewOutboxRow>,
+    /// The durable timers the transition asked for, committed with it.
+    pub timers: Vec<TimerRow>,
 }
 
 /// A person's input, judged against the loan at `expected_version`: written only if the loan is
@@ -156,7 +162,8 @@ impl UnitOfWork {
             | UnitOfWork::Replay { loan_id, .. }
             | UnitOfWork::StaffAction { loan_id, .. }
             | UnitOfWork::RecordAttempt { loan_id, .. }
-            | UnitOfWork::MarkPublished { loan_id, .. } => *loan_id,
+            | UnitOfWork::MarkPublished { loan_id, .. }
+            | UnitOfWork::Fire { loan_id, .. } => *loan_id,
         }
     }
 
@@ -210,9 +217,14 @@ impl UnitOfWork {
     /// The outbox rows the unit adds.
     pub fn emits(&self) -> &[NewOutboxRow] {
         match self {
-            UnitOfWork::Replay { emit, .. } => std::slice::from_ref(emit),
+            UnitOfWork::Replay { emit, .. } | UnitOfWork::Fire { emit, .. } => std::slice::from_ref(emit),
             _ => self.effects().map_or(&[], |effects| &effects.emits),
         }
+    }
+
+    /// The timers the unit adds.
+    pub fn timers(&self) -> &[TimerRow] {
+        self.effects().map_or(&[], |effects| &effects.timers)
     }
 }
 

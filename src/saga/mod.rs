@@ -10,6 +10,7 @@ mod human;
 mod machine;
 mod review;
 mod state;
+mod steps;
 
 pub use events::LoanEvent;
 pub use human::{
@@ -21,6 +22,7 @@ pub use human::{
 pub use human::{Timer, TimerKind};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
+pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};
 
 #[cfg(test)]
 mod tests;

@@ -11,12 +11,14 @@ use serde::Deserialize;
 #[cfg(feature = "test-faults")]
 mod faults;
 mod hosts;
+mod human;
 mod staff;
 
 pub use crate::domain::Role;
 #[cfg(feature = "test-faults")]
 pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
+pub use human::{HumanSettings, TimerSettings};
 pub use staff::StaffToken;
 
 const MAX_IDEMPOTENCY_TTL_SECONDS: u64 = 31_536_000;
@@ -43,6 +45,10 @@ pub struct Settings {
     pub faults: FaultSettings,
     #[serde(default)]
     pub jwt: JwtSettings,
+    #[serde(default)]
+    pub human: HumanSettings,
+    #[serde(default)]
+    pub timers: TimerSettings,
     #[serde(default)]
     pub decision: DecisionSettings,
     /// Decided once from `broker.url` when the settings are loaded.

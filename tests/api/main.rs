@@ -26,3 +26,4 @@ mod reads;
 mod request_log;
 mod schemathesis;
 mod slow_clients;
+mod waiting;

@@ -120,6 +120,10 @@ pub async fn judge_and_commit(
                 // Durable in the outbox already; this only hands them on without waiting for
                 // the sweep.
                 state.postman.deliver(after.emits);
+                state.metrics.observe_input_commit(&after.events, after.record.submitted_at);
+                if let Some((step, since)) = record.left_step(&after.record) {
+                    state.metrics.left_step(step, since);
+                }
                 return Ok(Outcome::Committed(after.record));
             }
             CommitOutcome::Conflict if pre.if_match.is_some() => {
