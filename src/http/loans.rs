@@ -172,7 +172,7 @@ struct ListQuery {
 
 /// Loans, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
-    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|approved|rejected|cancelled)?$",
+    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|under_review|awaiting_information|approved|rejected|cancelled)?$",
         description = "Only loans with this status (empty: every status)"),
     ("waiting_on" = Option<String>, Query,
         pattern = "^(start|credit_check|appraisal|underwriter|applicant|credit_release|appraisal_void|schedule|notification)?$",
@@ -186,7 +186,7 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(LoanStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_parameter("status", "must be one of submitted, evaluating, approved, rejected, cancelled")
+            ApiError::bad_parameter("status", "must be one of submitted, evaluating, under_review, awaiting_information, approved, rejected, cancelled")
         })?),
     };
     let waiting_on = match query.waiting_on.filter(|s| !s.is_empty()) {

@@ -315,6 +315,10 @@ impl utoipa::IntoResponses for Conflicts {
             )
         };
         [
+            (
+                "400".to_owned(),
+                problem("A body that is not JSON, or an If-Match or Idempotency-Key that is not acceptable"),
+            ),
             ("409".to_owned(), problem("The loan's state does not allow this now (`loan_status` says what it is)")),
             ("412".to_owned(), problem("`If-Match` names a version the loan has moved on from")),
             ("422".to_owned(), problem("An Idempotency-Key reused with another request")),
