@@ -176,6 +176,7 @@ node_start() {
     log="$CASE_OUT/node-$((${#NODE_LOGS[@]} + 1)).log"
     NODE_LOGS+=("$log")
     local -a env=("LOANFLOW__HTTP__PORT=$PORT" LOANFLOW__HTTP__HOST=127.0.0.1 "LOANFLOW__ADMIN__TOKEN=$BENCH_ADMIN_TOKEN"
+        LOANFLOW__DECISION__REVIEW_BELOW_SCORE=0
         "LOANFLOW__LOG__LEVEL=$LOG_LEVEL" "LOANFLOW__NODE__ID=chaos-$MODE${NODE_SUFFIX:-}" "LOANFLOW__DATABASE__URL=$DB_URL")
     [ -z "$AMQP_URL" ] || env+=("LOANFLOW__BROKER__URL=$AMQP_URL")
     env -u LOANFLOW__BROKER__URL -u RUST_LOG "${env[@]}" "$BIN" >"$log" 2>&1 &

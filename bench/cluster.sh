@@ -25,6 +25,7 @@ URL=""
 for i in $(seq 1 "$NODES"); do
     log="$BENCH_OUT/server-cluster$NODES-$QUEUE_TYPE-node$i-$(date +%Y%m%dT%H%M%S).log"
     env -u RUST_LOG LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1 LOANFLOW__LOG__LEVEL=warn \
+        LOANFLOW__DECISION__REVIEW_BELOW_SCORE=0 \
         LOANFLOW__NODE__ID="bench-node-$i" LOANFLOW__DATABASE__URL="$DB_URL" LOANFLOW__BROKER__URL="$AMQP_URL" \
         LOANFLOW__ADMIN__TOKEN="$BENCH_ADMIN_TOKEN" \
         LOANFLOW__BROKER__QUEUE_TYPE="$QUEUE_TYPE" "$BIN" >"$log" 2>&1 &

@@ -137,7 +137,9 @@ start_server() {
     wait_for_quiet_machine
     local log
     log="$BENCH_OUT/server-$mode-$(date +%Y%m%dT%H%M%S).log"
+    # The rules decide every loan: the workloads play no underwriter.
     local -a env=(LOANFLOW__HTTP__PORT=0 LOANFLOW__HTTP__HOST=127.0.0.1 "LOANFLOW__ADMIN__TOKEN=$BENCH_ADMIN_TOKEN"
+        LOANFLOW__DECISION__REVIEW_BELOW_SCORE=0
         "LOANFLOW__LOG__LEVEL=${BENCH_LOG_LEVEL:-warn}")
     case "$mode" in
     embedded) env+=("LOANFLOW__DATABASE__URL=$SCRATCH/db-$RANDOM/loanflow.db") ;;

@@ -18,6 +18,8 @@
 //!   routes to the actors, the postman that sends, the outbox sweep, the broker.
 //! - `actors`: the supervised loan and service actors, thin shells around the saga and the
 //!   simulated bureaus; the registry of live actors; the actor system that starts them.
+//! - `timers`: the durable timers' component (deadlines and reminders fired once, from the
+//!   database) and the escalation sweep.
 //! - `cluster`: the node heartbeat and the listing of every node's actors.
 //! - `http`, `loadgen` and `admin_cli`: the API, streams, dashboard and admin routes; the load
 //!   generator; the operator's command line (a client of the API, like the load generator).
@@ -42,6 +44,7 @@ pub(crate) mod saga;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;
+pub(crate) mod timers;
 
 /// What tests and tools read directly, beside the HTTP API: a connection to a node's database,
 /// its rows per table and its history, and the node's live actors.

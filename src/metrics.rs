@@ -17,7 +17,7 @@ use prometheus::{
 };
 
 use crate::domain::MessageId;
-use crate::saga::LoanEvent;
+use crate::saga::{LoanEvent, PEOPLE_STEPS, WAITING_STEPS};
 
 /// A metric's name and help text.
 pub struct Def {
@@ -88,6 +88,46 @@ pub const NOTIFICATION_RECIPIENTS: Def = Def {
            memory), or read (from the loan's row: a redelivery, a message from another node).",
 };
 
+pub const LOANS_WAITING: Def = Def {
+    name: "loanflow_loans_waiting",
+    help: "Loans waiting on each step (`waiting_on`: an automatic step, `underwriter` or `applicant`), read \
+           from the database's index when scraped (the same from every node).",
+};
+pub const LOANS_WAITING_OLDEST: Def = Def {
+    name: "loanflow_loans_waiting_oldest_seconds",
+    help: "How long the loan that has waited longest on each step has waited (0: none waits there).",
+};
+
+pub const TIMERS_FIRED: Def = Def {
+    name: "loanflow_timers_fired_total",
+    help: "Durable timers this node fired (moved into the outbox for their loan), by kind.",
+};
+pub const TIMER_LATENESS: Def = Def {
+    name: "loanflow_timer_lateness_seconds",
+    help: "How long after its due time a timer fired, by kind (a deadline that passed while no node ran \
+           counts from its due time too).",
+};
+
+pub const HUMAN_STEP_DURATION: Def = Def {
+    name: "loanflow_human_step_duration_seconds",
+    help: "Time a loan waited on a person, observed when it leaves that step: `underwriter` (under review) \
+           or `applicant` (awaiting information).",
+};
+pub const HUMAN_EVENTS: Def = Def {
+    name: "loanflow_human_events_total",
+    help: "Committed events of the human steps, by kind: information_requested (the notice reached the \
+           applicant), information_answered, information_expired, reminder_sent, review_escalated.",
+};
+
+/// The committed event types of the human steps counted in [`HUMAN_EVENTS`], with their label.
+const HUMAN_EVENT_KINDS: [(&str, &str); 5] = [
+    ("InformationRequestSent", "information_requested"),
+    ("InformationProvided", "information_answered"),
+    ("InformationRequestExpired", "information_expired"),
+    ("InformationReminderSent", "reminder_sent"),
+    ("ReviewEscalated", "review_escalated"),
+];
+
 /// The steps whose durations are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -113,6 +153,9 @@ impl Step {
 const HTTP_BUCKETS: [f64; 13] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 const PROCESS_BUCKETS: [f64; 15] =
     [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+/// A person's time: a minute to a week.
+const HUMAN_BUCKETS: [f64; 12] =
+    [1.0, 10.0, 60.0, 300.0, 900.0, 3_600.0, 14_400.0, 43_200.0, 86_400.0, 172_800.0, 345_600.0, 604_800.0];
 const TERMINAL_STATUSES: [&str; 3] = ["approved", "rejected", "cancelled"];
 const COMPENSATED_STEPS: [&str; 2] = ["credit_check", "appraisal"];
 const PUBLISH_OUTCOMES: [&str; 2] = ["confirmed", "nacked"];
@@ -158,6 +201,12 @@ pub struct Metrics {
     database_retries: IntCounter,
     notifications_sent: IntCounterVec,
     notification_recipients: IntCounterVec,
+    human_step_duration: HistogramVec,
+    human_events: IntCounterVec,
+    timers_fired: IntCounterVec,
+    timer_lateness: HistogramVec,
+    loans_waiting: IntGaugeVec,
+    loans_waiting_oldest: prometheus::GaugeVec,
     /// The actor kinds' labels, each exported from the first scrape.
     actor_kinds: Vec<&'static str>,
     actor_gauges: Mutex<Option<ActorGaugeSource>>,
@@ -198,6 +247,14 @@ impl Metrics {
             database_retries: IntCounter::with_opts(opts(&DATABASE_RETRIES)).expect("valid"),
             notifications_sent: IntCounterVec::new(opts(&NOTIFICATIONS_SENT), &["outcome"]).expect("valid"),
             notification_recipients: IntCounterVec::new(opts(&NOTIFICATION_RECIPIENTS), &["source"]).expect("valid"),
+            human_step_duration: HistogramVec::new(histogram_opts(&HUMAN_STEP_DURATION, &HUMAN_BUCKETS), &["step"])
+                .expect("valid"),
+            human_events: IntCounterVec::new(opts(&HUMAN_EVENTS), &["kind"]).expect("valid"),
+            timers_fired: IntCounterVec::new(opts(&TIMERS_FIRED), &["kind"]).expect("valid"),
+            timer_lateness: HistogramVec::new(histogram_opts(&TIMER_LATENESS, &PROCESS_BUCKETS), &["kind"])
+                .expect("valid"),
+            loans_waiting: IntGaugeVec::new(opts(&LOANS_WAITING), &["step"]).expect("valid"),
+            loans_waiting_oldest: prometheus::GaugeVec::new(opts(&LOANS_WAITING_OLDEST), &["step"]).expect("valid"),
             registry: registry.clone(),
             actor_kinds: actor_kinds.to_vec(),
             actor_gauges: Mutex::new(None),
@@ -220,6 +277,12 @@ impl Metrics {
         reg(Box::new(metrics.database_retries.clone()));
         reg(Box::new(metrics.notifications_sent.clone()));
         reg(Box::new(metrics.notification_recipients.clone()));
+        reg(Box::new(metrics.human_step_duration.clone()));
+        reg(Box::new(metrics.human_events.clone()));
+        reg(Box::new(metrics.timers_fired.clone()));
+        reg(Box::new(metrics.timer_lateness.clone()));
+        reg(Box::new(metrics.loans_waiting.clone()));
+        reg(Box::new(metrics.loans_waiting_oldest.clone()));
         #[cfg(target_os = "linux")]
         reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
         metrics.zero_known_series();
@@ -245,6 +308,16 @@ impl Metrics {
         }
         for outcome in PUBLISH_OUTCOMES {
             self.broker_publishes.with_label_values(&[outcome]);
+        }
+        for step in PEOPLE_STEPS {
+            self.human_step_duration.with_label_values(&[step]);
+        }
+        for (_, kind) in HUMAN_EVENT_KINDS {
+            self.human_events.with_label_values(&[kind]);
+        }
+        for step in WAITING_STEPS {
+            self.loans_waiting.with_label_values(&[step]);
+            self.loans_waiting_oldest.with_label_values(&[step]);
         }
         for kind in &self.actor_kinds {
             self.dead_letters.with_label_values(&[kind]);
@@ -294,6 +367,22 @@ impl Metrics {
             if let Some((step, Some(seconds))) = step {
                 self.step_duration.with_label_values(&[step.as_str()]).observe(seconds);
             }
+        }
+        self.count_committed(events, submitted_at);
+    }
+
+    /// A person's input committed the `events` (no message was handled, so no step is timed):
+    /// count what became terminal, was compensated, or belongs to the human steps.
+    pub fn observe_input_commit(&self, events: &[LoanEvent], submitted_at: NaiveDateTime) {
+        self.count_committed(events, submitted_at);
+    }
+
+    fn count_committed(&self, events: &[LoanEvent], submitted_at: NaiveDateTime) {
+        for event in events {
+            let kind = event.type_name();
+            if let Some((_, label)) = HUMAN_EVENT_KINDS.iter().find(|(name, _)| *name == kind) {
+                self.human_events.with_label_values(&[label]).inc();
+            }
             match event {
                 LoanEvent::LoanApproved { .. } => self.loans_decided.with_label_values(&["approved"]).inc(),
                 LoanEvent::LoanRejected { .. } => self.loans_decided.with_label_values(&["rejected"]).inc(),
@@ -302,7 +391,7 @@ impl Metrics {
                 LoanEvent::AppraisalVoided {} => self.compensations.with_label_values(&["appraisal"]).inc(),
                 LoanEvent::ApplicantNotified { .. } => {
                     let submitted = DateTime::<Utc>::from_naive_utc_and_offset(submitted_at, Utc);
-                    self.loan_duration.observe(non_negative_seconds(now - submitted));
+                    self.loan_duration.observe(non_negative_seconds(Utc::now() - submitted));
                 }
                 _ => {}
             }
@@ -323,6 +412,21 @@ impl Metrics {
     /// `envelopes` delivered again for actors of kind `kind` went to its quarantine (cluster mode).
     pub fn quarantined(&self, kind: &str, envelopes: usize) {
         self.quarantined.with_label_values(&[kind]).inc_by(envelopes as u64);
+    }
+
+    /// A loan left `step` (a person's: `underwriter` or `applicant`; others are not measured
+    /// here) after waiting on it since `since`.
+    pub fn left_step(&self, step: &str, since: NaiveDateTime) {
+        if PEOPLE_STEPS.contains(&step) {
+            let waited = non_negative_seconds(Utc::now().naive_utc() - since);
+            self.human_step_duration.with_label_values(&[step]).observe(waited);
+        }
+    }
+
+    /// A durable timer of `kind` fired `late_seconds` after its due time.
+    pub fn timer_fired(&self, kind: &str, late_seconds: f64) {
+        self.timers_fired.with_label_values(&[kind]).inc();
+        self.timer_lateness.with_label_values(&[kind]).observe(late_seconds);
     }
 
     /// A loan will try a message again: the database was away.
@@ -349,6 +453,18 @@ impl Metrics {
     /// The broker refused (nacked) a publish (cluster mode).
     pub fn publish_nacked(&self) {
         self.broker_publishes.with_label_values(&["nacked"]).inc();
+    }
+
+    /// Where the loans wait now: per step, how many and since when the oldest
+    /// ([`crate::persistence::queries::waiting_by_step`], read by the caller at each scrape).
+    pub fn set_loans_waiting(&self, by_step: &[(String, i64, Option<NaiveDateTime>)], now: NaiveDateTime) {
+        for step in WAITING_STEPS {
+            let (n, oldest) =
+                by_step.iter().find(|(name, ..)| name == step).map_or((0, None), |(_, n, oldest)| (*n, *oldest));
+            self.loans_waiting.with_label_values(&[step]).set(n);
+            let age = oldest.map_or(0.0, |since| non_negative_seconds(now - since));
+            self.loans_waiting_oldest.with_label_values(&[step]).set(age);
+        }
     }
 
     /// The Prometheus text exposition, with the gauges about the present brought up to date.
@@ -435,5 +551,34 @@ mod tests {
         assert!(text.contains("loanflow_step_duration_seconds_count{step=\"notification\"} 1"), "{text}");
         assert!(text.contains("loanflow_loan_duration_seconds_count 1"), "{text}");
         assert!(text.contains("loanflow_loan_duration_seconds_bucket{le=\"2.5\"} 0"), "{text}");
+    }
+
+    #[test]
+    fn the_time_on_a_persons_step_is_observed_when_the_loan_leaves_it() {
+        let metrics = Metrics::new(&KINDS);
+        let since = Utc::now().naive_utc() - chrono::Duration::seconds(120);
+        metrics.left_step("underwriter", since);
+        metrics.left_step("credit_check", since);
+        let text = scrape(&metrics);
+        assert!(text.contains("loanflow_human_step_duration_seconds_count{step=\"underwriter\"} 1"), "{text}");
+        assert!(
+            text.contains("loanflow_human_step_duration_seconds_bucket{step=\"underwriter\",le=\"60\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("loanflow_human_step_duration_seconds_count{step=\"applicant\"} 0"), "{text}");
+        assert!(!text.contains("step=\"credit_check\",le="), "automatic steps are not measured here:\n{text}");
+        assert!(text.contains("loanflow_human_events_total{kind=\"review_escalated\"} 0"), "{text}");
+    }
+
+    #[test]
+    fn the_loans_waiting_per_step_are_exported_for_every_step() {
+        let metrics = Metrics::new(&KINDS);
+        let now = Utc::now().naive_utc();
+        let rows = vec![("applicant".to_owned(), 4, Some(now - chrono::Duration::seconds(30)))];
+        metrics.set_loans_waiting(&rows, now);
+        let text = scrape(&metrics);
+        assert!(text.contains("loanflow_loans_waiting{step=\"applicant\"} 4"), "{text}");
+        assert!(text.contains("loanflow_loans_waiting{step=\"underwriter\"} 0"), "{text}");
+        assert!(text.contains("loanflow_loans_waiting_oldest_seconds{step=\"applicant\"} 30"), "{text}");
     }
 }

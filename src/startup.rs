@@ -19,6 +19,7 @@ use crate::messages::EventBus;
 use crate::persistence::{expire_idempotency_keys, secrets, Database};
 use crate::settings::{threads_or_one_per_core, AllowedHosts, Mode, NodeRole, Role, Settings, StaffToken};
 use crate::telemetry;
+use crate::timers::{EscalationSweep, TimerComponent};
 
 pub struct Application {
     server: Server,
@@ -86,6 +87,19 @@ impl Application {
             cluster::spawn_heartbeat(db.clone(), shared.registry.clone(), node_id.clone(), roles);
         }
         actors.resume_and_sweep().await?;
+        // Deadlines and reminders, fired once from the database (due ones at once after a stop),
+        // on the nodes that run loans.
+        if settings.node.roles.runs(NodeRole::Loans) {
+            TimerComponent {
+                db: db.clone(),
+                postman: shared.postman.clone(),
+                settings: settings.timers.clone(),
+                metrics: shared.metrics.clone(),
+            }
+            .start();
+            EscalationSweep { db: db.clone(), postman: shared.postman.clone(), settings: settings.human.clone() }
+                .start();
+        }
         spawn_idempotency_expiry(db.clone(), settings.http.idempotency_ttl());
 
         let feed = http::LiveFeed::start(db.clone(), &bus);

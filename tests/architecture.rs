@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["persistence"],
     &["mailbox"],
     &["actors"],
+    &["timers"],
     &["cluster"],
     &["http", "loadgen", "admin_cli"],
     &["startup"],

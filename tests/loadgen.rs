@@ -30,6 +30,7 @@ const TOKEN: &str = "loadgen-test-operator";
 fn serve(database: &std::path::Path) -> (KillOnDrop, String) {
     let child = Command::new(BINARY)
         .env("LOANFLOW__HTTP__PORT", "0")
+        .env("LOANFLOW__DECISION__REVIEW_BELOW_SCORE", "0")
         .env("LOANFLOW__HTTP__HOST", "127.0.0.1")
         .env("LOANFLOW__DATABASE__URL", database)
         .env("LOANFLOW__LOG__LEVEL", "error")

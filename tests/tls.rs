@@ -192,6 +192,7 @@ impl Drop for PrivatePostgres {
 fn refused_start(env: &[(&str, String)]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_loanflow"));
     command.stdin(Stdio::null()).env("NO_COLOR", "1").env("LOANFLOW__HTTP__PORT", "0");
+    command.env("LOANFLOW__DECISION__REVIEW_BELOW_SCORE", "0");
     for (key, value) in env {
         command.env(key, value);
     }

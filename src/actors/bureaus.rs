@@ -143,7 +143,7 @@ impl Service for Notifier {
     }
 
     fn reads_recipient(&self, body: &MessageBody) -> bool {
-        matches!(body, MessageBody::NotifyApplicant { .. })
+        matches!(body, MessageBody::NotifyApplicant { .. } | MessageBody::SendNotice { .. })
     }
 
     fn attempt(&self, envelope: &Envelope, _attempt: u32) -> Attempt {
@@ -151,20 +151,32 @@ impl Service for Notifier {
     }
 
     fn attempt_for(&self, envelope: &Envelope, _attempt: u32, recipient: &Recipient) -> Attempt {
-        if !matches!(envelope.body, MessageBody::NotifyApplicant { .. }) {
-            return unexpected(envelope);
-        }
-        let notified = || reply(envelope, SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() });
+        // The provider's key names the notice, so a second delivery of one is not mailed again.
+        let (key, sent) = match &envelope.body {
+            MessageBody::NotifyApplicant { .. } => (
+                idempotency_key(envelope.loan_id, TERMINAL_NOTICE),
+                SagaInput::ApplicantNotified { channel: NOTIFICATION_CHANNEL.to_owned() },
+            ),
+            MessageBody::SendNotice { request_id, notice } => (
+                idempotency_key(envelope.loan_id, &format!("{}/{request_id}", notice.as_str())),
+                SagaInput::NoticeSent {
+                    request_id: *request_id,
+                    notice: *notice,
+                    channel: NOTIFICATION_CHANNEL.to_owned(),
+                },
+            ),
+            _ => return unexpected(envelope),
+        };
         match recipient {
             Recipient::Address(address) => match Email::parse(address) {
                 Ok(email) => {
-                    self.provider.send(&idempotency_key(envelope.loan_id, TERMINAL_NOTICE), &email);
-                    notified()
+                    self.provider.send(&key, &email);
+                    reply(envelope, sent)
                 }
                 Err(reason) => Attempt::DeadLetter(format!("the loan's email {reason}")),
             },
             // Erased only once notified: this is a late copy, which the loan ignores.
-            Recipient::Erased => notified(),
+            Recipient::Erased => reply(envelope, sent),
             Recipient::NoLoan => Attempt::DeadLetter("no such loan".to_owned()),
         }
     }

@@ -166,6 +166,11 @@ impl LoanActor {
                         &plan.events,
                         plan.record.submitted_at,
                     );
+                    if let Known::Loaded(before) = &self.loan {
+                        if let Some((step, since)) = before.left_step(&plan.record) {
+                            self.shared.metrics.left_step(step, since);
+                        }
+                    }
                     self.adopt(plan.record);
                 }
                 self.finish(&envelope, ctx);

@@ -20,6 +20,6 @@ mod supervision;
 mod system;
 
 pub use handoff::AddressHandoff;
-pub use plan::plan_submission;
+pub use plan::{plan_input, plan_submission};
 pub use registry::Registry;
 pub use system::ActorSystem;

@@ -7,14 +7,14 @@ use std::collections::VecDeque;
 use chrono::{Months, NaiveDateTime, Utc};
 
 use crate::domain::{
-    amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, ScheduleLine, TraceParent,
+    amortization_schedule, schedule_csv, LoanApplication, LoanId, MessageId, ReviewBand, ScheduleLine, TraceParent,
 };
 use crate::messages::{Envelope, MessageBody};
 use crate::persistence::{
-    DocumentRow, Effects, IdempotencyRecord, LoanRecord, NewEventRow, NewOutboxRow, NotificationRow, Step, StepChange,
-    Submission, UnitOfWork,
+    DocumentRow, Effects, IdempotencyRecord, Input, LoanRecord, NewEventRow, NewOutboxRow, NotificationRow, Step,
+    StepChange, Submission, TimerRow, UnitOfWork,
 };
-use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput, Transition};
+use crate::saga::{LoanEvent, LoanSaga, NotificationState, SagaCommand, SagaInput, Timer, Transition};
 
 /// The document kind of a repayment schedule (its content: the CSV of [`schedule_csv`]).
 pub const SCHEDULE_KIND: &str = "repayment_schedule";
@@ -67,6 +67,7 @@ pub fn plan_submission(
     application: LoanApplication,
     now: NaiveDateTime,
     idempotency: Option<IdempotencyRecord>,
+    band: ReviewBand,
     trace: Option<TraceParent>,
 ) -> (UnitOfWork, AfterCommit) {
     let submitted = LoanEvent::LoanSubmitted {
@@ -78,12 +79,13 @@ pub fn plan_submission(
     let new = LoanRecord {
         id,
         application,
-        saga: LoanSaga::new(),
+        saga: LoanSaga::with_review_band(band),
         version: 0,
         submitted_at: now,
         updated_at: now,
         decided_at: None,
         notified_at: None,
+        waiting_since: None,
     };
     let (mut effects, mut after) = carry_out(&new, Sent { causation: None, trace }, new.saga.start(), None, now);
     effects.events.insert(0, NewEventRow::new(id, &submitted, now));
@@ -98,6 +100,21 @@ struct Sent {
     causation: Option<MessageId>,
     /// The span of the step.
     trace: Option<TraceParent>,
+}
+
+/// A person's input the saga applied (`transition`, judged against `current`): one unit that
+/// commits only if the loan is still at `current.version`. Its messages go through the outbox
+/// like every other step's.
+pub fn plan_input(
+    current: &LoanRecord,
+    transition: Transition,
+    idempotency: Option<IdempotencyRecord>,
+    now: NaiveDateTime,
+) -> (UnitOfWork, AfterCommit) {
+    let (effects, after) = carry_out(current, Sent { causation: None, trace: None }, transition, None, now);
+    let row = Box::new(after.record.to_row());
+    let unit = Input { loan_id: current.id, row, expected_version: current.version, idempotency, effects };
+    (UnitOfWork::Input(unit), after)
 }
 
 /// What an applied transition writes and sends: the schedule it generates locally (and the
@@ -116,9 +133,17 @@ fn carry_out(
     let mut outgoing = Vec::new();
     let mut local: VecDeque<SagaCommand> = first.commands.into();
     while let Some(command) = local.pop_front() {
-        if command != SagaCommand::GenerateSchedule {
-            outgoing.push(command);
-            continue;
+        match command {
+            SagaCommand::GenerateSchedule => {}
+            // Committed with this unit, sent when due (`crate::timers`).
+            SagaCommand::ScheduleTimer { timer } => {
+                effects.timers.push(timer_row(current.id, sent.causation, timer, now));
+                continue;
+            }
+            other => {
+                outgoing.push(other);
+                continue;
+            }
         }
         let _span =
             tracing::info_span!("generate_schedule", otel.name = "loan generate_schedule", loan.id = %current.id)
@@ -158,11 +183,18 @@ fn carry_out(
     (effects, AfterCommit { record, events, emits, applied: true })
 }
 
+/// The row of a durable timer: at its due time, the message that feeds it back to the saga.
+fn timer_row(loan: LoanId, causation: Option<MessageId>, timer: Timer, now: NaiveDateTime) -> TimerRow {
+    let fires = Envelope::new(loan, causation, MessageBody::Saga(SagaInput::TimerFired { timer }));
+    TimerRow::new(&fires, timer.kind.as_str(), timer.request_id.to_string(), timer.due_at, now)
+}
+
 fn next_record(current: &LoanRecord, saga: LoanSaga, now: NaiveDateTime) -> LoanRecord {
     let became_terminal = !current.saga.status.is_terminal() && saga.status.is_terminal();
     let became_notified =
         current.saga.notification != NotificationState::Done && saga.notification == NotificationState::Done;
     LoanRecord {
+        waiting_since: current.waiting_since_after(&saga, now),
         saga,
         version: current.version + 1,
         updated_at: now,
@@ -190,7 +222,10 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
         SagaCommand::ReleaseCreditCheck => MessageBody::ReleaseCreditCheck,
         SagaCommand::VoidAppraisal => MessageBody::VoidAppraisal,
         SagaCommand::NotifyApplicant { status } => MessageBody::NotifyApplicant { status },
-        SagaCommand::GenerateSchedule => unreachable!("generated locally above"),
+        SagaCommand::SendNotice { request_id, notice } => MessageBody::SendNotice { request_id, notice },
+        SagaCommand::GenerateSchedule | SagaCommand::ScheduleTimer { .. } => {
+            unreachable!("carried out locally above")
+        }
     }
 }
 
@@ -213,7 +248,7 @@ mod tests {
     fn a_submission_inserts_the_started_loan_and_requests_both_steps_in_one_unit() {
         let (id, now) = (LoanId::generate(), Utc::now().naive_utc());
         let key = IdempotencyRecord { key: "k".into(), request_hash: "h".into(), expired_before: NaiveDateTime::MIN };
-        let (unit, after) = plan_submission(id, application(), now, Some(key), None);
+        let (unit, after) = plan_submission(id, application(), now, Some(key), ReviewBand::NEVER, None);
         assert_eq!((after.record.version, after.record.saga.status), (1, LoanStatus::Evaluating));
         assert_eq!(after.record.saga.waiting_on(), Some("credit_check"));
         let planned: Vec<&str> = after.events.iter().map(LoanEvent::type_name).collect();
@@ -238,7 +273,8 @@ mod tests {
 
     #[test]
     fn a_step_consumes_its_message_and_a_stale_one_only_checks_the_version() {
-        let (_, submitted) = plan_submission(LoanId::generate(), application(), Utc::now().naive_utc(), None, None);
+        let (_, submitted) =
+            plan_submission(LoanId::generate(), application(), Utc::now().naive_utc(), None, ReviewBand::NEVER, None);
         let loan = submitted.record;
         let score = crate::domain::credit_score(&loan.application.applicant.email);
         let request = &submitted.emits[0];

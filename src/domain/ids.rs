@@ -90,6 +90,11 @@ uuid_newtype!(
 );
 
 uuid_newtype!(
+    /// Identifies one request for information an underwriter sent an applicant.
+    RequestId
+);
+
+uuid_newtype!(
     /// Identifies one message (an envelope): its outbox row, its AMQP message id, its dead letter.
     MessageId
 );

@@ -18,12 +18,12 @@ pub use access::{random_token, ApplicantGrant, Role, TokenKey};
 pub use application::{
     Address, Applicant, ApplicantName, Email, FieldError, LoanApplication, Property, TermMonths, ValidationErrors,
 };
-pub use ids::{LoanId, MessageId};
+pub use ids::{LoanId, MessageId, RequestId};
 pub use money::Money;
 pub use rules::{
-    appraised_value, credit_score, decide, monthly_payment, rate_bps, CreditScore, RejectionReason, Verdict,
-    MIN_CREDIT_SCORE,
+    appraised_value, credit_score, decide, monthly_payment, rate_bps, CreditScore, RejectionReason, ReviewBand,
+    Verdict, MIN_CREDIT_SCORE,
 };
 pub use schedule::{amortization_schedule, parse_schedule_csv, schedule_csv, ScheduleLine};
-pub use time::rfc3339;
+pub use time::{rfc3339, to_micros, Timestamp};
 pub use trace::TraceParent;

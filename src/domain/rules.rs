@@ -108,6 +108,8 @@ pub enum RejectionReason {
     CreditScoreTooLow,
     LoanToValueTooHigh,
     DebtToIncomeTooHigh,
+    /// An underwriter reviewed a referred loan and declined it.
+    UnderwriterDeclined,
 }
 
 impl RejectionReason {
@@ -117,6 +119,7 @@ impl RejectionReason {
             Self::CreditScoreTooLow => "credit_score_too_low",
             Self::LoanToValueTooHigh => "loan_to_value_too_high",
             Self::DebtToIncomeTooHigh => "debt_to_income_too_high",
+            Self::UnderwriterDeclined => "underwriter_declined",
         }
     }
 }
@@ -155,6 +158,35 @@ pub const MIN_CREDIT_SCORE: u16 = 620;
 pub const MAX_LOAN_TO_VALUE_PERCENT: u32 = 90;
 /// Monthly obligations above this percentage of monthly income are rejected.
 pub const MAX_DEBT_TO_INCOME_PERCENT: u32 = 43;
+
+/// The referral band (`decision.review_below_score`): a loan that passes every rule with a score
+/// below it goes to an underwriter instead of being approved. 0 refers nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReviewBand(u16);
+
+impl ReviewBand {
+    /// What a deployment refers unless told otherwise (CONTRACT.md).
+    pub const DEFAULT: ReviewBand = ReviewBand(660);
+    pub const NEVER: ReviewBand = ReviewBand(0);
+
+    pub const fn below(score: u16) -> Self {
+        Self(score)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    pub fn is_never(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether a loan the rules approve with `score` goes to an underwriter.
+    pub fn refers(self, score: CreditScore) -> bool {
+        score.get() < self.0
+    }
+}
 
 /// Applies the contract's decision rules and lists every reason that applies.
 ///

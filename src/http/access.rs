@@ -55,6 +55,8 @@ impl Credential {
 
 /// The staff roles that read everything.
 const READERS: &[Role] = &[Role::Viewer, Role::Underwriter, Role::Operator];
+/// The staff roles that decide, ask for information and extend deadlines.
+const REVIEWERS: &[Role] = &[Role::Underwriter, Role::Operator];
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,8 @@ enum Rule {
     Loan(Option<LoanId>),
     /// Any valid credential (who am I).
     Anyone,
+    /// The applicant of the loan in the path, and no one else (answering, withdrawing).
+    Applicant(Option<LoanId>),
 }
 
 /// The one table of which route needs what.
@@ -80,7 +84,10 @@ fn rule(method: &Method, path: &str) -> Rule {
         (true, ["health", "live" | "ready"] | ["metrics"] | ["api-docs", "openapi.json"]) => Rule::Open,
         (true, ["docs", ..]) => Rule::Open,
         (_, ["admin", ..]) => Rule::Staff(&[Role::Operator]),
-        (true, ["api", "v1", "loans", "stats"]) => Rule::Staff(READERS),
+        (false, ["api", "v1", "loans", id, "information" | "withdraw"]) => Rule::Applicant(LoanId::parse(id).ok()),
+        (false, ["api", "v1", "loans", _, "decision" | "information-requests" | "claim"]) => Rule::Staff(REVIEWERS),
+        (false, ["api", "v1", "loans", _, "information-requests", _, "deadline"]) => Rule::Staff(REVIEWERS),
+        (true, ["api", "v1", "loans", "stats" | "steps"]) => Rule::Staff(READERS),
         (true, ["api", "v1", "me"]) => Rule::Anyone,
         (true, ["api", "v1", "loans", id] | ["api", "v1", "loans", id, "events" | "schedule"]) => loan(id),
         (true, ["api", "v1", "loans", id, "events", "stream"] | ["ws", "loans", id]) => loan(id),
@@ -96,6 +103,8 @@ pub enum Requirement {
     Staff(&'static [Role]),
     /// A staff reader, or the applicant of the loan in the path.
     StaffOrApplicant,
+    /// The applicant of the loan in the path.
+    Applicant,
 }
 
 /// The requirement of `method` on a route `pattern` (`{id}` standing for a loan's id), from the
@@ -106,6 +115,7 @@ pub fn requirement(method: &Method, pattern: &str) -> Requirement {
         Rule::Open => Requirement::Anyone,
         Rule::Staff(roles) => Requirement::Staff(roles),
         Rule::Loan(_) | Rule::Anyone => Requirement::StaffOrApplicant,
+        Rule::Applicant(_) => Requirement::Applicant,
     }
 }
 
@@ -160,6 +170,11 @@ pub async fn authorize(
         }
         (Rule::Loan(_), Credential::Applicant { .. }) => None,
         (Rule::Loan(_), credential) => (!READERS.contains(&credential.role())).then_some(ApiError::Forbidden),
+        (Rule::Applicant(id), Credential::Applicant { loan_id }) if id.as_ref() != Some(loan_id) => {
+            Some(ApiError::missing_loan(loan_segment(req.path())))
+        }
+        (Rule::Applicant(_), Credential::Applicant { .. }) => None,
+        (Rule::Applicant(_), Credential::Staff { .. }) => Some(ApiError::Forbidden),
     };
     if let Some(refusal) = refusal {
         return Ok(req.error_response(refusal));

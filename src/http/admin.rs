@@ -17,6 +17,7 @@ use super::state::AppState;
 use crate::cluster::{self, NodeActorsView};
 use crate::domain::rfc3339;
 use crate::messages::{ActorKind, Envelope};
+use crate::persistence::queries::Unfinished;
 use crate::persistence::{queries, tokens, CommitOutcome, LoanRow, OutboxRow, StaffChange, UnitOfWork};
 use crate::saga::LoanSaga;
 
@@ -32,8 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/loans", web::get().to(loans))
             .route("/loans/{id}/retry", web::post().to(retry))
             .route("/loans/{id}/access-token/revoke", web::post().to(revoke_access_token))
+            .route("/timers", web::get().to(super::timers::list))
             .configure(super::dead_letters::routes)
             .configure(super::erasure::routes)
+            .configure(super::human::admin_routes)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("admin resource".into())) })),
     );
 }
@@ -93,7 +96,8 @@ pub async fn actors(query: web::Query<ActorsQuery>, state: web::Data<AppState>) 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LoansQuery {
-    /// Only loans unfinished for longer than `older_than_seconds` (default 60 when `stuck=true`).
+    /// Only loans unfinished for longer than `older_than_seconds` (default 60 when `stuck=true`)
+    /// and not waiting on a person (`underwriter`, `applicant`: waiting, not stuck).
     stuck: Option<bool>,
     /// Age threshold, from submission, in seconds (at most ten years).
     #[param(maximum = 315_360_000)]
@@ -113,8 +117,8 @@ pub struct UnfinishedLoansView {
 pub struct UnfinishedLoanView {
     pub id: String,
     pub status: String,
-    /// The step the loan waits on: `start`, `credit_check`, `appraisal`, `credit_release`,
-    /// `appraisal_void`, `schedule` or `notification`.
+    /// The step the loan waits on: `start`, `credit_check`, `appraisal`, `underwriter`,
+    /// `applicant`, `credit_release`, `appraisal_void`, `schedule` or `notification`.
     pub waiting_on: Option<String>,
     pub submitted_at: String,
     pub updated_at: String,
@@ -159,12 +163,13 @@ pub async fn loans(query: web::Query<LoansQuery>, state: web::Data<AppState>) ->
             format!("must be an integer from 0 to {MAX_AGE_SECONDS}"),
         ));
     }
+    let which = if query.stuck == Some(true) { Unfinished::Stuck } else { Unfinished::All };
     let now = Utc::now().naive_utc();
     let cutoff = now - chrono::Duration::seconds(i64::from(older_than_seconds));
     let (rows, pending) = state
         .db
         .read(move |c| {
-            let rows = queries::unfinished_loans(c, cutoff, i64::from(limit))?;
+            let rows = queries::unfinished_loans(c, which, cutoff, i64::from(limit))?;
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
             Ok((rows, queries::outbox_of_loans(c, &ids)?))
         })

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::access::{Caller, Credential};
 use super::body_deadline;
 use super::errors::{loan_in_path, ApiError, QueryErrors, ReadErrors, SubmitErrors, Unavailable};
 use super::json_body;
@@ -18,7 +19,7 @@ use super::views::{
 use crate::actors::plan_submission;
 use crate::domain::{hex, parse_schedule_csv, FieldError, LoanApplication, LoanId, Money};
 use crate::persistence::{queries, tokens, CommitOutcome, CorruptRow, IdempotencyRecord, StoreError};
-use crate::saga::LoanStatus;
+use crate::saga::{is_waiting_step, LoanStatus, WAITING_STEPS};
 use crate::settings::HttpSettings;
 use crate::telemetry;
 
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(submit))
             .route("", web::get().to(list))
             .route("/stats", web::get().to(stats))
+            .route("/steps", web::get().to(super::steps::steps))
             .route("/{id}", web::get().to(get))
             .route("/{id}/events", web::get().to(events))
             .route("/{id}/schedule", web::get().to(schedule)),
@@ -40,7 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Read the body up to the limit ourselves, so that an oversized body gets a problem response.
 /// A body past `http.body_timeout_ms` (see `body_deadline`) is 408.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     http: &HttpSettings,
@@ -68,7 +70,7 @@ async fn read_body(
     Ok(body)
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
     let key = value.to_str().map(str::trim).unwrap_or_default();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -107,7 +109,8 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     });
     let id = LoanId::generate();
     tracing::Span::current().record("loan.id", tracing::field::display(id));
-    let (unit, plan) = plan_submission(id, application, now, idempotency, telemetry::current_traceparent());
+    let band = state.settings.decision.review_below_score;
+    let (unit, plan) = plan_submission(id, application, now, idempotency, band, telemetry::current_traceparent());
 
     match state.db.writer().commit(unit).await? {
         CommitOutcome::Committed { .. } => {
@@ -151,24 +154,31 @@ fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {
 /// One loan.
 #[utoipa::path(get, path = "/api/v1/loans/{id}", tag = "loans", params(("id" = String, Path, description = "The loan's id (a UUID)")),
     responses((status = 200, description = "The loan", body = LoanView), ReadErrors))]
-async fn get(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get(path: web::Path<String>, state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = loan_in_path(&path)?;
     let row = state.db.read(move |c| queries::loan(c, id)).await?;
     let row = row.ok_or_else(|| ApiError::missing_loan(id))?;
-    Ok(HttpResponse::Ok().json(LoanView::from_row(row).map_err(store_error)?))
+    let view = LoanView::from_row(row).map_err(store_error)?;
+    let view = if matches!(caller.0, Credential::Applicant { .. }) { view.for_applicant() } else { view };
+    // The version as the ETag: what `If-Match` on the human steps' routes names.
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, format!("\"{}\"", view.version))).json(view))
 }
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     status: Option<String>,
+    waiting_on: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
 /// Loans, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/loans", tag = "loans", params(
-    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|approved|rejected|cancelled)?$",
+    ("status" = Option<String>, Query, pattern = "^(submitted|evaluating|under_review|awaiting_information|approved|rejected|cancelled)?$",
         description = "Only loans with this status (empty: every status)"),
+    ("waiting_on" = Option<String>, Query,
+        pattern = "^(start|credit_check|appraisal|underwriter|applicant|credit_release|appraisal_void|schedule|notification)?$",
+        description = "Only loans waiting on this step (empty: any)"),
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
     ("cursor" = Option<String>, Query, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
         description = "`next_cursor` of the previous page (empty: the first page)"),
@@ -178,8 +188,15 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(LoanStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_parameter("status", "must be one of submitted, evaluating, approved, rejected, cancelled")
+            ApiError::bad_parameter("status", "must be one of submitted, evaluating, under_review, awaiting_information, approved, rejected, cancelled")
         })?),
+    };
+    let waiting_on = match query.waiting_on.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(step) if is_waiting_step(&step) => Some(step),
+        Some(_) => {
+            return Err(ApiError::bad_parameter("waiting_on", format!("must be one of {}", WAITING_STEPS.join(", "))))
+        }
     };
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
@@ -195,8 +212,8 @@ async fn list(query: web::Query<ListQuery>, state: web::Data<AppState>) -> Resul
             LoanId::parse(raw).map_err(|_| ApiError::bad_parameter("cursor", "is not a cursor this API returned"))?,
         ),
     };
-    let mut rows =
-        state.db.read(move |c| queries::list_loans(c, status.map(LoanStatus::as_str), cursor, limit + 1)).await?;
+    let filter = queries::LoanFilter { status: status.map(|s| s.as_str().to_owned()), waiting_on };
+    let mut rows = state.db.read(move |c| queries::list_loans(c, filter, cursor, limit + 1)).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| r.id.clone()) } else { None };

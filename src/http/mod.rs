@@ -15,6 +15,7 @@ mod edge;
 mod erasure;
 mod errors;
 mod health;
+mod human;
 mod json_body;
 mod jwt;
 mod loans;
@@ -26,7 +27,9 @@ mod rate_limit;
 mod request_span;
 mod routes;
 mod state;
+mod steps;
 mod streams;
+mod timers;
 pub mod views;
 
 pub use access::authorize;

@@ -19,7 +19,7 @@ use super::access::{requirement, takes_query_token, Requirement};
 use super::admin::{self, KindParam};
 use super::errors::{forbidden, unauthorized, Problem, ProblemField};
 use super::streams::{self, LiveEventMessage};
-use super::{dead_letters, erasure, health, loans, me, ops};
+use super::{dead_letters, erasure, health, human, loans, me, ops, steps, timers};
 use crate::domain::Role;
 
 #[derive(OpenApi)]
@@ -33,17 +33,20 @@ use crate::domain::Role;
             request had a plain one).",
     ),
     paths(
-        loans::submit, loans::list, loans::stats, loans::get, loans::events, loans::schedule, me::me,
+        loans::submit, loans::list, loans::stats, steps::steps, loans::get, loans::events, loans::schedule, me::me,
         health::live, health::ready,
         admin::actors, admin::loans, admin::retry, admin::revoke_access_token,
         ops::metrics, openapi_json,
         streams::ws::all, streams::ws::one, streams::sse::all, streams::sse::one,
-        dead_letters::list, dead_letters::replay, erasure::erase,
+        dead_letters::list, dead_letters::replay, erasure::erase, timers::list,
+        human::claim, human::decision, human::request_information, human::extend_deadline,
+        human::provide_information, human::withdraw, human::cancel,
     ),
     components(schemas(Problem, ProblemField, LiveEventMessage, KindParam)),
     modifiers(&Credentials),
     tags(
         (name = "loans", description = "Submit and read mortgage applications"),
+        (name = "underwriting", description = "The human steps: claim, decide, ask for information, answer, withdraw"),
         (name = "streams", description = "Live events: WebSocket and Server-Sent Events"),
         (name = "admin", description = "Operators: live actors, stuck loans, retries, dead letters (bearer token)"),
         (name = "ops", description = "Health, metrics, this document"),
@@ -100,6 +103,7 @@ fn security(method: &Method, pattern: &str) -> Option<Vec<SecurityRequirement>> 
         Requirement::Staff(roles) if roles == [Role::Operator] => vec![one("admin_token")],
         Requirement::Staff(_) => vec![one("staff_token")],
         Requirement::StaffOrApplicant => vec![one("staff_token"), one("applicant_token")],
+        Requirement::Applicant => vec![one("applicant_token")],
     };
     if takes_query_token(pattern) {
         ways.push(one("query_token"));

@@ -21,7 +21,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let backlog = state.db.read(queries::outbox_len).await?;
+    // Two counts, both from indexes: the outbox, and the loans per step (`loans_waiting`).
+    let (backlog, waiting) = state.db.read(|c| Ok((queries::outbox_len(c)?, queries::waiting_by_step(c)?))).await?;
+    state.metrics.set_loans_waiting(&waiting, chrono::Utc::now().naive_utc());
     let text = state.metrics.render(backlog).map_err(|e| ApiError::internal("encoding metrics", e))?;
     Ok(HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(text))
 }

@@ -3,7 +3,7 @@
 use actix_web::web;
 
 use super::errors::ApiError;
-use super::{admin, dashboard, health, loans, me, openapi, ops, streams};
+use super::{admin, dashboard, health, human, loans, me, openapi, ops, streams};
 
 /// Every route: a node with the `api` role.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -11,6 +11,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     streams::routes(cfg);
     dashboard::routes(cfg);
     me::routes(cfg);
+    // Before the loans scope too: the human steps' routes under `/api/v1/loans/{id}/`.
+    human::routes(cfg);
     loans::routes(cfg);
     configure_operations(cfg);
     openapi::routes(cfg);

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tokio::time::{sleep, sleep_until, Instant};
 
 use super::check::LoanBody;
+use super::generate::Expected;
 
 /// How submissions are paced.
 #[derive(Debug, Clone, Copy)]
@@ -148,18 +149,29 @@ pub async fn fetch_all(
     client: &Client,
     base: &str,
     ids: &[String],
+    expected: &[&Expected],
     concurrency: usize,
     deadline: Instant,
 ) -> Vec<Result<LoanBody, String>> {
-    stream::iter(ids).map(|id| fetch_finished(client, base, id, deadline)).buffered(concurrency).collect().await
+    stream::iter(ids.iter().zip(expected))
+        .map(|(id, expected)| fetch_settled(client, base, id, expected, deadline))
+        .buffered(concurrency)
+        .collect()
+        .await
 }
 
-async fn fetch_finished(client: &Client, base: &str, id: &str, deadline: Instant) -> Result<LoanBody, String> {
+async fn fetch_settled(
+    client: &Client,
+    base: &str,
+    id: &str,
+    expected: &Expected,
+    deadline: Instant,
+) -> Result<LoanBody, String> {
     let url = format!("{base}/api/v1/loans/{id}");
     loop {
         let loan = fetch_loan(client, &url).await;
         match &loan {
-            Ok(body) if body.is_finished() => return loan,
+            Ok(body) if body.is_settled(expected) => return loan,
             _ if Instant::now() >= deadline => return loan,
             _ => sleep(LOAN_POLL).await,
         }

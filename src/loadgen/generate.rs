@@ -8,9 +8,10 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::domain::{self, Address, Email, LoanApplication, Money, RejectionReason, TermMonths, Verdict};
+use crate::domain::{self, Address, Email, LoanApplication, Money, RejectionReason, ReviewBand, TermMonths, Verdict};
 
-/// What the contract says a finished loan reports.
+/// What the contract says a finished loan reports (or, for a loan the server refers to an
+/// underwriter, what it reports while it waits there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub status: &'static str,
@@ -21,6 +22,9 @@ pub struct Expected {
     /// Sorted names; empty unless rejected.
     pub reasons: Vec<&'static str>,
 }
+
+/// The status of a referred loan: it waits for an underwriter, which the load generator is not.
+pub const UNDER_REVIEW: &str = "under_review";
 
 /// One application ready to send.
 pub struct Generated {
@@ -92,17 +96,17 @@ const STREETS: [&str; 6] = ["Harbour Road", "Rua Augusta", "Kings Lane", "Canal 
 const CITIES: [&str; 5] = ["Lisbon", "Porto", "Dublin", "Ghent", "Tallinn"];
 
 /// `n` applications from `seed`; the same arguments always give the same bodies.
-pub fn applications(seed: u64, n: usize, fail_share: f64) -> Vec<Generated> {
+pub fn applications(seed: u64, n: usize, fail_share: f64, band: ReviewBand) -> Vec<Generated> {
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|i| {
             let aim = aim(&mut rng, fail_share);
-            one(&mut rng, seed, i, aim)
+            one(&mut rng, seed, i, aim, band)
         })
         .collect()
 }
 
-fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim) -> Generated {
+fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim, band: ReviewBand) -> Generated {
     let first = *FIRST_NAMES.choose(rng).expect("names");
     let last = *LAST_NAMES.choose(rng).expect("names");
     let wants_low_score = matches!(aim, Aim::LowScore | Aim::EveryReason);
@@ -155,7 +159,7 @@ fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim) -> Generated {
         "term_months": term,
     });
     let app = LoanApplication::parse(&body).expect("a generated application is valid");
-    Generated { body: serde_json::to_vec(&body).expect("JSON serialises"), expected: expect(&app) }
+    Generated { body: serde_json::to_vec(&body).expect("JSON serialises"), expected: expect(&app, band) }
 }
 
 /// An e-mail whose credit score is below 620 (`low`) or at least 620.
@@ -170,8 +174,9 @@ fn email_with_score(seed: u64, serial: usize, first: &str, last: &str, low: bool
     unreachable!("the attempts never run out")
 }
 
-/// The contract's verdict on an application, from the domain rules.
-pub fn expect(app: &LoanApplication) -> Expected {
+/// The contract's verdict on an application, from the domain rules, on a server that refers
+/// loans below `band` (`decision.review_below_score`): those stay `under_review`, undecided.
+pub fn expect(app: &LoanApplication, band: ReviewBand) -> Expected {
     let score = domain::credit_score(&app.applicant.email);
     if app.property.address.fails_appraisal() {
         return Expected {
@@ -186,6 +191,16 @@ pub fn expect(app: &LoanApplication) -> Expected {
     let appraised = domain::appraised_value(&app.property.address, app.property.declared_value);
     let decision = domain::decide(app, score, appraised);
     let (status, mut reasons) = match &decision.verdict {
+        Verdict::Approved if band.refers(score) => {
+            return Expected {
+                status: UNDER_REVIEW,
+                credit_score: score.get(),
+                appraised_value: Some(appraised),
+                rate_bps: None,
+                monthly_payment: None,
+                reasons: Vec::new(),
+            }
+        }
         Verdict::Approved => ("approved", Vec::new()),
         Verdict::Rejected(reasons) => ("rejected", reasons.iter().map(RejectionReason::as_str).collect()),
     };
@@ -206,17 +221,33 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_bodies() {
-        let a = applications(7, 50, 0.1);
-        let b = applications(7, 50, 0.1);
+        let a = applications(7, 50, 0.1, ReviewBand::NEVER);
+        let b = applications(7, 50, 0.1, ReviewBand::NEVER);
         assert!(a.iter().zip(&b).all(|(x, y)| x.body == y.body && x.expected == y.expected));
     }
 
     #[test]
     fn the_mix_covers_every_outcome_and_reason() {
-        let mix = Mix::of(&applications(42, 2_000, 0.1));
+        let mix = Mix::of(&applications(42, 2_000, 0.1, ReviewBand::NEVER));
         assert!(mix.approved > 700 && mix.cancelled > 100, "{mix:?}");
         assert!(mix.rejected_for_credit_score > 100, "{mix:?}");
         assert!(mix.rejected_for_loan_to_value > 100, "{mix:?}");
         assert!(mix.rejected_for_debt_to_income > 100, "{mix:?}");
+    }
+
+    #[test]
+    fn a_band_turns_the_approvals_below_it_into_referrals_and_nothing_else() {
+        let plain = applications(42, 500, 0.1, ReviewBand::NEVER);
+        let banded = applications(42, 500, 0.1, ReviewBand::DEFAULT);
+        let referred = banded.iter().filter(|g| g.expected.status == UNDER_REVIEW).count();
+        assert!(referred > 10, "{referred} referred");
+        for (p, b) in plain.iter().zip(&banded) {
+            if b.expected.status == UNDER_REVIEW {
+                assert_eq!(p.expected.status, "approved");
+                assert!(b.expected.credit_score < 660 && b.expected.rate_bps.is_none());
+            } else {
+                assert_eq!(p.expected, b.expected);
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ mod report;
 
 use std::time::Duration;
 
+use crate::domain::ReviewBand;
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 use reqwest::{Client, Url};
@@ -69,6 +70,12 @@ pub struct Options {
     /// process listening on the URL's port.
     #[arg(long, value_delimiter = ',')]
     pub pids: Vec<u32>,
+    /// The server's `decision.review_below_score`: the loans it refers wait `under_review` for an
+    /// underwriter, which this workload does not play, and are checked as such. 0 (the default
+    /// workload): the server decides every loan itself (run it with
+    /// `LOANFLOW__DECISION__REVIEW_BELOW_SCORE=0`).
+    #[arg(long, default_value_t = 0)]
+    pub review_below_score: u16,
 }
 
 impl Options {
@@ -133,7 +140,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let base = options.url.trim_end_matches('/').to_owned();
     let port = Url::parse(&base).with_context(|| format!("--url {base}"))?.port_or_known_default();
 
-    let apps = generate::applications(options.seed, options.n, options.fail_share);
+    let band = ReviewBand::below(options.review_below_score);
+    let apps = generate::applications(options.seed, options.n, options.fail_share, band);
     let mix = Mix::of(&apps);
     let (bodies, expected): (Vec<Vec<u8>>, Vec<Expected>) = apps.into_iter().map(|a| (a.body, a.expected)).unzip();
     let mut headers = reqwest::header::HeaderMap::new();
@@ -168,7 +176,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     }
 
     let deadline = Instant::now() + Duration::from_secs(options.timeout_secs);
-    drive::wait_terminal(&client, &base, baseline + submitted as i64, deadline).await;
+    let deciding = submissions
+        .ids
+        .iter()
+        .zip(&expected)
+        .filter(|(id, expected)| id.is_some() && expected.status != generate::UNDER_REVIEW)
+        .count();
+    drive::wait_terminal(&client, &base, baseline + deciding as i64, deadline).await;
     // Connections opened during the run (a lazily connected writer) have new PostgreSQL
     // backends: they count from zero.
     let later = Processes::discover(&processes.server, port);
@@ -180,7 +194,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
 
     let (ids, expected): (Vec<String>, Vec<&Expected>) =
         submissions.ids.iter().zip(&expected).filter_map(|(id, e)| Some((id.clone()?, e))).unzip();
-    let loans = drive::fetch_all(&client, &base, &ids, FETCH_CONCURRENCY, deadline).await;
+    let loans = drive::fetch_all(&client, &base, &ids, &expected, FETCH_CONCURRENCY, deadline).await;
 
     let verdict = Verdict::of(&ids, &loans, &expected);
     let per_loan = |seconds: f64| if submitted == 0 { 0.0 } else { seconds * 1e3 / submitted as f64 };

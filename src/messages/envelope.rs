@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{LoanId, MessageId, Money, TraceParent};
-use crate::saga::{LoanStatus, SagaInput};
+use crate::domain::{LoanId, MessageId, Money, RequestId, TraceParent};
+use crate::saga::{LoanStatus, NoticeKind, SagaInput};
 use crate::settings::NodeRole;
 
 /// Which kind of actor a message is for (one durable queue per kind in cluster mode).
@@ -57,6 +57,9 @@ pub enum MessageBody {
     /// To the notifier actor. It carries no personal data: the notifier gets the address from
     /// the loan actor of its process in memory, or reads it from the loan's row when it sends. (An older message's `name` and `email` are ignored.)
     NotifyApplicant { status: LoanStatus },
+    /// To the notifier actor: a notice of a request for information (or its reminder), which is
+    /// not the terminal notification.
+    SendNotice { request_id: RequestId, notice: NoticeKind },
 }
 
 /// What stands in for personal data in a redacted message.
@@ -68,7 +71,7 @@ impl MessageBody {
             MessageBody::Saga(_) => ActorKind::Loan,
             MessageBody::CheckCredit { .. } | MessageBody::ReleaseCreditCheck => ActorKind::Credit,
             MessageBody::AppraiseProperty { .. } | MessageBody::VoidAppraisal => ActorKind::Appraisal,
-            MessageBody::NotifyApplicant { .. } => ActorKind::Notifier,
+            MessageBody::NotifyApplicant { .. } | MessageBody::SendNotice { .. } => ActorKind::Notifier,
         }
     }
 
@@ -96,12 +99,22 @@ impl MessageBody {
                 SagaInput::AppraisalVoided => "appraisal_voided",
                 SagaInput::ScheduleGenerated { .. } => "schedule_generated",
                 SagaInput::ApplicantNotified { .. } => "applicant_notified",
+                SagaInput::NoticeSent { .. } => "notice_sent",
+                SagaInput::TimerFired { .. } => "timer_fired",
+                SagaInput::ReviewOverdue => "review_overdue",
+                SagaInput::Claim { .. } => "claim",
+                SagaInput::Decide { .. } => "decide",
+                SagaInput::RequestInformation { .. } => "request_information",
+                SagaInput::ProvideInformation { .. } => "provide_information",
+                SagaInput::ExtendDeadline { .. } => "extend_deadline",
+                SagaInput::Cancel { .. } => "cancel",
             },
             MessageBody::CheckCredit { .. } => "check_credit",
             MessageBody::ReleaseCreditCheck => "release_credit_check",
             MessageBody::AppraiseProperty { .. } => "appraise_property",
             MessageBody::VoidAppraisal => "void_appraisal",
             MessageBody::NotifyApplicant { .. } => "notify_applicant",
+            MessageBody::SendNotice { .. } => "send_notice",
         }
     }
 }

@@ -7,10 +7,10 @@ use diesel::prelude::*;
 
 use super::connection::AnyConnection;
 use super::loan_update::{UpdateLoanState, UpdateLoanStates};
-use super::records::{DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
+use super::records::{DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow, TimerRow};
 use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, notifications, outbox};
 use super::unit_of_work::{CommitOutcome, IdempotencyRecord, StaffChange, Step, StepChange, UnitOfWork};
-use super::{erasure, tokens};
+use super::{erasure, timers, tokens};
 use crate::domain::{LoanId, MessageId};
 
 /// Inside a savepoint: `Skip` rolls the unit back without failing the batch.
@@ -70,6 +70,17 @@ pub(super) fn apply_state(
                 claim_idempotency_key(conn, submission.loan_id, record)?;
             }
         }
+        // Always its own UPDATE (`update_loans` batches steps only): a person's input is rare.
+        UnitOfWork::Input(input) => {
+            if let Some(record) = &input.idempotency {
+                claim_idempotency_key(conn, input.loan_id, record)?;
+            }
+            let updated =
+                UpdateLoanState { row: &input.row, expected_version: input.expected_version }.execute(conn)?;
+            if updated == 0 {
+                return Err(ApplyError::Skip(CommitOutcome::Conflict));
+            }
+        }
         UnitOfWork::DeadLetter { row, .. } => {
             diesel::insert_into(dead_letters::table).values(row).execute(conn)?;
         }
@@ -93,6 +104,14 @@ pub(super) fn apply_state(
                 return Err(ApplyError::Skip(CommitOutcome::Duplicate));
             }
         }
+        UnitOfWork::Fire { claims: Some(timer), .. } => {
+            if !timers::claim(conn, *timer)? {
+                // Fired already, or being fired by another node right now.
+                return Err(ApplyError::Skip(CommitOutcome::Duplicate));
+            }
+        }
+        // The message goes in with the other new rows (`insert_rows`).
+        UnitOfWork::Fire { claims: None, .. } => {}
         UnitOfWork::StaffAction { change: StaffChange::Nothing, .. } => {}
         UnitOfWork::StaffAction { loan_id, change: StaffChange::RevokeToken { from, to }, .. } => {
             if !tokens::advance(conn, &loan_id.to_string(), *from, *to)? {
@@ -124,8 +143,8 @@ macro_rules! insert_in_chunks {
     };
 }
 
-/// The new loans, documents, notifications and outbox rows of `units`, one multi-row INSERT per
-/// table: one statement per row was a large part of the writer's time (docs/benchmarks.md).
+/// The new loans, documents, notifications, outbox rows and timers of `units`, one multi-row
+/// INSERT per table: one statement per row was a large part of the writer's time (docs/benchmarks.md).
 pub(super) fn insert_rows(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> diesel::QueryResult<()> {
     let new_loans: Vec<&LoanRow> = units
         .iter()
@@ -139,9 +158,11 @@ pub(super) fn insert_rows(conn: &mut AnyConnection, units: &[&UnitOfWork]) -> di
     let documents: Vec<&DocumentRow> = effects().filter_map(|effects| effects.document.as_ref()).collect();
     let notifications: Vec<&NotificationRow> = effects().filter_map(|effects| effects.notification.as_ref()).collect();
     let emits: Vec<&NewOutboxRow> = units.iter().flat_map(|unit| unit.emits()).collect();
+    let timers: Vec<&TimerRow> = units.iter().flat_map(|unit| unit.timers()).collect();
     insert_in_chunks!(conn, documents::table, documents);
     insert_in_chunks!(conn, notifications::table, notifications);
     insert_in_chunks!(conn, outbox::table, emits);
+    insert_in_chunks!(conn, super::schema::timers::table, timers);
     Ok(())
 }
 

@@ -61,6 +61,7 @@ where
     i64: ToSql<BigInt, DB>,
     Option<i32>: ToSql<Nullable<Integer>, DB>,
     Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    Option<String>: ToSql<Nullable<Text>, DB>,
     NaiveDateTime: ToSql<Timestamp, DB>,
     Option<NaiveDateTime>: ToSql<Nullable<Timestamp>, DB>,
 {
@@ -83,7 +84,11 @@ where
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Timestamp>, _>(&self.decided_at)?;
         out.push_sql(", ");
-        out.push_bind_param::<Nullable<Timestamp>, _>(&self.notified_at)
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.notified_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.waiting_on)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&self.waiting_since)
     }
 }
 
@@ -103,7 +108,7 @@ impl QueryId for UpdateLoanStates<'_> {
 }
 
 /// The columns a step changes, in the order of the VALUES rows (then `id` and `expected`).
-const STATE_COLUMNS: [&str; 10] = [
+const STATE_COLUMNS: [&str; 12] = [
     "status",
     "credit_score",
     "appraised_value_cents",
@@ -114,6 +119,8 @@ const STATE_COLUMNS: [&str; 10] = [
     "updated_at",
     "decided_at",
     "notified_at",
+    "waiting_on",
+    "waiting_since",
 ];
 
 impl QueryFragment<diesel::pg::Pg> for UpdateLoanStates<'_> {

@@ -12,6 +12,7 @@ pub mod queries;
 mod records;
 mod schema;
 pub mod secrets;
+pub mod timers;
 pub mod tokens;
 mod unit_of_work;
 mod writer;
@@ -25,10 +26,11 @@ pub use apply::expire_idempotency_keys;
 pub use connection::{AnyConnection, Backend};
 pub use records::{
     CorruptRow, DeadLetterRow, DocumentRow, EventRow, LoanRecord, LoanRow, NewEventRow, NewOutboxRow, NodeRow,
-    NotificationRow, OutboxRow,
+    NotificationRow, OutboxRow, TimerRow,
 };
 pub use unit_of_work::{
-    CommitOutcome, Effects, IdempotencyRecord, StaffChange, StaffRecord, Step, StepChange, Submission, UnitOfWork,
+    CommitOutcome, Effects, IdempotencyRecord, Input, StaffChange, StaffRecord, Step, StepChange, Submission,
+    UnitOfWork,
 };
 pub use writer::Writer;
 

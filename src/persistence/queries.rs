@@ -5,12 +5,28 @@ use diesel::prelude::*;
 
 use super::connection::AnyConnection;
 use super::records::{DeadLetterRow, DocumentRow, EventRow, LoanRow, OutboxRow};
-use super::schema::{dead_letters, documents, loan_events, loans, outbox};
+use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, outbox};
 use super::StoreError;
 use crate::domain::{LoanId, MessageId};
+use crate::saga::PEOPLE_STEPS;
 
 pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, StoreError> {
     Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
+}
+
+/// A claimed idempotency key: the loan it is for and the hash of the request that claimed it,
+/// if it was claimed at or after `not_before` (an older claim has expired).
+pub fn idempotency_key(
+    conn: &mut AnyConnection,
+    key: &str,
+    not_before: chrono::NaiveDateTime,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(idempotency_keys::table
+        .filter(idempotency_keys::key.eq(key))
+        .filter(idempotency_keys::created_at.ge(not_before))
+        .select((idempotency_keys::loan_id, idempotency_keys::request_hash))
+        .first(conn)
+        .optional()?)
 }
 
 /// The applicant's email of loan `id` (the notifier reads it when it sends).
@@ -18,16 +34,28 @@ pub fn applicant_email(conn: &mut AnyConnection, id: LoanId) -> Result<Option<St
     Ok(loans::table.find(id.to_string()).select(loans::applicant_email).first(conn).optional()?)
 }
 
+/// Which loans a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct LoanFilter {
+    /// Only loans with this status.
+    pub status: Option<String>,
+    /// Only loans waiting on this step.
+    pub waiting_on: Option<String>,
+}
+
 /// Newest first; `before` is the id the previous page ended with (ids are time-ordered v7).
 pub fn list_loans(
     conn: &mut AnyConnection,
-    status: Option<&str>,
+    filter: LoanFilter,
     before: Option<LoanId>,
     limit: i64,
 ) -> Result<Vec<LoanRow>, StoreError> {
     let mut query = loans::table.select(LoanRow::as_select()).order(loans::id.desc()).limit(limit).into_boxed();
-    if let Some(status) = status {
-        query = query.filter(loans::status.eq(status.to_owned()));
+    if let Some(status) = filter.status {
+        query = query.filter(loans::status.eq(status));
+    }
+    if let Some(step) = filter.waiting_on {
+        query = query.filter(loans::waiting_on.eq(step));
     }
     if let Some(before) = before {
         query = query.filter(loans::id.lt(before.to_string()));
@@ -38,6 +66,20 @@ pub fn list_loans(
 /// Number of loans per status.
 pub fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(loans::table.group_by(loans::status).select((loans::status, count_star())).load(conn)?)
+}
+
+/// Per step loans wait on: how many, and since when the oldest waits. One pass over the
+/// `loans_waiting` index (it holds only the loans that wait).
+pub fn waiting_by_step(
+    conn: &mut AnyConnection,
+) -> Result<Vec<(String, i64, Option<chrono::NaiveDateTime>)>, StoreError> {
+    use diesel::dsl::min;
+    let rows: Vec<(Option<String>, i64, Option<chrono::NaiveDateTime>)> = loans::table
+        .filter(loans::waiting_on.is_not_null())
+        .group_by(loans::waiting_on)
+        .select((loans::waiting_on, count_star(), min(loans::waiting_since)))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(step, n, oldest)| Some((step?, n, oldest))).collect())
 }
 
 /// A loan's history, oldest first.
@@ -114,23 +156,38 @@ pub fn table_counts(conn: &mut AnyConnection) -> Result<Vec<(&'static str, i64)>
         ("outbox", outbox::table.count().get_result(conn)?),
         ("dead_letters", dead_letters::table.count().get_result(conn)?),
         ("idempotency_keys", idempotency_keys::table.count().get_result(conn)?),
+        ("timers", super::schema::timers::table.count().get_result(conn)?),
     ])
+}
+
+/// Which unfinished loans operators look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfinished {
+    /// Every one.
+    All,
+    /// Those waiting on the system: a loan waiting on a person ([`PEOPLE_STEPS`]) is not stuck.
+    Stuck,
 }
 
 /// Loans without a recorded notification (not finished) submitted before `submitted_before`,
 /// oldest first: what operators look at for stuck loans.
 pub fn unfinished_loans(
     conn: &mut AnyConnection,
+    which: Unfinished,
     submitted_before: chrono::NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<LoanRow>, StoreError> {
-    Ok(loans::table
+    let mut query = loans::table
         .filter(loans::notified_at.is_null())
         .filter(loans::submitted_at.lt(submitted_before))
         .order((loans::submitted_at.asc(), loans::id.asc()))
         .limit(limit)
         .select(LoanRow::as_select())
-        .load(conn)?)
+        .into_boxed();
+    if which == Unfinished::Stuck {
+        query = query.filter(loans::waiting_on.is_null().or(loans::waiting_on.ne_all(PEOPLE_STEPS)));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// The outbox rows (messages not yet consumed) of some loans, in emission order, each with its

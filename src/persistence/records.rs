@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{dead_letters, documents, loan_events, loans, nodes, notifications, outbox};
+use super::schema::{dead_letters, documents, loan_events, loans, nodes, notifications, outbox, timers};
 use crate::domain::{Address, Applicant, ApplicantName, Email, LoanApplication, LoanId, Money, Property, TermMonths};
 use crate::messages::Envelope;
 use crate::saga::{LoanEvent, LoanSaga};
@@ -34,6 +34,10 @@ pub struct LoanRow {
     pub updated_at: NaiveDateTime,
     pub decided_at: Option<NaiveDateTime>,
     pub notified_at: Option<NaiveDateTime>,
+    /// The step the loan waits on ([`LoanSaga::waiting_on`]); None once it waits on nothing.
+    pub waiting_on: Option<String>,
+    /// Since when it waits on that step.
+    pub waiting_since: Option<NaiveDateTime>,
 }
 
 /// A loan in memory: what the loan actor works with.
@@ -47,6 +51,8 @@ pub struct LoanRecord {
     pub updated_at: NaiveDateTime,
     pub decided_at: Option<NaiveDateTime>,
     pub notified_at: Option<NaiveDateTime>,
+    /// Since when the loan waits on the step its saga reports (None: on nothing).
+    pub waiting_since: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,25 @@ impl LoanRecord {
             updated_at: self.updated_at,
             decided_at: self.decided_at,
             notified_at: self.notified_at,
+            waiting_on: saga.waiting_on().map(str::to_owned),
+            waiting_since: self.waiting_since,
+        }
+    }
+
+    /// The step this loan waited on, and since when, if `next` (its record after a transition)
+    /// waits on another one: it left that step.
+    pub fn left_step(&self, next: &LoanRecord) -> Option<(&'static str, NaiveDateTime)> {
+        let step = self.saga.waiting_on()?;
+        (next.saga.waiting_on() != Some(step)).then_some((step, self.waiting_since?))
+    }
+
+    /// Since when the loan waits once its saga is `next` at `now`: the same as before while the
+    /// step stays the same, `now` when it changes, None once it waits on nothing.
+    pub fn waiting_since_after(&self, next: &LoanSaga, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        match next.waiting_on() {
+            None => None,
+            step if step == self.saga.waiting_on() => self.waiting_since.or(Some(now)),
+            Some(_) => Some(now),
         }
     }
 
@@ -109,6 +134,7 @@ impl LoanRecord {
             updated_at: row.updated_at,
             decided_at: row.decided_at,
             notified_at: row.notified_at,
+            waiting_since: row.waiting_since,
         })
     }
 }
@@ -196,6 +222,41 @@ pub struct OutboxRow {
     pub envelope: String,
     pub created_at: NaiveDateTime,
     pub published_at: Option<NaiveDateTime>,
+}
+
+/// A durable timer: at `due_at`, `envelope` (a message for the loan, with id `id`) goes into the
+/// outbox. `kind` and `request_id` say what it is for (the admin listing).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = timers)]
+pub struct TimerRow {
+    pub id: String,
+    pub loan_id: String,
+    pub kind: String,
+    pub request_id: String,
+    pub due_at: NaiveDateTime,
+    pub envelope: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl TimerRow {
+    /// The timer that sends `envelope` (for its loan) at `due_at`.
+    pub fn new(
+        envelope: &Envelope,
+        kind: &str,
+        request_id: String,
+        due_at: NaiveDateTime,
+        created_at: NaiveDateTime,
+    ) -> Self {
+        Self {
+            id: envelope.message_id.to_string(),
+            loan_id: envelope.loan_id.to_string(),
+            kind: kind.to_owned(),
+            request_id,
+            due_at,
+            envelope: envelope.to_json(),
+            created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

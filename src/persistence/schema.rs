@@ -22,6 +22,8 @@ diesel::table! {
         updated_at -> Timestamp,
         decided_at -> Nullable<Timestamp>,
         notified_at -> Nullable<Timestamp>,
+        waiting_on -> Nullable<Text>,
+        waiting_since -> Nullable<Timestamp>,
     }
 }
 
@@ -66,6 +68,18 @@ diesel::table! {
         envelope -> Text,
         created_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    timers (id) {
+        id -> Text,
+        loan_id -> Text,
+        kind -> Text,
+        request_id -> Text,
+        due_at -> Timestamp,
+        envelope -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -123,4 +137,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     server_secrets,
     access_token_generations,
+    timers,
 );

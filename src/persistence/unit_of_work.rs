@@ -5,7 +5,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow};
+use super::records::{DeadLetterRow, DocumentRow, LoanRow, NewEventRow, NewOutboxRow, NotificationRow, TimerRow};
 use crate::domain::{LoanId, MessageId};
 use crate::messages::Envelope;
 
@@ -19,6 +19,9 @@ pub enum UnitOfWork {
     DeadLetter { loan_id: LoanId, consumes: MessageId, row: DeadLetterRow },
     /// Take a message out of `dead_letters` and put it back in the outbox, recording who did.
     Replay { loan_id: LoanId, message_id: MessageId, emit: NewOutboxRow, record: StaffRecord },
+    /// A person's input to a loan's saga (an underwriter's decision or request, the applicant's
+    /// answer or withdrawal, an operator's cancellation), committed while the caller waits.
+    Input(Input),
     /// Something staff did to a loan, in its history (and what it changes besides).
     StaffAction { loan_id: LoanId, record: StaffRecord, change: StaffChange },
     /// A failed attempt at a message, counted in its outbox row: the row keeps `envelope` (the
@@ -26,6 +29,10 @@ pub enum UnitOfWork {
     RecordAttempt { loan_id: LoanId, message_id: MessageId, envelope: String },
     /// Cluster mode: outbox rows the broker confirmed, all written by the writer of `loan_id`.
     MarkPublished { loan_id: LoanId, ids: Vec<MessageId>, at: NaiveDateTime },
+    /// A message for a loan that something due sends (a timer, an overdue review): `emit` goes
+    /// into the outbox. With `claims`, only if that timer's row is still there, and taken (deleted)
+    /// in the same unit, so a timer fires once however many nodes try; else a duplicate.
+    Fire { loan_id: LoanId, claims: Option<MessageId>, emit: NewOutboxRow },
 }
 
 /// A loan handling one message.
@@ -57,6 +64,19 @@ pub struct Effects {
     pub notification: Option<NotificationRow>,
     /// The messages sent, as outbox rows (serialised before they reach the writer).
     pub emits: Vec<NewOutboxRow>,
+    /// The durable timers the transition asked for, committed with it.
+    pub timers: Vec<TimerRow>,
+}
+
+/// A person's input, judged against the loan at `expected_version`: written only if the loan is
+/// still there (else `Conflict`: re-read and judge again), and only once per idempotency key.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub loan_id: LoanId,
+    pub row: Box<LoanRow>,
+    pub expected_version: i64,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub effects: Effects,
 }
 
 #[derive(Debug, Clone)]
@@ -137,11 +157,13 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(step) => step.loan_id,
             UnitOfWork::Submission(submission) => submission.loan_id,
+            UnitOfWork::Input(input) => input.loan_id,
             UnitOfWork::DeadLetter { loan_id, .. }
             | UnitOfWork::Replay { loan_id, .. }
             | UnitOfWork::StaffAction { loan_id, .. }
             | UnitOfWork::RecordAttempt { loan_id, .. }
-            | UnitOfWork::MarkPublished { loan_id, .. } => *loan_id,
+            | UnitOfWork::MarkPublished { loan_id, .. }
+            | UnitOfWork::Fire { loan_id, .. } => *loan_id,
         }
     }
 
@@ -159,6 +181,7 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(Step { change: StepChange::Applied { effects, .. }, .. }) => Some(effects),
             UnitOfWork::Submission(submission) => Some(&submission.effects),
+            UnitOfWork::Input(input) => Some(&input.effects),
             _ => None,
         }
     }
@@ -186,6 +209,7 @@ impl UnitOfWork {
         match self {
             UnitOfWork::Step(Step { change: StepChange::Applied { row, .. }, .. }) => Some(row),
             UnitOfWork::Submission(submission) => Some(&submission.loan),
+            UnitOfWork::Input(input) => Some(&input.row),
             _ => None,
         }
     }
@@ -193,9 +217,14 @@ impl UnitOfWork {
     /// The outbox rows the unit adds.
     pub fn emits(&self) -> &[NewOutboxRow] {
         match self {
-            UnitOfWork::Replay { emit, .. } => std::slice::from_ref(emit),
+            UnitOfWork::Replay { emit, .. } | UnitOfWork::Fire { emit, .. } => std::slice::from_ref(emit),
             _ => self.effects().map_or(&[], |effects| &effects.emits),
         }
+    }
+
+    /// The timers the unit adds.
+    pub fn timers(&self) -> &[TimerRow] {
+        self.effects().map_or(&[], |effects| &effects.timers)
     }
 }
 

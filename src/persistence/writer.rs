@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::batch::run_batch;
 use super::connection::{AnyConnection, Backend};
 use super::faults::FaultLog;
+use super::records::TimerRow;
 use super::unit_of_work::{CommitOutcome, UnitOfWork};
 use super::StoreError;
 use crate::domain::LoanId;
@@ -47,7 +48,14 @@ pub struct Writer {
     /// Whether commits fail, shared by the writer threads: a fault of the database is one
     /// episode in the log, however many writers meet it.
     faults: Arc<FaultLog>,
+    /// The timers each batch committed, for this node's timer component (if it runs one): a
+    /// timer due soon is then held without waiting for its next read of the table.
+    timers: broadcast::Sender<Vec<TimerRow>>,
 }
+
+/// Batches of committed timers a slow timer component may fall behind by before it is told it
+/// missed some (it then reads the table again).
+const TIMER_NOTICES: usize = 256;
 
 /// The writers' queues and threads, and the SQLite checkpoint thread, taken apart by
 /// [`Writer::close`] so that every connection they hold is closed before the process exits.
@@ -75,13 +83,16 @@ impl Writer {
             (stop, thread)
         });
         let faults = Arc::new(FaultLog::new("commits"));
+        let (timers, _) = broadcast::channel(TIMER_NOTICES);
         let (queues, running) = (0..writers)
             .map(|i| {
                 let (jobs, rx) = mpsc::channel(QUEUE_BOUND);
-                let (backend, bus, faults) = (backend.clone(), bus.clone(), faults.clone());
+                let (backend, bus, faults, timers) = (backend.clone(), bus.clone(), faults.clone(), timers.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("loanflow-writer-{i}"))
-                    .spawn(move || WriterLoop { backend, batch_max, group_wait, conn: None, bus, faults }.run(rx))
+                    .spawn(move || {
+                        WriterLoop { backend, batch_max, group_wait, conn: None, bus, faults, timers }.run(rx)
+                    })
                     .expect("spawning a writer thread");
                 (jobs, thread)
             })
@@ -91,7 +102,12 @@ impl Writer {
             running: std::sync::Mutex::new(running),
             checkpoint: std::sync::Mutex::new(checkpoint),
         };
-        Self { threads: Arc::new(threads), writers, faults }
+        Self { threads: Arc::new(threads), writers, faults, timers }
+    }
+
+    /// The timers committed from now on, a batch at a time.
+    pub fn watch_timers(&self) -> broadcast::Receiver<Vec<TimerRow>> {
+        self.timers.subscribe()
     }
 
     /// Whether commits fail now.
@@ -154,6 +170,7 @@ struct WriterLoop {
     conn: Option<AnyConnection>,
     bus: EventBus,
     faults: Arc<FaultLog>,
+    timers: broadcast::Sender<Vec<TimerRow>>,
 }
 
 impl WriterLoop {
@@ -235,6 +252,7 @@ impl WriterLoop {
                 if let Some(newest) = newest {
                     self.bus.committed(newest);
                 }
+                self.announce_timers(&batch, &outcomes);
                 drop(in_order);
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
@@ -248,6 +266,22 @@ impl WriterLoop {
                     let _ = job.reply.send(Err(StoreError::Unavailable(cause.clone())));
                 }
             }
+        }
+    }
+
+    /// The timers of the committed units, to whoever watches (nobody: nothing to do).
+    fn announce_timers(&self, batch: &[Job], outcomes: &[Result<CommitOutcome, StoreError>]) {
+        if self.timers.receiver_count() == 0 {
+            return;
+        }
+        let committed: Vec<TimerRow> = batch
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, outcome)| matches!(outcome, Ok(CommitOutcome::Committed { .. })))
+            .flat_map(|(job, _)| job.unit.timers().iter().cloned())
+            .collect();
+        if !committed.is_empty() {
+            let _ = self.timers.send(committed);
         }
     }
 

@@ -9,7 +9,7 @@ use crate::persistence::connection::run_migrations;
 use crate::persistence::records::LoanRow;
 use crate::persistence::records::{NewEventRow, NewOutboxRow};
 use crate::persistence::unit_of_work::{Effects, IdempotencyRecord, Step, StepChange, Submission};
-use crate::persistence::{queries, OutboxRow};
+use crate::persistence::{queries, timers, OutboxRow, TimerRow};
 
 fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
     let now = Utc::now().naive_utc();
@@ -34,6 +34,8 @@ fn loan_row(id: LoanId, version: i64, status: &str) -> LoanRow {
         updated_at: now,
         decided_at: None,
         notified_at: None,
+        waiting_on: Some("credit_check".into()),
+        waiting_since: Some(now),
     }
 }
 
@@ -48,6 +50,7 @@ fn sqlite_writer(dir: &tempfile::TempDir) -> WriterLoop {
         conn: None,
         bus: EventBus::local(),
         faults: Arc::new(FaultLog::new("commits")),
+        timers: tokio::sync::broadcast::channel(16).0,
     }
 }
 
@@ -226,4 +229,43 @@ fn a_fault_of_the_database_fails_the_batch_as_transient_until_a_commit_succeeds(
     let outcomes = commit(&mut writer, vec![submit(LoanId::generate())]);
     assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
     assert!(!writer.faults.is_failing());
+}
+
+#[test]
+fn a_timer_committed_with_its_unit_fires_once_into_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = sqlite_writer(&dir);
+    let mut watch = writer.timers.subscribe();
+    let now = Utc::now().naive_utc();
+    let id = LoanId::generate();
+    let due_at = now + chrono::Duration::seconds(30);
+    let fires = Envelope::new(id, None, MessageBody::VoidAppraisal);
+    let timer = TimerRow::new(&fires, "information_deadline", "r-1".into(), due_at, now);
+    let submission = UnitOfWork::Submission(Submission {
+        loan_id: id,
+        loan: Box::new(loan_row(id, 1, "submitted")),
+        idempotency: None,
+        effects: Effects { timers: vec![timer.clone()], ..Effects::default() },
+    });
+    let outcomes = commit(&mut writer, vec![submission]);
+    assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+    assert_eq!(watch.try_recv().unwrap(), vec![timer.clone()], "the committed timer is announced");
+    let conn = writer.connection().unwrap();
+    assert_eq!(timers::due_until(conn, timers::After::Start, due_at, 10).unwrap(), vec![timer.clone()]);
+    assert!(timers::due_until(conn, timers::After::Start, now, 10).unwrap().is_empty(), "not due yet");
+    assert_eq!(queries::outbox_len(conn).unwrap(), 0, "a timer is no message before it fires");
+
+    // Two nodes fire it: the first moves it into the outbox, the second finds it gone.
+    let fire =
+        || UnitOfWork::Fire { loan_id: id, claims: Some(fires.message_id), emit: NewOutboxRow::new(&fires, now) };
+    let outcomes = commit(&mut writer, vec![fire(), fire()]);
+    assert!(matches!(outcomes[0], Ok(CommitOutcome::Committed { .. })), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Ok(CommitOutcome::Duplicate)), "{outcomes:?}");
+    let outcomes = commit(&mut writer, vec![fire()]);
+    assert!(matches!(outcomes[0], Ok(CommitOutcome::Duplicate)), "{outcomes:?}");
+    let conn = writer.connection().unwrap();
+    assert!(timers::pending(conn, timers::After::Start, 10).unwrap().is_empty(), "the row was taken");
+    let rows = queries::outbox_after(conn, 0, 10).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|row| row.message_id.as_str()).collect();
+    assert_eq!(ids, [fires.message_id.to_string()], "one message, the timer's own");
 }

@@ -1,10 +1,14 @@
 //! The history events of a loan, named in the past tense as CONTRACT.md lists them.
-//! Serialised as `{"type": "...", "data": {...}}`; each type happens at most once per loan.
+//! Serialised as `{"type": "...", "data": {...}}`. Each type happens at most once per loan, but
+//! the once-per-request ones (`InformationRequested`, `InformationRequestSent`,
+//! `InformationReminderSent`, `InformationProvided`) and `InformationDeadlineExtended` and
+//! `ReviewClaimed`, which a loan under review may see again.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CreditScore, Money, RejectionReason};
+use super::human::{Answers, ReferralReason, ReviewNote};
+use crate::domain::{CreditScore, Money, RejectionReason, RequestId, ReviewBand, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -39,6 +43,9 @@ pub enum LoanEvent {
         loan_to_value: Decimal,
         #[serde(with = "rust_decimal::serde::float")]
         debt_to_income: Decimal,
+        /// Set when an underwriter approved a referred loan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review: Option<ReviewNote>,
     },
     LoanRejected {
         reasons: Vec<RejectionReason>,
@@ -48,6 +55,60 @@ pub enum LoanEvent {
         loan_to_value: Decimal,
         #[serde(with = "rust_decimal::serde::float")]
         debt_to_income: Decimal,
+        /// Set when an underwriter declined a referred loan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        review: Option<ReviewNote>,
+    },
+    /// Every rule passed but the loan goes to an underwriter.
+    LoanReferred {
+        reason: ReferralReason,
+        credit_score: CreditScore,
+        review_below_score: ReviewBand,
+        rate_bps: u32,
+        monthly_payment: Money,
+        #[serde(with = "rust_decimal::serde::float")]
+        loan_to_value: Decimal,
+        #[serde(with = "rust_decimal::serde::float")]
+        debt_to_income: Decimal,
+    },
+    /// An underwriter took the loan (others cannot act on it until it leaves review).
+    ReviewClaimed {
+        by: String,
+    },
+    /// The loan stayed under review longer than the setting allows.
+    ReviewEscalated {},
+    InformationRequested {
+        request_id: RequestId,
+        message: String,
+        fields: Vec<String>,
+        due_at: Timestamp,
+        by: String,
+    },
+    /// The notifier delivered the request's notice to the applicant.
+    InformationRequestSent {
+        request_id: RequestId,
+        channel: String,
+    },
+    InformationReminderSent {
+        request_id: RequestId,
+        channel: String,
+    },
+    InformationDeadlineExtended {
+        request_id: RequestId,
+        due_at: Timestamp,
+        by: String,
+    },
+    InformationProvided {
+        request_id: RequestId,
+        answers: Answers,
+    },
+    InformationRequestExpired {
+        request_id: RequestId,
+    },
+    /// A withdrawal or an operator's cancellation was committed: the loan compensates what
+    /// completed (after any step in flight settles), then ends with `LoanCancelled`.
+    CancellationRequested {
+        reason: String,
     },
     LoanCancelled {
         reason: String,
@@ -77,6 +138,16 @@ impl LoanEvent {
             Self::LoanCancelled { .. } => "LoanCancelled",
             Self::ScheduleGenerated { .. } => "ScheduleGenerated",
             Self::ApplicantNotified { .. } => "ApplicantNotified",
+            Self::LoanReferred { .. } => "LoanReferred",
+            Self::ReviewClaimed { .. } => "ReviewClaimed",
+            Self::ReviewEscalated {} => "ReviewEscalated",
+            Self::InformationRequested { .. } => "InformationRequested",
+            Self::InformationRequestSent { .. } => "InformationRequestSent",
+            Self::InformationReminderSent { .. } => "InformationReminderSent",
+            Self::InformationDeadlineExtended { .. } => "InformationDeadlineExtended",
+            Self::InformationProvided { .. } => "InformationProvided",
+            Self::InformationRequestExpired { .. } => "InformationRequestExpired",
+            Self::CancellationRequested { .. } => "CancellationRequested",
         }
     }
 

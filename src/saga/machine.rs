@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{decide, CreditScore, LoanApplication, Money, Verdict};
+use super::human::{CancelCause, NewInformationRequest, NoticeKind, Reviewer, Timer, UnderwriterDecision};
+use super::Answers;
+use crate::domain::{decide, CreditScore, LoanApplication, Money, RequestId, Timestamp, Verdict};
 
 use super::state::{DecisionSummary, LoanSaga, LoanStatus, NotificationState, StepKind, StepState};
 use super::LoanEvent;
@@ -13,14 +15,71 @@ use super::LoanEvent;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
 pub enum SagaInput {
-    CreditChecked { score: CreditScore },
-    CreditCheckFailed { reason: String, attempts: u32 },
-    PropertyAppraised { value: Money },
-    AppraisalFailed { reason: String, attempts: u32 },
+    CreditChecked {
+        score: CreditScore,
+    },
+    CreditCheckFailed {
+        reason: String,
+        attempts: u32,
+    },
+    PropertyAppraised {
+        value: Money,
+    },
+    AppraisalFailed {
+        reason: String,
+        attempts: u32,
+    },
     CreditCheckReleased,
     AppraisalVoided,
-    ScheduleGenerated { lines: u16 },
-    ApplicantNotified { channel: String },
+    ScheduleGenerated {
+        lines: u16,
+    },
+    ApplicantNotified {
+        channel: String,
+    },
+    /// The notifier delivered a notice of a request (not the terminal notification).
+    NoticeSent {
+        request_id: RequestId,
+        notice: NoticeKind,
+        channel: String,
+    },
+    /// A durable timer is due (possibly stale, possibly a second delivery).
+    TimerFired {
+        timer: Timer,
+    },
+    /// The escalation sweep: the loan has been under review longer than the setting allows.
+    ReviewOverdue,
+    /// An underwriter takes the loan under review.
+    Claim {
+        by: Reviewer,
+    },
+    /// An underwriter decides a loan under review.
+    Decide {
+        decision: UnderwriterDecision,
+        note: String,
+        by: Reviewer,
+    },
+    /// An underwriter asks the applicant for information.
+    RequestInformation {
+        request: NewInformationRequest,
+        by: Reviewer,
+    },
+    /// The applicant answers the open request.
+    ProvideInformation {
+        request_id: RequestId,
+        answers: Answers,
+    },
+    /// An underwriter moves the open request's deadline (and its reminder, if not yet sent).
+    ExtendDeadline {
+        request_id: RequestId,
+        due_at: Timestamp,
+        remind_at: Option<Timestamp>,
+        by: Reviewer,
+    },
+    /// The applicant withdraws or an operator cancels: compensate, then cancel.
+    Cancel {
+        cause: CancelCause,
+    },
 }
 
 /// What the saga asks the shell to do.
@@ -35,6 +94,15 @@ pub enum SagaCommand {
     GenerateSchedule,
     NotifyApplicant {
         status: LoanStatus,
+    },
+    /// Tell the applicant about a request (or remind them of it) through the notifier.
+    SendNotice {
+        request_id: RequestId,
+        notice: NoticeKind,
+    },
+    /// Persist a durable timer in the same unit of work as this transition.
+    ScheduleTimer {
+        timer: Timer,
     },
 }
 
@@ -146,6 +214,21 @@ impl LoanSaga {
                 });
                 true
             }
+            SagaInput::NoticeSent { request_id, notice, channel } => {
+                self.notice_sent(*request_id, *notice, channel, out)
+            }
+            SagaInput::TimerFired { timer } => self.timer_fired(app, timer, out),
+            SagaInput::ReviewOverdue => self.review_overdue(out),
+            SagaInput::Claim { by } => self.claim(by, out),
+            SagaInput::Decide { decision, note, by } => self.underwriter_decides(*decision, note, by, out),
+            SagaInput::RequestInformation { request, by } => self.request_information(request, by, out),
+            SagaInput::ProvideInformation { request_id, answers } => {
+                self.provide_information(*request_id, answers, out)
+            }
+            SagaInput::ExtendDeadline { request_id, due_at, remind_at, by } => {
+                self.extend_deadline(*request_id, *due_at, *remind_at, by, out)
+            }
+            SagaInput::Cancel { cause } => self.cancel_on_request(app, cause, out),
         }
     }
 
@@ -161,10 +244,14 @@ impl LoanSaga {
         true
     }
 
-    /// After any step settles: decide, compensate, or keep waiting.
-    fn progress(&mut self, app: &LoanApplication, out: &mut Output) {
-        let failed =
-            matches!(self.credit, StepState::Failed { .. }) || matches!(self.appraisal, StepState::Failed { .. });
+    pub(super) fn has_failed_step(&self) -> bool {
+        matches!(self.credit, StepState::Failed { .. }) || matches!(self.appraisal, StepState::Failed { .. })
+    }
+
+    /// After any step settles: decide, compensate, or keep waiting. A loan being ended early
+    /// (withdrawn, cancelled, expired) takes the failure path: no decision.
+    pub(super) fn progress(&mut self, app: &LoanApplication, out: &mut Output) {
+        let failed = self.has_failed_step() || self.cancellation.is_some();
         if !failed {
             if let (StepState::Completed { value: score }, StepState::Completed { value: appraised }) =
                 (&self.credit, &self.appraisal)
@@ -205,10 +292,13 @@ impl LoanSaga {
 
     fn decide(&mut self, app: &LoanApplication, score: CreditScore, appraised: Money, out: &mut Output) {
         let decision = decide(app, score, appraised);
-        let (approved, reasons) = match decision.verdict {
+        let (approved, reasons) = match &decision.verdict {
             Verdict::Approved => (true, vec![]),
-            Verdict::Rejected(reasons) => (false, reasons),
+            Verdict::Rejected(reasons) => (false, reasons.clone()),
         };
+        if approved && self.refer_if_in_band(score, &decision, out) {
+            return;
+        }
         let summary = DecisionSummary {
             approved,
             reasons: reasons.clone(),
@@ -224,6 +314,7 @@ impl LoanSaga {
                 monthly_payment: summary.monthly_payment,
                 loan_to_value: summary.loan_to_value,
                 debt_to_income: summary.debt_to_income,
+                review: None,
             });
             out.commands.push(SagaCommand::GenerateSchedule);
         } else {
@@ -234,6 +325,7 @@ impl LoanSaga {
                 monthly_payment: summary.monthly_payment,
                 loan_to_value: summary.loan_to_value,
                 debt_to_income: summary.debt_to_income,
+                review: None,
             });
             self.request_notification(out);
         }
@@ -242,6 +334,7 @@ impl LoanSaga {
 
     fn cancel(&mut self, out: &mut Output) {
         let reason = match (&self.credit, &self.appraisal) {
+            _ if self.cancellation.is_some() => self.cancellation.as_ref().map(CancelCause::reason).unwrap_or_default(),
             (StepState::Failed { reason }, _) => format!("credit check failed: {reason}"),
             (_, StepState::Failed { reason }) => format!("appraisal failed: {reason}"),
             _ => "step failed".to_owned(),
@@ -251,7 +344,7 @@ impl LoanSaga {
         self.request_notification(out);
     }
 
-    fn request_notification(&mut self, out: &mut Output) {
+    pub(super) fn request_notification(&mut self, out: &mut Output) {
         if self.notification == NotificationState::NotRequested {
             self.notification = NotificationState::Requested;
             out.commands.push(SagaCommand::NotifyApplicant { status: self.status });
@@ -260,7 +353,7 @@ impl LoanSaga {
 }
 
 #[derive(Default)]
-struct Output {
-    events: Vec<LoanEvent>,
-    commands: Vec<SagaCommand>,
+pub(super) struct Output {
+    pub(super) events: Vec<LoanEvent>,
+    pub(super) commands: Vec<SagaCommand>,
 }

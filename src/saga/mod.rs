@@ -6,12 +6,23 @@
 //! which is what makes at-least-once delivery safe.
 
 mod events;
+mod human;
 mod machine;
+mod review;
 mod state;
+mod steps;
 
 pub use events::LoanEvent;
+pub use human::{
+    Answers, CancelCause, InformationRequest, NewInformationRequest, NoticeKind, ReferralReason, Review, Reviewer,
+    ReviewerRole, UnderwriterDecision,
+};
+/// For the timer store, which persists the timers the saga asks for and feeds them back when due.
+#[allow(unused_imports)]
+pub use human::{Timer, TimerKind};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
+pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};
 
 #[cfg(test)]
 mod tests;

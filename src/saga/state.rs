@@ -3,7 +3,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CreditScore, Money, RejectionReason};
+use super::human::{CancelCause, Review};
+use crate::domain::{CreditScore, Money, RejectionReason, ReviewBand};
 
 /// The API's status of a loan. Terminal = approved | rejected | cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -11,17 +12,23 @@ use crate::domain::{CreditScore, Money, RejectionReason};
 pub enum LoanStatus {
     /// Accepted; no step started yet.
     Submitted,
-    /// A step has started.
+    /// A step has started (or a cancellation is compensating).
     Evaluating,
+    /// Referred: waiting for an underwriter.
+    UnderReview,
+    /// Waiting for the applicant to answer a request for information.
+    AwaitingInformation,
     Approved,
     Rejected,
     Cancelled,
 }
 
 impl LoanStatus {
-    pub const ALL: [LoanStatus; 5] = [
+    pub const ALL: [LoanStatus; 7] = [
         LoanStatus::Submitted,
         LoanStatus::Evaluating,
+        LoanStatus::UnderReview,
+        LoanStatus::AwaitingInformation,
         LoanStatus::Approved,
         LoanStatus::Rejected,
         LoanStatus::Cancelled,
@@ -35,6 +42,8 @@ impl LoanStatus {
         match self {
             Self::Submitted => "submitted",
             Self::Evaluating => "evaluating",
+            Self::UnderReview => "under_review",
+            Self::AwaitingInformation => "awaiting_information",
             Self::Approved => "approved",
             Self::Rejected => "rejected",
             Self::Cancelled => "cancelled",
@@ -119,6 +128,18 @@ pub struct LoanSaga {
     pub decision: Option<DecisionSummary>,
     pub schedule_generated: bool,
     pub notification: NotificationState,
+    /// The referral band the loan is decided with, fixed at submission and kept with the loan:
+    /// every node (and a replay after a restart with other settings) decides the loan alike.
+    /// Loans stored before the band existed read as "never".
+    #[serde(default, skip_serializing_if = "ReviewBand::is_never")]
+    pub review_band: ReviewBand,
+    /// Set once the loan is referred, and kept (the view shows why it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    /// Set from the commit of a withdrawal, a cancellation or an expiry: the loan compensates
+    /// and ends cancelled; no human input applies any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<CancelCause>,
 }
 
 impl Default for LoanSaga {
@@ -128,8 +149,14 @@ impl Default for LoanSaga {
 }
 
 impl LoanSaga {
-    /// A freshly submitted loan.
+    /// A freshly submitted loan that is never referred.
     pub fn new() -> Self {
+        Self::with_review_band(ReviewBand::NEVER)
+    }
+
+    /// A freshly submitted loan, referred to an underwriter when it passes with a score below
+    /// `band`.
+    pub fn with_review_band(band: ReviewBand) -> Self {
         Self {
             status: LoanStatus::Submitted,
             credit: StepState::NotStarted,
@@ -138,6 +165,9 @@ impl LoanSaga {
             decision: None,
             schedule_generated: false,
             notification: NotificationState::NotRequested,
+            review_band: band,
+            review: None,
+            cancellation: None,
         }
     }
 
@@ -178,6 +208,11 @@ impl LoanSaga {
         }
         if self.appraisal.is_unsettled() {
             return Some(if matches!(self.appraisal, StepState::Running) { "appraisal" } else { "appraisal_void" });
+        }
+        match self.status {
+            LoanStatus::UnderReview => return Some("underwriter"),
+            LoanStatus::AwaitingInformation => return Some("applicant"),
+            _ => {}
         }
         if self.status == LoanStatus::Approved && !self.schedule_generated {
             return Some("schedule");

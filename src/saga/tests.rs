@@ -3,6 +3,8 @@
 
 mod compensation;
 mod decisions;
+mod human;
+mod human_properties;
 mod properties;
 mod stale_inputs;
 mod support;

@@ -4,12 +4,14 @@
 
 use std::time::Duration;
 
+pub use crate::domain::ReviewBand;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
 #[cfg(feature = "test-faults")]
 mod faults;
 mod hosts;
+mod human;
 mod roles;
 mod staff;
 
@@ -17,6 +19,7 @@ pub use crate::domain::Role;
 #[cfg(feature = "test-faults")]
 pub use faults::FaultSettings;
 pub use hosts::AllowedHosts;
+pub use human::{HumanSettings, TimerSettings};
 pub use roles::{NodeRole, NodeRoles};
 pub use staff::StaffToken;
 
@@ -44,6 +47,12 @@ pub struct Settings {
     pub faults: FaultSettings,
     #[serde(default)]
     pub jwt: JwtSettings,
+    #[serde(default)]
+    pub human: HumanSettings,
+    #[serde(default)]
+    pub timers: TimerSettings,
+    #[serde(default)]
+    pub decision: DecisionSettings,
     /// Decided once from `broker.url` when the settings are loaded.
     #[serde(skip)]
     pub mode: Mode,
@@ -227,6 +236,24 @@ pub struct AdminSettings {
     pub staff: Vec<StaffToken>,
 }
 
+/// The human side of the decision: which loans go to an underwriter, when applicants are
+/// reminded of a request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DecisionSettings {
+    /// Loans that pass every rule with a lower credit score are referred; 0 = never.
+    pub review_below_score: ReviewBand,
+    /// When an open request's reminder goes out, in percent of the time from the request to its
+    /// deadline; 0 = no reminder.
+    pub reminder_at_percent: u8,
+}
+
+impl Default for DecisionSettings {
+    fn default() -> Self {
+        Self { review_below_score: ReviewBand::DEFAULT, reminder_at_percent: 50 }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NodeSettings {
     pub id: Option<String>,
@@ -342,6 +369,9 @@ impl Settings {
         }
         if self.bureaus.max_attempts == 0 {
             return invalid("bureaus.max_attempts", "must be at least 1");
+        }
+        if self.decision.reminder_at_percent >= 100 {
+            return invalid("decision.reminder_at_percent", "must be below 100 (0 = no reminder)");
         }
         if self.shutdown.grace_ms == 0 {
             return invalid("shutdown.grace_ms", "must be at least 1");

@@ -212,3 +212,14 @@ fn node_roles_are_parsed_once_and_refused_in_embedded_mode() {
     let err = load_with(&[("LOANFLOW__NODE__ROLES", "api,loans")]).unwrap_err().to_string();
     assert!(err.contains("node.roles") && err.contains("cluster mode"), "{err}");
 }
+
+#[test]
+fn the_referral_band_defaults_to_660_and_0_refers_nothing() {
+    let s = load_with(&[]).unwrap();
+    assert_eq!(s.decision.review_below_score, crate::domain::ReviewBand::DEFAULT);
+    assert_eq!(s.decision.reminder_at_percent, 50);
+    let s = load_with(&[("LOANFLOW__DECISION__REVIEW_BELOW_SCORE", "0")]).unwrap();
+    assert!(s.decision.review_below_score.is_never());
+    let err = load_with(&[("LOANFLOW__DECISION__REMINDER_AT_PERCENT", "100")]).unwrap_err();
+    assert!(err.to_string().contains("decision.reminder_at_percent"), "{err}");
+}

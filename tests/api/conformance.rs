@@ -71,7 +71,7 @@ async fn a_thousand_applications_match_the_contract(db: Db) {
     let expected_stats = json!({
         "total": APPLICATIONS,
         "by_status": {
-            "submitted": 0, "evaluating": 0,
+            "submitted": 0, "evaluating": 0, "under_review": 0, "awaiting_information": 0,
             "approved": count(Outcome::Approved), "rejected": count(Outcome::Rejected), "cancelled": count(Outcome::Cancelled),
         }
     });

@@ -38,6 +38,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.bureaus.credit_latency_ms = 0;
     settings.bureaus.appraisal_latency_ms = 0;
     settings.bureaus.failure_rate = 0.0;
+    // The rules decide every loan; the human-step tests set a band of their own.
+    settings.decision.review_below_score = loanflow::settings::ReviewBand::NEVER;
     settings.actors.idle_timeout_ms = 200;
     settings.actors.redelivery_sweep_ms = 500;
     settings.log.level = std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into());

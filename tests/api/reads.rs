@@ -65,7 +65,10 @@ async fn stats_count_by_status(db: Db) {
     assert_eq!(status, 200);
     assert_eq!(
         stats,
-        json!({"total": 3, "by_status": {"submitted": 0, "evaluating": 0, "approved": 1, "rejected": 1, "cancelled": 1}})
+        json!({"total": 3, "by_status": {
+            "submitted": 0, "evaluating": 0, "under_review": 0, "awaiting_information": 0,
+            "approved": 1, "rejected": 1, "cancelled": 1,
+        }})
     );
 }
 

@@ -5,6 +5,7 @@
 mod broker;
 #[path = "../common/database.rs"]
 mod database;
+mod deadlines;
 mod faults;
 mod loans;
 mod migrations;

@@ -5,6 +5,7 @@
 #[path = "../common/database.rs"]
 mod database;
 mod dead_letters;
+mod deadlines;
 mod notifications;
 mod process;
 mod services;

@@ -13,6 +13,7 @@ pub use responses::{forbidden, unauthorized, AdminActionErrors, QueryErrors, Rea
 
 use crate::domain::{FieldError, LoanId, ValidationErrors};
 use crate::persistence::StoreError;
+use crate::saga::LoanStatus;
 
 /// What went wrong inside, kept for the log (never shown to the client).
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -35,6 +36,15 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{0}")]
     Conflict(String),
+    /// A person's input that does not fit the loan as it is now (CONTRACT.md, "The human steps").
+    #[error("{detail}")]
+    LoanConflict { detail: String, loan_status: LoanStatus },
+    /// `If-Match` named a version the loan has moved on from.
+    #[error("the loan is at version {current}, not {expected}")]
+    VersionMismatch { expected: i64, current: i64, loan_status: LoanStatus },
+    /// A request body of a person's input that is not acceptable, field by field.
+    #[error("the request is invalid")]
+    InvalidBody(ValidationErrors),
     #[error("this needs a valid `Authorization: Bearer <token>`")]
     Unauthorized,
     #[error("this credential's role may not do this")]
@@ -124,6 +134,10 @@ pub struct Problem<'a> {
     /// Every invalid field, for validation problems (absent otherwise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ProblemField<'a>>,
+    /// The loan's status now, for a 409 or 412 on a loan (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "under_review")]
+    loan_status: Option<&'a str>,
 }
 
 impl ApiError {
@@ -137,6 +151,9 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => ("/problems/request-timeout", "Request timeout"),
             ApiError::IdempotencyKeyReused => ("/problems/idempotency-key-reused", "Idempotency key reused"),
             ApiError::Conflict(_) => ("/problems/conflict", "Conflict"),
+            ApiError::LoanConflict { .. } => ("/problems/loan-conflict", "The loan's state does not allow this"),
+            ApiError::VersionMismatch { .. } => ("/problems/precondition-failed", "The loan has changed"),
+            ApiError::InvalidBody(_) => ("/problems/validation", "Invalid request"),
             ApiError::Unauthorized => ("/problems/unauthorized", "Unauthorized"),
             ApiError::Forbidden => ("/problems/forbidden", "Forbidden"),
             ApiError::RateLimited { .. } => ("/problems/rate-limited", "Too many requests"),
@@ -150,7 +167,7 @@ impl ApiError {
 
     fn field_errors(&self) -> &[FieldError] {
         match self {
-            ApiError::Invalid(errors) => &errors.0,
+            ApiError::Invalid(errors) | ApiError::InvalidBody(errors) => &errors.0,
             ApiError::BadParameter(error) => std::slice::from_ref(error),
             _ => &[],
         }
@@ -161,9 +178,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MalformedJson(_) | ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
-            ApiError::Invalid(_) | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::InvalidBody(_) | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::LoanConflict { .. } => StatusCode::CONFLICT,
+            ApiError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -181,7 +201,7 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let (kind, title) = self.problem_type();
         let detail = match self {
-            ApiError::Invalid(errors) => format!("{}", FieldErrorList(&errors.0)),
+            ApiError::Invalid(errors) | ApiError::InvalidBody(errors) => format!("{}", FieldErrorList(&errors.0)),
             // Internals stay in the log, not in the response.
             ApiError::Internal(cause) => {
                 tracing::error!(cause = with_causes(cause.as_ref()), "internal error");
@@ -202,6 +222,12 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail,
             errors: self.field_errors().iter().map(|e| ProblemField { field: &e.field, message: &e.message }).collect(),
+            loan_status: match self {
+                ApiError::LoanConflict { loan_status, .. } | ApiError::VersionMismatch { loan_status, .. } => {
+                    Some(loan_status.as_str())
+                }
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{rfc3339, Money, RejectionReason};
 use crate::persistence::{erasure, CorruptRow, EventRow, LoanRecord, LoanRow};
+use crate::saga::{InformationRequest, ReferralReason, Review};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplicantView {
@@ -36,8 +37,14 @@ pub struct LoanView {
     pub rate_bps: Option<i32>,
     pub monthly_payment: Option<Money>,
     pub rejection_reasons: Option<Vec<RejectionReason>>,
-    /// The step the loan waits on, while it is not finished.
+    /// The step the loan waits on, while it is not finished (`underwriter`, `applicant`, or an
+    /// automatic step such as `credit_check`).
     pub waiting_on: Option<&'static str>,
+    /// The request for information the applicant is to answer, while one is open.
+    pub information_request: Option<InformationRequestView>,
+    /// Staff only: why the loan went to an underwriter and who holds it (null for applicants
+    /// and for loans never referred).
+    pub review: Option<ReviewView>,
     pub submitted_at: String,
     pub updated_at: String,
     pub decided_at: Option<String>,
@@ -82,12 +89,83 @@ impl LoanView {
             monthly_payment: saga.monthly_payment(),
             rejection_reasons,
             waiting_on: saga.waiting_on(),
+            information_request: saga.open_request().map(InformationRequestView::from),
+            review: saga.review.as_ref().map(ReviewView::from),
             submitted_at: rfc3339(record.submitted_at),
             updated_at: rfc3339(record.updated_at),
             decided_at: record.decided_at.map(rfc3339),
             notified_at: record.notified_at.map(rfc3339),
             version: record.version,
             personal_data: if erased { "erased" } else { "held" },
+        }
+    }
+}
+
+impl LoanView {
+    /// What the loan's applicant sees: no staff notes.
+    pub fn for_applicant(self) -> Self {
+        Self { review: None, ..self }
+    }
+}
+
+/// An open request for information.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InformationRequestView {
+    pub request_id: String,
+    pub message: String,
+    /// The names of the answers asked for (the body of `POST .../information` has exactly these).
+    pub fields: Vec<String>,
+    pub requested_at: String,
+    pub due_at: String,
+}
+
+impl From<&InformationRequest> for InformationRequestView {
+    fn from(r: &InformationRequest) -> Self {
+        Self {
+            request_id: r.id.to_string(),
+            message: r.message.clone(),
+            fields: r.fields.clone(),
+            requested_at: rfc3339(r.requested_at),
+            due_at: rfc3339(r.due_at),
+        }
+    }
+}
+
+/// Why a loan was referred, and who works on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    /// `score_below_review_band`.
+    #[schema(value_type = String, example = "score_below_review_band")]
+    pub reason: ReferralReason,
+    pub credit_score: i32,
+    pub review_below_score: i32,
+    pub rate_bps: i32,
+    pub monthly_payment: Money,
+    #[schema(value_type = f64)]
+    #[serde(with = "rust_decimal::serde::float")]
+    pub loan_to_value: rust_decimal::Decimal,
+    #[schema(value_type = f64)]
+    #[serde(with = "rust_decimal::serde::float")]
+    pub debt_to_income: rust_decimal::Decimal,
+    /// The underwriter who claimed the loan (`POST .../claim`).
+    pub claimed_by: Option<String>,
+    /// Under review longer than the escalation setting allows.
+    pub escalated: bool,
+}
+
+impl From<&Review> for ReviewView {
+    fn from(r: &Review) -> Self {
+        let referral = &r.referral;
+        Self {
+            reason: referral.reason,
+            credit_score: i32::from(referral.credit_score.get()),
+            review_below_score: i32::from(referral.review_below_score.get()),
+            rate_bps: referral.rate_bps as i32,
+            monthly_payment: referral.monthly_payment,
+            loan_to_value: referral.loan_to_value,
+            debt_to_income: referral.debt_to_income,
+            claimed_by: r.claimed_by.clone(),
+            escalated: r.escalated,
         }
     }
 }

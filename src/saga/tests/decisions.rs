@@ -16,6 +16,7 @@ fn decision_event(app: &LoanApplication) -> LoanEvent {
             monthly_payment: d.monthly_payment,
             loan_to_value: d.loan_to_value,
             debt_to_income: d.debt_to_income,
+            review: None,
         },
         Verdict::Rejected(reasons) => LoanEvent::LoanRejected {
             reasons,
@@ -23,6 +24,7 @@ fn decision_event(app: &LoanApplication) -> LoanEvent {
             monthly_payment: d.monthly_payment,
             loan_to_value: d.loan_to_value,
             debt_to_income: d.debt_to_income,
+            review: None,
         },
     }
 }

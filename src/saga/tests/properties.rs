@@ -19,7 +19,7 @@ const CASES: u32 = 2000;
 prop_compose! {
     /// Valid by construction (the property re-checks each one through the parser); amount and income are drawn relative
     /// to the property's value so that approvals and every rejection reason all occur.
-    fn application()(
+    pub(super) fn application()(
         local in "[a-z][a-z0-9._-]{0,15}",
         domain in prop::sample::select(vec!["example.com", "mail.example.org", "test.io", "bank.eu"]),
         address in "[1-9][0-9]{0,3} [A-Z][a-z]{2,12} (St|Ave|Lane|Gracht), [A-Z][a-z]{2,10}",

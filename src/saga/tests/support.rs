@@ -101,7 +101,14 @@ pub(super) fn given(inputs: &[SagaInput]) -> Given {
 /// A loan of `app` started, then after `inputs`, each of which must have been applied.
 #[track_caller]
 pub(super) fn given_for(app: &LoanApplication, inputs: &[SagaInput]) -> Given {
-    let mut state = LoanSaga::new().start().state;
+    given_from(app, LoanSaga::new(), inputs)
+}
+
+/// A loan of `app` from `submitted` (e.g. with a referral band), started, then after `inputs`,
+/// each of which must have been applied.
+#[track_caller]
+pub(super) fn given_from(app: &LoanApplication, submitted: LoanSaga, inputs: &[SagaInput]) -> Given {
+    let mut state = submitted.start().state;
     for input in inputs {
         let transition = state.handle(app, input);
         assert!(transition.applied, "given: {input:?} was not applied to {state:?}");
@@ -190,6 +197,12 @@ impl Then {
         assert!(t.events.is_empty(), "events from an ignored {}: {:?}", self.input, t.events);
         assert!(t.commands.is_empty(), "commands from an ignored {}: {:?}", self.input, t.commands);
         assert_eq!(t.state, self.before, "state changed by an ignored {}", self.input);
+        self
+    }
+
+    /// Any other check on the events.
+    pub(super) fn then_check_events(self, check: impl FnOnce(&[LoanEvent])) -> Self {
+        check(&self.transition.events);
         self
     }
 

@@ -51,6 +51,8 @@ pub(super) fn answers(input: &SagaInput, command: &SagaCommand) -> bool {
             | (I::AppraisalVoided, C::VoidAppraisal)
             | (I::ScheduleGenerated { .. }, C::GenerateSchedule)
             | (I::ApplicantNotified { .. }, C::NotifyApplicant { .. })
+            | (I::NoticeSent { .. }, C::SendNotice { .. })
+            | (I::TimerFired { .. }, C::ScheduleTimer { .. })
     )
 }
 
@@ -114,6 +116,10 @@ impl<'a> World<'a> {
             SagaCommand::VoidAppraisal => SagaInput::AppraisalVoided,
             SagaCommand::GenerateSchedule => SagaInput::ScheduleGenerated { lines: app.term_months.get() },
             SagaCommand::NotifyApplicant { .. } => SagaInput::ApplicantNotified { channel: "email".into() },
+            SagaCommand::SendNotice { request_id, notice } => {
+                SagaInput::NoticeSent { request_id: *request_id, notice: *notice, channel: "email".into() }
+            }
+            SagaCommand::ScheduleTimer { timer } => SagaInput::TimerFired { timer: *timer },
         }
     }
 
@@ -177,6 +183,9 @@ fn check_commands_and_events(t: &Transition) -> Result<(), TestCaseError> {
                 prop_assert!(status.is_terminal() && *status == s.status, "{:?} in {:?}", command, s);
             }
             SagaCommand::CheckCredit | SagaCommand::AppraiseProperty => {}
+            SagaCommand::SendNotice { .. } | SagaCommand::ScheduleTimer { .. } => {
+                prop_assert!(s.review.is_some(), "{:?} on a loan never referred: {:?}", command, s);
+            }
         }
     }
     for event in &t.events {
