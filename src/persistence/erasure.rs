@@ -1,12 +1,13 @@
 //! Erasing a finished loan's personal data on an operator's request: the applicant's name,
 //! email and address give way to markers (which still parse, so the loan reads as before); the
 //! figures, the decision and the history stay. The loan's notification record and dead letters
-//! lose what they held of it too.
+//! lose what they held of it too, and the applicant's answers to requests for information keep
+//! their field names only.
 
 use diesel::prelude::*;
 
 use super::connection::AnyConnection;
-use super::schema::{dead_letters, loans, notifications};
+use super::schema::{dead_letters, loan_events, loans, notifications};
 use crate::domain::LoanId;
 use crate::messages::Envelope;
 
@@ -56,5 +57,22 @@ pub(super) fn erase(conn: &mut AnyConnection, loan_id: LoanId, now: chrono::Naiv
             .set(dead_letters::envelope.eq(redacted.to_json()))
             .execute(conn)?;
     }
+    erase_answers(conn, &id)?;
     Ok(true)
+}
+
+/// The answers in the loan's `InformationProvided` events give way to the marker, field by field.
+fn erase_answers(conn: &mut AnyConnection, id: &str) -> QueryResult<()> {
+    let answered: Vec<(i64, String)> = loan_events::table
+        .filter(loan_events::loan_id.eq(id))
+        .filter(loan_events::event_type.eq("InformationProvided"))
+        .select((loan_events::id, loan_events::data))
+        .load(conn)?;
+    for (event_id, data) in answered {
+        let Ok(mut data) = serde_json::from_str::<serde_json::Value>(&data) else { continue };
+        let Some(answers) = data.get_mut("answers").and_then(serde_json::Value::as_object_mut) else { continue };
+        answers.values_mut().for_each(|answer| *answer = serde_json::Value::from(ERASED));
+        diesel::update(loan_events::table.find(event_id)).set(loan_events::data.eq(data.to_string())).execute(conn)?;
+    }
+    Ok(())
 }

@@ -244,6 +244,13 @@ async fn request_answer_and_extension(db: Db) {
     assert_eq!(post(&desk.ann, app, &format!("/api/v1/loans/{id}/decision"), Some(&reject), &[]).await.0, 200);
     let loan = app.wait_finished(&id, DEADLINE).await;
     assert_eq!(loan["rejection_reasons"], json!(["underwriter_declined"]), "{loan}");
+
+    // Erasing the finished loan's personal data erases the answers too; the field names stay.
+    let erased = app.client.post(app.url(&format!("/admin/loans/{id}/erase"))).send().await.unwrap();
+    assert_eq!(erased.status().as_u16(), 200);
+    let events = app.events(&id).await;
+    let provided = events.iter().find(|e| e["type"] == "InformationProvided").unwrap();
+    assert_eq!(provided["data"]["answers"], json!({"employer": "[erased]", "net_salary": "[erased]"}), "{provided}");
 }
 
 async fn withdrawal_and_operator_cancellation(db: Db) {
