@@ -500,7 +500,7 @@ mod checker {
     fn an_upward_use_is_reported_with_its_line() {
         assert_reports(
             &[("src/persistence/writer.rs", "use std::fmt;\n\nuse crate::http::ApiError;\n")],
-            &["src/persistence/writer.rs:3: persistence (rank 4) uses http (rank 8): a module may only use layers below it"],
+            &["src/persistence/writer.rs:3: persistence (rank 4) uses http (rank 9): a module may only use layers below it"],
         );
     }
 
@@ -510,7 +510,7 @@ mod checker {
             "use crate::{\n    domain::Money,\n    saga::{Transition, machine::Step},\n    http::{a, b::{C, D}},\n};\n";
         assert_reports(
             &[("src/persistence/mod.rs", source)],
-            &["src/persistence/mod.rs:4: persistence (rank 4) uses http (rank 8): a module may only use layers below it"],
+            &["src/persistence/mod.rs:4: persistence (rank 4) uses http (rank 9): a module may only use layers below it"],
         );
     }
 
@@ -518,7 +518,7 @@ mod checker {
     fn an_inline_path_is_reported() {
         assert_reports(
             &[("src/saga/machine.rs", "fn f() {\n    let _ = crate::http::f();\n}\n")],
-            &["src/saga/machine.rs:2: saga (rank 2) uses http (rank 8): a module may only use layers below it"],
+            &["src/saga/machine.rs:2: saga (rank 2) uses http (rank 9): a module may only use layers below it"],
         );
     }
 
