@@ -192,10 +192,11 @@ impl Application {
         // messages took the rest.
         let settled_by = deadline - grace / 5;
         feed.close();
+        // The server's own future carries out the stop command, so it is polled alongside the
+        // wait for the stop; awaited one after the other, the stop never started.
         let stopping = handle.stop(true);
         if tokio::time::timeout_at(settled_by, async {
-            stopping.await;
-            let _ = server.await;
+            let ((), _) = tokio::join!(stopping, server.as_mut());
         })
         .await
         .is_err()

@@ -123,3 +123,25 @@ async fn sigterm_ends_open_streams_and_closes_the_database_within_the_grace() {
         }
     }
 }
+
+#[tokio::test]
+async fn sigterm_on_an_idle_node_stops_at_once_rather_than_at_the_end_of_the_grace() {
+    let database = TestDatabase::create(Db::Sqlite);
+    let mut env = service_env(&database);
+    // A long grace: a node that waits it out (the stop never carried out) is told from one that
+    // stops as soon as nothing runs by a wide margin.
+    let grace = Duration::from_secs(60);
+    env.push(("LOANFLOW__SHUTDOWN__GRACE_MS", grace.as_millis().to_string()));
+    let node = Service::start(&env);
+    let client = operator_client();
+    let (id, _) = submit(&client, &node, 0).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_json(&client, node.url(&format!("/api/v1/loans/{id}"))).await["notified_at"].is_null() {
+        assert!(Instant::now() < deadline, "loan {id} never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // No connection stays open: nothing is left for the graceful stop to wait for.
+    drop(client);
+
+    node.terminate(grace / 4);
+}
