@@ -80,7 +80,8 @@ fn rule(method: &Method, path: &str) -> Rule {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (read, segments.as_slice()) {
         (false, ["api", "v1", "loans"]) if method == Method::POST => Rule::Open,
-        (true, [""] | ["favicon.svg"] | ["assets", "dashboard", _]) => Rule::Open,
+        (true, [""] | ["favicon.svg"] | ["assets", "dashboard" | "applicant", _]) => Rule::Open,
+        (true, ["applications", _]) => Rule::Open,
         (true, ["health", "live" | "ready"] | ["metrics"] | ["api-docs", "openapi.json"]) => Rule::Open,
         (true, ["docs", ..]) => Rule::Open,
         (_, ["admin", ..]) => Rule::Staff(&[Role::Operator]),
@@ -254,6 +255,8 @@ mod tests {
             assert_eq!(get(open), Rule::Open, "{open}");
         }
         assert_eq!(get("/assets/dashboard/app.js"), Rule::Open);
+        assert_eq!(get("/assets/applicant/app.js"), Rule::Open);
+        assert_eq!(get(&format!("/applications/{id}")), Rule::Open, "the page; its token stays in the fragment");
         for staff in ["/api/v1/loans", "/api/v1/loans/stats", "/ws", "/api/v1/events/stream", "/no-such-route"] {
             assert_eq!(get(staff), Rule::Staff(READERS), "{staff}");
         }

@@ -17,7 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/favicon.svg", get_or_head().to(favicon));
 }
 
-fn get_or_head() -> actix_web::Route {
+pub(super) fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
@@ -37,7 +37,7 @@ async fn favicon(req: HttpRequest) -> HttpResponse {
     asset("image/svg+xml", FAVICON_SVG, &content_security_policy(&req))
 }
 
-fn asset(content_type: &'static str, body: &'static str, csp: &str) -> HttpResponse {
+pub(super) fn asset(content_type: &'static str, body: &'static str, csp: &str) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response
         .content_type(content_type)
@@ -53,7 +53,7 @@ fn asset(content_type: &'static str, body: &'static str, csp: &str) -> HttpRespo
 
 /// Only this origin: scripts, styles, images, and connections (fetch, `EventSource`, and the
 /// WebSocket, named explicitly by host because browsers differ on whether `'self'` covers `ws:`).
-fn content_security_policy(req: &HttpRequest) -> String {
+pub(super) fn content_security_policy(req: &HttpRequest) -> String {
     let mut connect = String::from("'self'");
     if let Some(host) = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h)) {
         connect.push_str(&format!(" ws://{host} wss://{host}"));

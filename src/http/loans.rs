@@ -139,7 +139,8 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 /// The loan with its applicant's token of `generation`: derived, so a replay carries the same
 /// one (the current one, if an operator revoked it since).
 fn submitted(state: &AppState, loan: LoanView, id: LoanId, generation: u32) -> SubmittedLoanView {
-    SubmittedLoanView { access_token: state.token_key.applicant_token(id, generation), loan }
+    let access_token = state.token_key.applicant_token(id, generation);
+    SubmittedLoanView { page: format!("/applications/{id}#token={access_token}"), access_token, loan }
 }
 
 fn created(view: SubmittedLoanView, replayed: bool) -> HttpResponse {

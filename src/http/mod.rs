@@ -7,6 +7,7 @@
 
 pub(crate) mod access;
 pub mod admin;
+mod applicant_page;
 mod audit;
 mod body_deadline;
 mod dashboard;

@@ -3,13 +3,14 @@
 use actix_web::web;
 
 use super::errors::ApiError;
-use super::{admin, dashboard, health, human, loans, me, openapi, ops, streams};
+use super::{admin, applicant_page, dashboard, health, human, loans, me, openapi, ops, streams};
 
 /// Every route: a node with the `api` role.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // Before the loans scope, which would otherwise take `/api/v1/loans/{id}/events/stream`.
     streams::routes(cfg);
     dashboard::routes(cfg);
+    applicant_page::routes(cfg);
     me::routes(cfg);
     // Before the loans scope too: the human steps' routes under `/api/v1/loans/{id}/`.
     human::routes(cfg);

@@ -10,7 +10,7 @@ use crate::helpers::{approvable_application, event_types, spawn_app, spawn_app_w
 use crate::support::{client_script, ClientProcess};
 
 /// Where the browser test leaves its screenshot: `$CARGO_TARGET_DIR/test-artifacts/`.
-fn artifacts_dir() -> PathBuf {
+pub fn artifacts_dir() -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     tmp.parent().expect("the target directory").join("test-artifacts")
 }

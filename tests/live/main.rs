@@ -8,6 +8,7 @@ mod database;
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod applicant_page;
 mod dashboard;
 mod origins;
 mod sse;

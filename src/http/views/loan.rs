@@ -178,6 +178,8 @@ pub struct SubmittedLoanView {
     pub loan: LoanView,
     /// The applicant's token for this loan only.
     pub access_token: String,
+    /// The applicant's page for this loan, the token in the fragment (which browsers never send).
+    pub page: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Drive the applicant's page in headless Debian `chromium` (a phone-sized viewport) over CDP.
+
+usage: applicant_browser.py PAGE_URL WRONG_TOKEN_URL SCREENSHOT.png
+
+Opens PAGE_URL (`/applications/{id}#token=...`), waits until the page shows the loan under review
+on its live stream and prints `{"ready": true}`; the test then asks for information as an
+underwriter. Waits for the request's form, prints `{"seen": [fields]}`, takes the screenshot,
+fills every field and sends the answers, waits for the page to show the loan under review again;
+then opens WRONG_TOKEN_URL and reads the message the page shows. Prints one JSON report last;
+exits non-zero on failure. Needs only `websockets` (pinned in .ci/run).
+"""
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from websockets.asyncio.client import connect
+
+from dashboard_browser import Browser, page_socket_url, start_chromium
+
+REQUEST_TIMEOUT = 5.0  # the test checks the tighter bound itself, from the request's answer
+
+
+def say(line):
+    print(json.dumps(line), flush=True)
+
+
+async def exercise(browser, page_url, wrong_url, screenshot, report):
+    for domain in ("Page", "Runtime", "Log"):
+        await browser.call(f"{domain}.enable")
+    await browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
+    await browser.call("Page.navigate", url=page_url)
+    await browser.wait_for(
+        "document.readyState === 'complete' && document.body.dataset.live === 'open'"
+        " && document.body.dataset.status === 'under_review'",
+        "the live page showing the loan under review",
+    )
+    report["address_after_open"] = await browser.js("location.href")
+    report["no_horizontal_scroll"] = await browser.js("document.documentElement.scrollWidth <= window.innerWidth")
+    await browser.js("window.__sameDocument = 'yes'")
+    say({"ready": True})
+
+    fields = await browser.wait_for(
+        "(() => { const s = document.querySelector('#request');"
+        " return !!s && !s.hidden && [...s.querySelectorAll('textarea')].map(t => t.name); })()",
+        "the information request's form",
+        timeout=REQUEST_TIMEOUT,
+    )
+    say({"seen": fields})
+    report["fields"] = fields
+    report["inputs"] = await browser.js(
+        "[...document.querySelectorAll('#request textarea')].map(t => ({name: t.name,"
+        " required: t.required, maxlength: t.maxLength}))"
+    )
+    report["message"] = await browser.js("document.querySelector('#request-message').textContent")
+    report["countdown"] = await browser.wait_for(
+        "(() => { const t = document.querySelector('#countdown').textContent; return /\\d\\d:\\d\\d:\\d\\d/.test(t) && t; })()",
+        "the countdown",
+    )
+    for i, name in enumerate(fields):
+        await browser.js(f"document.querySelectorAll('#request textarea')[{i}].focus()")
+        await browser.call("Input.insertText", text=f"my {name}, typed in the browser")
+    first = json.dumps(report["countdown"])
+    report["countdown_later"] = await browser.wait_for(
+        f"(() => {{ const t = document.querySelector('#countdown').textContent; return t !== {first} && t; }})()",
+        "the countdown moving on",
+        timeout=5.0,
+    )
+    await browser.screenshot(screenshot)
+    await browser.click("#send-answers")
+    report["after_answer"] = await browser.wait_for(
+        "(() => { const n = document.querySelector('#notice');"
+        " return document.body.dataset.status === 'under_review' && !n.hidden"
+        " && document.querySelector('#request').hidden && n.textContent; })()",
+        "the page back under review after the answers",
+    )
+    report["reloaded"] = await browser.js("window.__sameDocument !== 'yes'")
+
+    # A fresh document: a link differing only in its fragment would not load the page again.
+    await browser.call("Page.navigate", url="about:blank")
+    await browser.wait_for("location.href === 'about:blank'", "the blank page")
+    await browser.call("Page.navigate", url=wrong_url)
+    report["wrong_token"] = await browser.wait_for(
+        "document.body.dataset.state === 'refused' && !document.querySelector('#refused').hidden"
+        " && document.querySelector('#summary').hidden && document.querySelector('#refused-reason').textContent",
+        "the message for a wrong token",
+    )
+
+
+async def run(page_url, wrong_url, screenshot):
+    report = {"ok": False}
+    profile = tempfile.mkdtemp(prefix="loanflow-chromium-")
+    process = None
+    try:
+        process, port = start_chromium(profile)
+        async with connect(page_socket_url(port), max_size=None) as socket:
+            browser = Browser(socket)
+            try:
+                await exercise(browser, page_url, wrong_url, screenshot, report)
+                report["ok"] = True
+            except Exception as error:
+                report["error"] = repr(error)
+                await browser.screenshot(screenshot)
+            finally:
+                # The wrong token's 401s are expected; the browser logs every 4xx response.
+                report["console_errors"] = [e for e in browser.errors if "status of 401" not in e]
+    except Exception as error:
+        report["error"] = repr(error)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(profile, ignore_errors=True)
+    return report
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    report = asyncio.run(run(sys.argv[1], sys.argv[2], sys.argv[3]))
+    say(report)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
