@@ -85,7 +85,7 @@ async def exercise(browser, page_url, wrong_url, screenshot, report):
     await browser.wait_for("location.href === 'about:blank'", "the blank page")
     await browser.call("Page.navigate", url=wrong_url)
     report["wrong_token"] = await browser.wait_for(
-        "document.body.dataset.state === 'refused' && !document.querySelector('#refused').hidden"
+        "document.body && document.body.dataset.state === 'refused' && !document.querySelector('#refused').hidden"
         " && document.querySelector('#summary').hidden && document.querySelector('#refused-reason').textContent",
         "the message for a wrong token",
     )
