@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::human::{CancelCause, NewInformationRequest, NoticeKind, Reviewer, Timer, UnderwriterDecision};
+use super::human::{CancelCause, NewInformationRequest, NoticeKind, ReviewNote, Reviewer, Timer, UnderwriterDecision};
 use super::Answers;
 use crate::domain::{decide, CreditScore, LoanApplication, Money, RequestId, Timestamp, Verdict};
 
@@ -301,31 +301,37 @@ impl LoanSaga {
         }
         let summary = DecisionSummary {
             approved,
-            reasons: reasons.clone(),
+            reasons,
             rate_bps: decision.rate_bps,
             monthly_payment: decision.monthly_payment,
             loan_to_value: decision.loan_to_value,
             debt_to_income: decision.debt_to_income,
         };
-        if approved {
+        self.conclude(summary, None, out);
+    }
+
+    /// End a loan with its decision (the rules', or an underwriter's with `review`): the event,
+    /// then the schedule of an approved loan or the notification of a rejected one.
+    pub(super) fn conclude(&mut self, summary: DecisionSummary, review: Option<ReviewNote>, out: &mut Output) {
+        if summary.approved {
             self.status = LoanStatus::Approved;
             out.events.push(LoanEvent::LoanApproved {
                 rate_bps: summary.rate_bps,
                 monthly_payment: summary.monthly_payment,
                 loan_to_value: summary.loan_to_value,
                 debt_to_income: summary.debt_to_income,
-                review: None,
+                review,
             });
             out.commands.push(SagaCommand::GenerateSchedule);
         } else {
             self.status = LoanStatus::Rejected;
             out.events.push(LoanEvent::LoanRejected {
-                reasons,
+                reasons: summary.reasons.clone(),
                 rate_bps: summary.rate_bps,
                 monthly_payment: summary.monthly_payment,
                 loan_to_value: summary.loan_to_value,
                 debt_to_income: summary.debt_to_income,
-                review: None,
+                review,
             });
             self.request_notification(out);
         }

@@ -78,36 +78,13 @@ impl LoanSaga {
         };
         let summary = DecisionSummary {
             approved,
-            reasons: reasons.clone(),
+            reasons,
             rate_bps: r.rate_bps,
             monthly_payment: r.monthly_payment,
             loan_to_value: r.loan_to_value,
             debt_to_income: r.debt_to_income,
         };
-        let review_note = Some(ReviewNote { by: by.name.clone(), note: note.to_owned() });
-        if approved {
-            self.status = LoanStatus::Approved;
-            out.events.push(LoanEvent::LoanApproved {
-                rate_bps: summary.rate_bps,
-                monthly_payment: summary.monthly_payment,
-                loan_to_value: summary.loan_to_value,
-                debt_to_income: summary.debt_to_income,
-                review: review_note,
-            });
-            out.commands.push(SagaCommand::GenerateSchedule);
-        } else {
-            self.status = LoanStatus::Rejected;
-            out.events.push(LoanEvent::LoanRejected {
-                reasons,
-                rate_bps: summary.rate_bps,
-                monthly_payment: summary.monthly_payment,
-                loan_to_value: summary.loan_to_value,
-                debt_to_income: summary.debt_to_income,
-                review: review_note,
-            });
-            self.request_notification(out);
-        }
-        self.decision = Some(summary);
+        self.conclude(summary, Some(ReviewNote { by: by.name.clone(), note: note.to_owned() }), out);
         true
     }
 
