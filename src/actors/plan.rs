@@ -140,6 +140,10 @@ fn carry_out(
                 effects.timers.push(timer_row(current.id, sent.causation, timer, now));
                 continue;
             }
+            SagaCommand::DropTimers { request_id } => {
+                effects.dropped_timers.push(request_id.to_string());
+                continue;
+            }
             other => {
                 outgoing.push(other);
                 continue;
@@ -185,7 +189,7 @@ fn carry_out(
 
 /// The row of a durable timer: at its due time, the message that feeds it back to the saga.
 fn timer_row(loan: LoanId, causation: Option<MessageId>, timer: Timer, now: NaiveDateTime) -> TimerRow {
-    let fires = Envelope::new(loan, causation, MessageBody::Saga(SagaInput::TimerFired { timer }));
+    let fires = Envelope::new(loan, causation, MessageBody::Saga(SagaInput::TimerFired { timer, fired_at: None }));
     TimerRow::new(&fires, timer.kind.as_str(), timer.request_id.to_string(), timer.due_at, now)
 }
 
@@ -223,7 +227,7 @@ fn body_for(current: &LoanRecord, command: SagaCommand) -> MessageBody {
         SagaCommand::VoidAppraisal => MessageBody::VoidAppraisal,
         SagaCommand::NotifyApplicant { status } => MessageBody::NotifyApplicant { status },
         SagaCommand::SendNotice { request_id, notice } => MessageBody::SendNotice { request_id, notice },
-        SagaCommand::GenerateSchedule | SagaCommand::ScheduleTimer { .. } => {
+        SagaCommand::GenerateSchedule | SagaCommand::ScheduleTimer { .. } | SagaCommand::DropTimers { .. } => {
             unreachable!("carried out locally above")
         }
     }

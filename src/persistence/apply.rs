@@ -124,6 +124,11 @@ pub(super) fn apply_state(
             }
         }
     }
+    // Before any unit's new rows (`insert_rows`): a timer the unit re-arms for the same request
+    // goes in after its old ones went.
+    if let Some(effects) = unit.effects().filter(|effects| !effects.dropped_timers.is_empty()) {
+        timers::drop_requests(conn, &unit.loan_id().to_string(), &effects.dropped_timers)?;
+    }
     Ok(())
 }
 

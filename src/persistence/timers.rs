@@ -40,6 +40,21 @@ pub(super) fn claim(conn: &mut AnyConnection, id: MessageId) -> diesel::QueryRes
     Ok(deleted == 1)
 }
 
+/// Delete the timers of `requests` (of loan `loan_id`): they no longer apply.
+pub(super) fn drop_requests(
+    conn: &mut AnyConnection,
+    loan_id: &str,
+    requests: &[String],
+) -> diesel::QueryResult<usize> {
+    let mut dropped = 0;
+    for request in requests {
+        dropped +=
+            diesel::delete(timers::table.filter(timers::request_id.eq(request)).filter(timers::loan_id.eq(loan_id)))
+                .execute(conn)?;
+    }
+    Ok(dropped)
+}
+
 /// Where a read of the timers in due order starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum After {

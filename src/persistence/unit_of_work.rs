@@ -66,6 +66,9 @@ pub struct Effects {
     pub emits: Vec<NewOutboxRow>,
     /// The durable timers the transition asked for, committed with it.
     pub timers: Vec<TimerRow>,
+    /// Requests (ids) whose timers the transition no longer needs: their rows are deleted
+    /// before the unit's own timers are inserted.
+    pub dropped_timers: Vec<String>,
 }
 
 /// A person's input, judged against the loan at `expected_version`: written only if the loan is

@@ -28,8 +28,9 @@ impl TimerKind {
 }
 
 /// A durable timer the saga asks for ([`super::SagaCommand::ScheduleTimer`]) and is fed back
-/// when due ([`super::SagaInput::TimerFired`]). There is no cancelling: a timer that no longer
-/// fits (the request was answered, extended, closed) is ignored when it fires.
+/// when due ([`super::SagaInput::TimerFired`]). A timer that no longer fits (the request was
+/// answered, extended, closed) is dropped ([`super::SagaCommand::DropTimers`]), and ignored
+/// should it fire all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Timer {
     pub kind: TimerKind,
@@ -221,7 +222,7 @@ impl CancelCause {
     pub fn reason(&self) -> String {
         match self {
             Self::Withdrawn => "withdrawn by the applicant".to_owned(),
-            Self::Operator { by } => format!("operator {by} cancelled the loan"),
+            Self::Operator { by } => format!("operator: cancelled by {by}"),
             Self::InformationNotProvided { request_id } => {
                 format!("information_not_provided: request {request_id} was not answered by its deadline")
             }

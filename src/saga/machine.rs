@@ -43,9 +43,12 @@ pub enum SagaInput {
         notice: NoticeKind,
         channel: String,
     },
-    /// A durable timer is due (possibly stale, possibly a second delivery).
+    /// A durable timer is due (possibly stale, possibly a second delivery). `fired_at`: when the
+    /// timer component moved it into the outbox (absent in the row as armed).
     TimerFired {
         timer: Timer,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fired_at: Option<Timestamp>,
     },
     /// The escalation sweep: the loan has been under review longer than the setting allows.
     ReviewOverdue,
@@ -103,6 +106,12 @@ pub enum SagaCommand {
     /// Persist a durable timer in the same unit of work as this transition.
     ScheduleTimer {
         timer: Timer,
+    },
+    /// The request's timers are no longer needed (answered, extended, closed): delete their rows
+    /// in the same unit, before the timers it arms. One that fires anyway (held in memory, or
+    /// armed in the same write batch) is ignored as stale.
+    DropTimers {
+        request_id: RequestId,
     },
 }
 
@@ -217,7 +226,7 @@ impl LoanSaga {
             SagaInput::NoticeSent { request_id, notice, channel } => {
                 self.notice_sent(*request_id, *notice, channel, out)
             }
-            SagaInput::TimerFired { timer } => self.timer_fired(app, timer, out),
+            SagaInput::TimerFired { timer, fired_at } => self.timer_fired(app, timer, *fired_at, out),
             SagaInput::ReviewOverdue => self.review_overdue(out),
             SagaInput::Claim { by } => self.claim(by, out),
             SagaInput::Decide { decision, note, by } => self.underwriter_decides(*decision, note, by, out),

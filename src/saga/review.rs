@@ -142,6 +142,7 @@ impl LoanSaga {
         open.state = RequestState::Answered;
         self.status = LoanStatus::UnderReview;
         out.events.push(LoanEvent::InformationProvided { request_id, answers: answers.clone() });
+        drop_timers(out, request_id);
         true
     }
 
@@ -164,6 +165,8 @@ impl LoanSaga {
         }
         open.due_at = due_at;
         out.events.push(LoanEvent::InformationDeadlineExtended { request_id, due_at, by: by.name.clone() });
+        // The old deadline's row (and an unsent reminder's) goes; the unit arms the new ones after.
+        drop_timers(out, request_id);
         arm(out, TimerKind::InformationDeadline, request_id, due_at);
         // A reminder already sent (or on its way) is not sent again: once per request.
         if matches!(open.reminder, ReminderState::None | ReminderState::Armed) {
@@ -179,7 +182,15 @@ impl LoanSaga {
 
     /// A timer applies only while its request is open and it is the request's current deadline
     /// or reminder time: a stale one (extended, answered, closed) or a second delivery is not.
-    pub(super) fn timer_fired(&mut self, app: &LoanApplication, timer: &Timer, out: &mut Output) -> bool {
+    /// Nor is a reminder that fires (`fired_at`) at or past its request's deadline: after a
+    /// node was down both are overdue, and the applicant would be reminded of an expired request.
+    pub(super) fn timer_fired(
+        &mut self,
+        app: &LoanApplication,
+        timer: &Timer,
+        fired_at: Option<Timestamp>,
+        out: &mut Output,
+    ) -> bool {
         if self.status != LoanStatus::AwaitingInformation || self.cancellation.is_some() {
             return false;
         }
@@ -190,6 +201,9 @@ impl LoanSaga {
         match timer.kind {
             TimerKind::InformationReminder => {
                 if open.reminder != ReminderState::Armed || open.remind_at != Some(timer.due_at) {
+                    return false;
+                }
+                if fired_at.is_some_and(|at| to_micros(at) >= open.due_at) {
                     return false;
                 }
                 open.reminder = ReminderState::Requested;
@@ -203,6 +217,8 @@ impl LoanSaga {
                 }
                 open.state = RequestState::Expired;
                 out.events.push(LoanEvent::InformationRequestExpired { request_id: open.id });
+                // The deadline's own row went with the firing; an unsent reminder's goes now.
+                drop_timers(out, open.id);
                 let cause = CancelCause::InformationNotProvided { request_id: open.id };
                 self.begin_cancellation(app, cause, out);
                 true
@@ -268,6 +284,7 @@ impl LoanSaga {
     fn begin_cancellation(&mut self, app: &LoanApplication, cause: CancelCause, out: &mut Output) {
         if let Some(open) = self.review.as_mut().and_then(Review::open_request_mut) {
             open.state = RequestState::Closed;
+            drop_timers(out, open.id);
         }
         self.cancellation = Some(cause);
         if self.status != LoanStatus::Submitted {
@@ -289,6 +306,10 @@ impl LoanSaga {
 
 fn arm(out: &mut Output, kind: TimerKind, request_id: RequestId, due_at: Timestamp) {
     out.commands.push(SagaCommand::ScheduleTimer { timer: Timer { kind, request_id, due_at } });
+}
+
+fn drop_timers(out: &mut Output, request_id: RequestId) {
+    out.commands.push(SagaCommand::DropTimers { request_id });
 }
 
 /// Exactly the requested fields, each non-blank: the saga's own check (the HTTP layer explains a

@@ -15,10 +15,11 @@ use tokio::sync::broadcast;
 
 use super::wheel::Wheel;
 use crate::mailbox::Postman;
-use crate::messages::Envelope;
+use crate::messages::{Envelope, MessageBody};
 use crate::metrics::Metrics;
 use crate::persistence::timers::{self, After};
 use crate::persistence::{CommitOutcome, Database, NewOutboxRow, StoreError, TimerRow, UnitOfWork};
+use crate::saga::SagaInput;
 use crate::settings::TimerSettings;
 
 /// Rows read per page.
@@ -141,6 +142,7 @@ impl TimerComponent {
             Err(err) => return (row, Err(FireError::Unreadable(err.to_string()))),
         };
         let now = Utc::now().naive_utc();
+        let envelope = stamped(envelope, now);
         let unit = UnitOfWork::Fire {
             loan_id: envelope.loan_id,
             claims: Some(envelope.message_id),
@@ -158,6 +160,15 @@ impl TimerComponent {
         };
         (row, outcome)
     }
+}
+
+/// The timer's message as it fires: the saga learns when (a reminder firing past its deadline,
+/// after a node was down, is not sent).
+fn stamped(mut envelope: Envelope, now: NaiveDateTime) -> Envelope {
+    if let MessageBody::Saga(SagaInput::TimerFired { fired_at, .. }) = &mut envelope.body {
+        *fired_at = Some(now);
+    }
+    envelope
 }
 
 enum FireError {

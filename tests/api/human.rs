@@ -98,6 +98,15 @@ async fn post(
     (status, response.json().await.unwrap_or(Value::Null), replayed)
 }
 
+/// The pending timers (`GET /admin/timers`) of one request: kind and due time.
+async fn timers_of(app: &TestApp, request_id: &str) -> Vec<(String, String)> {
+    let (status, page) = app.get_json("/admin/timers?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    let of_request = items.iter().filter(|t| t["request_id"] == request_id);
+    of_request.map(|t| (t["kind"].as_str().unwrap().to_owned(), t["due_at"].as_str().unwrap().to_owned())).collect()
+}
+
 fn count(types: &[String], name: &str) -> usize {
     types.iter().filter(|t| *t == name).count()
 }
@@ -206,6 +215,11 @@ async fn request_answer_and_extension(db: Db) {
     assert_eq!((status, &moved["request_id"]), (200, &json!(request_id)), "{moved}");
     assert!(moved["due_at"].as_str() > created["due_at"].as_str(), "{moved} after {created}");
     assert_eq!(post(&desk.ann, app, &deadline, Some(&json!({"due_in_seconds": -1})), &[]).await.0, 422);
+    // The old deadline's and reminder's rows went with the extension: only the new ones wait.
+    let pending = timers_of(app, &request_id).await;
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    let deadline_row = pending.iter().find(|(kind, _)| kind == "information_deadline").expect("the new deadline");
+    assert_eq!(deadline_row.1.trim_end_matches('Z'), moved["due_at"].as_str().unwrap().trim_end_matches('Z'));
 
     // Answers that do not fit: 422 with the field's path; nothing changes.
     let long = "x".repeat(2001);
@@ -229,6 +243,7 @@ async fn request_answer_and_extension(db: Db) {
     assert!(answered["review"].is_null(), "the applicant's answer shows no staff notes: {answered}");
     let (status, _, replayed) = post(&applicant, app, &answer_path, Some(&staff_answer), &headers).await;
     assert_eq!((status, replayed), (200, true));
+    assert_eq!(timers_of(app, &request_id).await, [], "an answered request's timers are dropped");
     let (status, problem, _) = post(&applicant, app, &answer_path, Some(&staff_answer), &[]).await;
     assert_eq!((status, &problem["loan_status"]), (409, &json!("under_review")), "{problem}");
     assert_eq!(post(&desk.ann, app, &deadline, Some(&json!({"due_in_seconds": 60})), &[]).await.0, 409);
@@ -284,13 +299,20 @@ async fn withdrawal_and_operator_cancellation(db: Db) {
 
     let (other, _) = submit(app, &borderline()).await;
     wait_status(app, &other, "under_review").await;
+    let ask = json!({"message": "Your lease", "fields": ["lease"], "due_in_seconds": 86400});
+    let (status, created, _) =
+        post(&desk.ann, app, &format!("/api/v1/loans/{other}/information-requests"), Some(&ask), &[]).await;
+    assert_eq!(status, 201, "{created}");
+    let request_id = created["request_id"].as_str().unwrap();
+    assert_eq!(timers_of(app, request_id).await.len(), 2, "a deadline and a reminder");
     let cancel = format!("/admin/loans/{other}/cancel");
     assert_eq!(post(&desk.ann, app, &cancel, None, &[]).await.0, 403);
     assert_eq!(post(&app.client, app, &cancel, None, &[]).await.0, 202);
     app.wait_finished(&other, DEADLINE).await;
     let events = app.events(&other).await;
     let cancelled = events.iter().find(|e| e["type"] == "LoanCancelled").unwrap();
-    assert!(cancelled["data"]["reason"].as_str().unwrap().starts_with("operator"), "{cancelled}");
+    assert!(cancelled["data"]["reason"].as_str().unwrap().starts_with("operator: cancelled by "), "{cancelled}");
+    assert_eq!(timers_of(app, request_id).await, [], "a closed request's timers are dropped");
     assert_eq!(post(&app.client, app, &cancel, None, &[]).await.0, 409);
 }
 

@@ -1,7 +1,7 @@
 //! `kill -9` with 200 deadlines pending: requests for information nobody answers, half of them
 //! due while no node runs. After the restart each deadline takes effect exactly once: one
 //! `InformationRequestExpired` per loan, each loan cancelled (reason `information_not_provided`)
-//! and notified once, no timer left.
+//! and notified once, no reminder after its request expired, no timer left.
 
 use std::time::{Duration, Instant};
 
@@ -133,6 +133,12 @@ fn check(loan: &Value, events: &Value) -> Vec<String> {
     }
     if count("InformationReminderSent") > 1 {
         problems.push("more than one reminder".into());
+    }
+    let at = |kind: &str| types.iter().position(|t| *t == kind);
+    if let (Some(reminded), Some(expired)) = (at("InformationReminderSent"), at("InformationRequestExpired")) {
+        if reminded > expired {
+            problems.push("reminded of an expired request".into());
+        }
     }
     let cancelled = events.as_array().unwrap().iter().find(|e| e["type"] == "LoanCancelled");
     let reason = cancelled.and_then(|e| e["data"]["reason"].as_str()).unwrap_or_default();

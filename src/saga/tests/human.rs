@@ -72,7 +72,7 @@ fn timer(kind: TimerKind, n: u128, seconds: i64) -> Timer {
 }
 
 fn fired(kind: TimerKind, n: u128, seconds: i64) -> SagaInput {
-    SagaInput::TimerFired { timer: timer(kind, n, seconds) }
+    SagaInput::TimerFired { timer: timer(kind, n, seconds), fired_at: None }
 }
 
 fn notice_sent(n: u128, notice: NoticeKind) -> SagaInput {
@@ -110,6 +110,10 @@ fn given_referred(more: &[SagaInput]) -> Given {
 
 fn schedule(kind: TimerKind, n: u128, seconds: i64) -> SagaCommand {
     SagaCommand::ScheduleTimer { timer: timer(kind, n, seconds) }
+}
+
+fn drop_timers(n: u128) -> SagaCommand {
+    SagaCommand::DropTimers { request_id: request_id(n) }
 }
 
 fn cancelled_reason(then: &LoanSaga) -> String {
@@ -242,6 +246,7 @@ fn the_answer_to_the_open_request_goes_back_to_review() {
     given_referred(&[ask(1)])
         .when(answer(1))
         .then_events(&["InformationProvided"])
+        .then_commands(&[drop_timers(1)])
         .then_status(LoanStatus::UnderReview)
         .then_waiting_on("underwriter")
         .and_when(answer(1))
@@ -288,7 +293,7 @@ fn the_deadline_expires_the_request_compensates_in_reverse_and_cancels() {
         .when(fired(TimerKind::InformationDeadline, 1, 1000))
         .then_events(&["InformationRequestExpired"])
         .then_status(LoanStatus::Evaluating)
-        .then_commands(&[SagaCommand::VoidAppraisal])
+        .then_commands(&[drop_timers(1), SagaCommand::VoidAppraisal])
         .and_when(SagaInput::AppraisalVoided)
         .then_commands(&[SagaCommand::ReleaseCreditCheck])
         .and_when(SagaInput::CreditCheckReleased)
@@ -317,6 +322,7 @@ fn an_extension_moves_the_deadline_and_arms_the_reminder_again() {
         .when(extend(1, 3000, 2000))
         .then_events(&["InformationDeadlineExtended"])
         .then_commands(&[
+            drop_timers(1),
             schedule(TimerKind::InformationDeadline, 1, 3000),
             schedule(TimerKind::InformationReminder, 1, 2000),
         ])
@@ -337,7 +343,7 @@ fn an_extension_moves_the_deadline_and_arms_the_reminder_again() {
 fn an_extension_after_the_reminder_went_out_does_not_remind_twice() {
     given_referred(&[ask(1), fired(TimerKind::InformationReminder, 1, 500)])
         .when(extend(1, 3000, 2000))
-        .then_commands(&[schedule(TimerKind::InformationDeadline, 1, 3000)])
+        .then_commands(&[drop_timers(1), schedule(TimerKind::InformationDeadline, 1, 3000)])
         .and_when(fired(TimerKind::InformationReminder, 1, 2000))
         .then_ignored();
 }
@@ -366,7 +372,7 @@ fn a_withdrawal_under_review_compensates_both_steps_in_reverse_then_cancels() {
         .when(withdraw())
         .then_events(&["CancellationRequested"])
         .then_status(LoanStatus::Evaluating)
-        .then_commands(&[SagaCommand::VoidAppraisal])
+        .then_commands(&[drop_timers(1), SagaCommand::VoidAppraisal])
         .and_when(answer(1))
         .then_ignored()
         .and_when(withdraw())
@@ -411,8 +417,24 @@ fn a_withdrawal_of_a_loan_not_started_cancels_at_once() {
 fn an_operator_cancels_with_an_operator_reason() {
     given_referred(&[])
         .when(cancel_by_operator())
-        .then_state(|s| assert!(cancelled_reason(s).starts_with("operator")))
+        .then_state(|s| assert_eq!(cancelled_reason(s), "operator: cancelled by ops"))
         .then_commands(&[SagaCommand::VoidAppraisal]);
+}
+
+#[test]
+fn a_reminder_firing_at_or_past_the_deadline_is_not_sent_and_the_deadline_still_expires() {
+    // After a node was down, both timers are overdue and fire together: reminder first.
+    let late = |kind, due, fired| SagaInput::TimerFired { timer: timer(kind, 1, due), fired_at: Some(at(fired)) };
+    given_referred(&[ask(1)])
+        .when(late(TimerKind::InformationReminder, 500, 1000))
+        .then_ignored()
+        .and_when(late(TimerKind::InformationReminder, 500, 1500))
+        .then_ignored()
+        .and_when(late(TimerKind::InformationDeadline, 1000, 1500))
+        .then_events(&["InformationRequestExpired"]);
+    given_referred(&[ask(1)]).when(late(TimerKind::InformationReminder, 500, 999)).then_commands(&[
+        SagaCommand::SendNotice { request_id: request_id(1), notice: NoticeKind::InformationReminder },
+    ]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use proptest::sample::Index;
 
 use super::human::{at, underwriter};
 use super::properties::application;
-use super::world::Outcomes;
+use super::world::{awaits_answer, Outcomes};
 use crate::domain::{appraised_value, credit_score, decide, LoanApplication, RequestId, ReviewBand};
 use crate::saga::state::StepKind;
 use crate::saga::{
@@ -204,7 +204,7 @@ impl<'a> HumanWorld<'a> {
             Act::Refire(pick) => {
                 if !self.fired.is_empty() {
                     let timer = self.fired[pick.index(self.fired.len())];
-                    let t = self.state.handle(self.app, &SagaInput::TimerFired { timer });
+                    let t = self.state.handle(self.app, &SagaInput::TimerFired { timer, fired_at: None });
                     prop_assert!(!t.applied, "timer {:?} fired twice", timer);
                 }
             }
@@ -250,10 +250,11 @@ impl<'a> HumanWorld<'a> {
             SagaCommand::SendNotice { request_id, notice } => {
                 SagaInput::NoticeSent { request_id: *request_id, notice: *notice, channel: "email".into() }
             }
+            SagaCommand::DropTimers { .. } => unreachable!("never outstanding: {command:?}"),
             SagaCommand::ScheduleTimer { timer } => {
                 // A timer fires when due; whether it still applies is the saga's to judge.
                 self.fired.push(*timer);
-                return self.human(SagaInput::TimerFired { timer: *timer });
+                return self.human(SagaInput::TimerFired { timer: *timer, fired_at: None });
             }
         };
         let t = self.state.handle(self.app, &input);
@@ -264,7 +265,7 @@ impl<'a> HumanWorld<'a> {
     }
 
     fn take(&mut self, t: crate::saga::Transition) {
-        self.outstanding.extend(t.commands.iter().cloned());
+        self.outstanding.extend(t.commands.iter().filter(|c| awaits_answer(c)).cloned());
         self.issued.extend(t.commands);
         self.events.extend(t.events);
         self.state = t.state;
