@@ -79,6 +79,12 @@ fn implied_status(kind: &str, data: &serde_json::Value) -> String {
         "LoanRejected" => "rejected",
         "LoanCancelled" => "cancelled",
         "ApplicantNotified" => data.get("status").and_then(|s| s.as_str()).unwrap_or("evaluating"),
+        // The human steps. A claim may also come while the applicant is asked, and a notice's
+        // confirmation after an answer or a closing: the status they nearly always come with.
+        "LoanReferred" | "ReviewEscalated" | "InformationProvided" | "ReviewClaimed" => "under_review",
+        "InformationRequested" | "InformationRequestSent" | "InformationReminderSent" | "InformationDeadlineExtended" => {
+            "awaiting_information"
+        }
         _ => "evaluating",
     };
     status.to_owned()
@@ -147,6 +153,34 @@ mod tests {
         ];
         let statuses: Vec<String> = with_unit_status(rows).into_iter().map(|e| e.status).collect();
         assert_eq!(statuses, ["evaluating", "evaluating", "cancelled", "cancelled", "cancelled"]);
+    }
+
+    #[test]
+    fn the_human_steps_report_the_status_they_leave_the_loan_in() {
+        let rows = vec![
+            row(1, "h", "CreditChecked", 1, "{}"),
+            row(2, "h", "PropertyAppraised", 2, "{}"),
+            row(3, "h", "LoanReferred", 2, "{}"),
+            row(4, "h", "ReviewEscalated", 3, "{}"),
+            row(5, "h", "InformationRequested", 4, "{}"),
+            row(6, "h", "InformationRequestSent", 5, "{}"),
+            row(7, "h", "InformationProvided", 6, "{}"),
+            row(8, "h", "InformationRequested", 7, "{}"),
+            row(9, "h", "InformationRequestExpired", 8, "{}"),
+        ];
+        let statuses: Vec<String> = with_unit_status(rows).into_iter().map(|e| e.status).collect();
+        let expected = [
+            "evaluating",
+            "under_review",
+            "under_review",
+            "under_review",
+            "awaiting_information",
+            "awaiting_information",
+            "under_review",
+            "awaiting_information",
+            "evaluating",
+        ];
+        assert_eq!(statuses, expected);
     }
 
     #[test]
