@@ -2,14 +2,14 @@
 //! browser on a phone-sized screen receiving an information request live and answering it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loanflow::settings::{ReviewBand, Role, StaffToken};
 use serde_json::{json, Value};
 
 use crate::dashboard::artifacts_dir;
 use crate::helpers::{approvable_application, client_with_token, spawn_app, spawn_app_with, Db, TestApp};
-use crate::support::{client_script, ClientProcess};
+use crate::support::{client_script, json_line, wait_status, ClientProcess};
 
 const UNDERWRITER: &str = "underwriter-ann-token";
 /// How soon an open page shows a request (the bound is a second; the margin covers the
@@ -54,22 +54,6 @@ async fn referring_node() -> TestApp {
         s.admin.staff = vec![StaffToken::new("ann", Role::Underwriter, UNDERWRITER)];
     })
     .await
-}
-
-async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let loan = app.loan(id).await;
-        if loan["status"] == status {
-            return loan;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "loan {id} never reached {status}: {loan}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn json_line(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or(Value::Null)
 }
 
 #[actix_web::test]
