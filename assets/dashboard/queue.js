@@ -11,10 +11,12 @@
 const QUEUE_LIMIT = 500;
 const IN_REVIEW = new Set(["under_review", "awaiting_information"]);
 const ASK_UNITS = { hours: 3600, days: 86400 };
+const LEFT_REMEMBERED = 4096;
 
 const queue = {
   loans: new Map(), // id -> loan view, for loans under review or awaiting their applicant
   reading: new Map(), // id -> a pending read of the loan (one at a time per loan)
+  left: new Map(), // id -> the version at which a loan left review (older reads cannot bring it back)
 };
 
 const mayReview = () => ["underwriter", "operator"].includes(document.body.dataset.role);
@@ -34,7 +36,7 @@ async function loadQueue() {
   const pages = await Promise.all(reads);
   if (!pages.every((page) => page.ok)) return;
   const fresh = new Map();
-  pages.forEach((page) => page.body.items.forEach((loan) => fresh.set(loan.id, loan)));
+  pages.forEach((page) => page.body.items.filter((loan) => !(queue.left.get(loan.id) >= loan.version)).forEach((loan) => fresh.set(loan.id, loan)));
   // A loan read live meanwhile may be newer than the page.
   for (const [id, loan] of queue.loans) {
     const listed = fresh.get(id);
@@ -44,9 +46,10 @@ async function loadQueue() {
   renderQueue();
 }
 
-// A live event: read again any loan that is (or was) in the queue.
+// A live event: read again any loan that is (or was) in the queue, or that a human step's
+// event names.
 function queueOnEvent(event) {
-  if (IN_REVIEW.has(event.status) || queue.loans.has(event.loan_id)) readQueued(event.loan_id);
+  if (HUMAN_EVENTS.has(event.type) || IN_REVIEW.has(event.status) || queue.loans.has(event.loan_id)) readQueued(event.loan_id);
 }
 
 async function readQueued(id) {
@@ -72,9 +75,14 @@ async function readQueued(id) {
 // Keep the newer of two reads of a loan; a loan out of review leaves the queue.
 function takeLoan(loan) {
   const known = queue.loans.get(loan.id);
-  if (known && known.version > loan.version) return;
-  if (IN_REVIEW.has(loan.status)) queue.loans.set(loan.id, loan);
-  else queue.loans.delete(loan.id);
+  if ((known && known.version > loan.version) || queue.left.get(loan.id) >= loan.version) return;
+  if (IN_REVIEW.has(loan.status)) {
+    queue.loans.set(loan.id, loan);
+  } else {
+    queue.loans.delete(loan.id);
+    queue.left.set(loan.id, loan.version);
+    if (queue.left.size > LEFT_REMEMBERED) queue.left.delete(queue.left.keys().next().value);
+  }
 }
 
 const since = (iso) => (iso ? Date.parse(iso) : Date.now());

@@ -7,6 +7,7 @@ use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
 const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
+const APPLY_JS: &str = include_str!("../../assets/dashboard/apply.js");
 const QUEUE_JS: &str = include_str!("../../assets/dashboard/queue.js");
 const PROCESS_JS: &str = include_str!("../../assets/dashboard/process.js");
 const STYLE_CSS: &str = include_str!("../../assets/dashboard/style.css");
@@ -15,6 +16,7 @@ const FAVICON_SVG: &str = include_str!("../../assets/dashboard/favicon.svg");
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", get_or_head().to(index))
         .route("/assets/dashboard/app.js", get_or_head().to(app_js))
+        .route("/assets/dashboard/apply.js", get_or_head().to(apply_js))
         .route("/assets/dashboard/queue.js", get_or_head().to(queue_js))
         .route("/assets/dashboard/process.js", get_or_head().to(process_js))
         .route("/assets/dashboard/style.css", get_or_head().to(style_css))
@@ -31,6 +33,11 @@ async fn index(req: HttpRequest) -> HttpResponse {
 
 async fn app_js(req: HttpRequest) -> HttpResponse {
     asset("text/javascript; charset=utf-8", APP_JS, &content_security_policy(&req))
+}
+
+/// The application form.
+async fn apply_js(req: HttpRequest) -> HttpResponse {
+    asset("text/javascript; charset=utf-8", APPLY_JS, &content_security_policy(&req))
 }
 
 /// The underwriter's work queue.

@@ -120,6 +120,11 @@ pub fn last_report(output: &[String]) -> Value {
     output.iter().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()).unwrap_or(Value::Null)
 }
 
+/// POST a JSON body with `client`; the answer's status.
+pub async fn post_status(client: &reqwest::Client, url: &str, body: &Value) -> u16 {
+    client.post(url).json(body).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}")).status().as_u16()
+}
+
 /// Poll the loan until it has `status` (at most 30 s).
 pub async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
     let start = Instant::now();

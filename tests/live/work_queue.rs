@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::dashboard::artifacts_dir;
 use crate::helpers::{approvable_application, client_with_token, event_types, spawn_app_with, Db, TestApp};
-use crate::support::{client_script, json_line, last_report, wait_status, ClientProcess};
+use crate::support::{client_script, json_line, last_report, post_status, wait_status, ClientProcess};
 
 const ANN: &str = "underwriter-ann-token";
 const BOB: &str = "underwriter-bob-token";
@@ -18,7 +18,7 @@ const VIC: &str = "viewer-vic-token";
 /// The loans the driver's modes expect (`QUEUED`, `RACED`, `RISE` in queue_browser.py).
 const QUEUED: usize = 4;
 const RISE: usize = 3;
-const STEP: Duration = Duration::from_secs(60);
+const STEP: Duration = Duration::from_secs(120);
 /// Long enough for the other loans to be shown unescalated next to the first, which is.
 const ESCALATE_AFTER_SECONDS: u64 = 15;
 const NEVER_ESCALATE: u64 = 172_800;
@@ -72,6 +72,14 @@ fn driver(args: &[&str]) -> ClientProcess {
     ClientProcess::spawn("the browser driver", command)
 }
 
+/// The driver's next line that has `key`; its failure report, if it gave up first.
+async fn said(browser: &mut ClientProcess, key: &str) -> Value {
+    let line = browser.wait_for_line(|l| !json_line(l)[key].is_null() || json_line(l)["ok"] == false, STEP).await;
+    let line = json_line(&line);
+    assert!(line["ok"] != false, "the browser test failed waiting to say {key}: {line:#}");
+    line
+}
+
 async fn report_of(browser: ClientProcess) -> Value {
     let (succeeded, output) = browser.finish(STEP).await;
     let report = last_report(&output);
@@ -97,7 +105,7 @@ async fn the_queue_approves_a_referred_loan_and_shows_an_answered_request_back_u
     let app = referring_node(ESCALATE_AFTER_SECONDS).await;
     let shot = screenshot("work-queue.png");
     let mut browser = driver(&["queue", &app.address, ANN, VIC, &shot]);
-    browser.wait_for_line(|l| json_line(l)["ready"] == true, STEP).await;
+    said(&mut browser, "ready").await;
 
     // Referred while the page is open: they arrive live; the first is escalated before the
     // others come.
@@ -110,7 +118,7 @@ async fn the_queue_approves_a_referred_loan_and_shows_an_answered_request_back_u
     for i in 1..QUEUED {
         loans.push(referred(&app, i).await);
     }
-    let queued = json_line(&browser.wait_for_line(|l| !json_line(l)["queued"].is_null(), STEP).await);
+    let queued = said(&mut browser, "queued").await;
     let mut by_wait = Vec::new();
     for (id, _) in &loans {
         by_wait.push((app.loan(id).await["waiting_since"].as_str().unwrap().to_owned(), id.clone()));
@@ -127,7 +135,7 @@ async fn the_queue_approves_a_referred_loan_and_shows_an_answered_request_back_u
     assert!(shown["payment"].as_str().unwrap().contains("/ month"), "{shown}");
     assert_eq!(queued["escalated"], json!([loans[0].0]), "the escalated loan is marked: {queued}");
 
-    let asked = json_line(&browser.wait_for_line(|l| !json_line(l)["asked"].is_null(), STEP).await);
+    let asked = said(&mut browser, "asked").await;
     let asked_id = asked["asked"].as_str().unwrap().to_owned();
     let loan = app.loan(&asked_id).await;
     let request = &loan["information_request"];
@@ -135,13 +143,8 @@ async fn the_queue_approves_a_referred_loan_and_shows_an_answered_request_back_u
     let token = &loans.iter().find(|(id, _)| *id == asked_id).expect("a loan the test submitted").1;
     let answer =
         json!({"request_id": request["request_id"], "answers": {"payslip": "March: 5,200 EUR", "employer": "Acme"}});
-    let response = client_with_token(token)
-        .post(app.url(&format!("/api/v1/loans/{asked_id}/information")))
-        .json(&answer)
-        .send()
-        .await
-        .expect("answering");
-    assert_eq!(response.status().as_u16(), 200);
+    let url = app.url(&format!("/api/v1/loans/{asked_id}/information"));
+    assert_eq!(post_status(&client_with_token(token), &url, &answer).await, 200);
 
     let report = report_of(browser).await;
     assert_eq!(report["opened_on"], "queue", "an underwriter's page opens on the queue: {report}");
@@ -153,7 +156,9 @@ async fn the_queue_approves_a_referred_loan_and_shows_an_answered_request_back_u
     let events = app.events(approved).await;
     let decided = events.iter().find(|e| e["type"] == "LoanApproved").expect("LoanApproved");
     assert_eq!(decided["data"]["review"], json!({"by": "ann", "note": "Income confirmed with the employer."}));
-    assert!(event_types(&events).contains(&"ReviewClaimed".to_owned()), "{events:?}");
+    let claimed = app.events(report["claimed"].as_str().unwrap()).await;
+    let claim = claimed.iter().find(|e| e["type"] == "ReviewClaimed").expect("ReviewClaimed");
+    assert_eq!(claim["data"]["by"], "ann", "{claim}");
 
     let types = event_types(&app.events(&asked_id).await);
     for kind in ["InformationRequested", "InformationDeadlineExtended", "InformationProvided"] {
@@ -202,14 +207,14 @@ async fn the_process_view_counts_referred_loans_live_as_they_come_and_go() {
     decide(&app, &done, "reject").await;
     let shot = screenshot("process-view.png");
     let mut browser = driver(&["process", &app.address, &app.operator_token, &shot]);
-    let ready = json_line(&browser.wait_for_line(|l| json_line(l)["ready"] == true, STEP).await);
+    let ready = said(&mut browser, "ready").await;
     assert_eq!(ready["counts"]["underwriter"], 0, "{ready}");
 
     let mut loans = Vec::new();
     for i in 0..RISE {
         loans.push(referred(&app, i).await.0);
     }
-    let listed = json_line(&browser.wait_for_line(|l| !json_line(l)["listed"].is_null(), STEP).await);
+    let listed = said(&mut browser, "listed").await;
     let mut shown: Vec<String> = serde_json::from_value(listed["listed"].clone()).unwrap();
     shown.sort();
     let mut submitted = loans.clone();
@@ -221,14 +226,8 @@ async fn the_process_view_counts_referred_loans_live_as_they_come_and_go() {
         decide(&app, id, if i % 2 == 0 { "approve" } else { "reject" }).await;
     }
     let ask = json!({"message": "A payslip, please.", "fields": ["payslip"], "due_in_seconds": 3600});
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/loans/{last}/information-requests")))
-        .json(&ask)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
+    let url = app.url(&format!("/api/v1/loans/{last}/information-requests"));
+    assert_eq!(post_status(&app.client, &url, &ask).await, 201);
 
     let report = report_of(browser).await;
     assert_eq!(report["risen"]["underwriter"], RISE, "{report}");
@@ -248,7 +247,6 @@ async fn the_process_view_counts_referred_loans_live_as_they_come_and_go() {
 
 async fn decide(app: &TestApp, id: &str, decision: &str) {
     let body = json!({"decision": decision, "note": "decided by the test"});
-    let response =
-        client_with_token(BOB).post(app.url(&format!("/api/v1/loans/{id}/decision"))).json(&body).send().await;
-    assert_eq!(response.expect("deciding").status().as_u16(), 200, "{decision} {id}");
+    let url = app.url(&format!("/api/v1/loans/{id}/decision"));
+    assert_eq!(post_status(&client_with_token(BOB), &url, &body).await, 200, "{decision} {id}");
 }

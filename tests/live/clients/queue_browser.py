@@ -7,11 +7,11 @@ usage: queue_browser.py queue BASE_URL UNDERWRITER_TOKEN VIEWER_TOKEN SCREENSHOT
 
 queue: signs in as an underwriter (the page opens on the work queue), prints `{"ready": true}`;
 waits for the test's QUEUED loans to appear live (the first escalated), prints `{"queued": [ids
-in page order], "first": its figures, "escalated": [ids marked]}`; claims the first and approves it with a note, asks the applicant of the
-second for information, extends that deadline, takes the screenshot, prints `{"asked": id}`;
-waits for the answer (the test gives it through the API) to bring the loan back under review
-and reads the answers in its history;
-then opens a second tab as a viewer and counts the buttons it is offered.
+in page order], "first": its figures, "escalated": [ids marked]}`; claims the first, approves
+the second with a note, asks the applicant of the third for information, extends that deadline,
+takes the screenshot, prints `{"asked": id}`; waits for the answer (the test gives it through
+the API) to bring the loan back under review and reads the answers in its history; then opens
+a second tab as a viewer and counts the buttons it is offered.
 
 race: two tabs, one per underwriter, on the one loan under review. The first tab's decision is
 held in the browser (Fetch interception) while the second tab approves; once the first tab has
@@ -19,7 +19,7 @@ seen the loan leave its queue live, its decision goes on, and the page shows the
 loan's current state.
 
 process: opens the process view, prints `{"ready": true, "counts": {...}}`; the test submits
-referred loans: waits for the underwriter count to rise by QUEUED, lists that step's loans,
+referred loans: waits for the underwriter count to rise by RISE, lists that step's loans,
 takes the screenshot, prints `{"listed": [ids]}`; the test decides all but one and asks the last
 one's applicant for information: waits for the underwriter count to fall back, the applicant
 count to rise by one and the listed step to empty.
@@ -34,7 +34,7 @@ import sys
 from chromium import drive, say
 
 QUEUED = 4  # loans the queue test submits
-RACED = 1
+RACED = 1  # loans the race test submits
 RISE = 3  # loans the process test submits
 
 
@@ -52,11 +52,12 @@ async def open_dashboard(browser, base_url, token, role):
     await browser.js("window.__sameDocument = 'yes'")
 
 
-async def cards(browser, count, what):
+async def cards(browser, count, what, timeout=30):
     return await browser.wait_for(
         f"(() => {{ const ids = [...document.querySelectorAll('#review-queue li.card')].map(c => c.dataset.id);"
         f" return ids.length === {count} && ids; }})()",
         what,
+        timeout,
     )
 
 
@@ -74,7 +75,8 @@ async def queue(browser, base_url, token, viewer_token, screenshot, report):
     report["opened_on"] = await browser.wait_for("document.body.dataset.view === 'queue' && 'queue'", "the queue view")
     say({"ready": True})
 
-    ids = await cards(browser, QUEUED, "the referred loans, live")
+    # The test has the first loan escalated before it submits the others.
+    ids = await cards(browser, QUEUED, "the referred loans, live", timeout=90)
     report["queued"] = ids
     escalated = await browser.wait_for(
         "(() => { const ids = [...document.querySelectorAll('#review-queue li.card[data-escalated=\"true\"]')]"
@@ -83,7 +85,7 @@ async def queue(browser, base_url, token, viewer_token, screenshot, report):
     )
     say({"queued": ids, "first": await figures(browser, ids[0]), "escalated": escalated})
 
-    first, second = ids[0], ids[1]
+    first, approved, second = ids[0], ids[1], ids[2]
     await browser.click(f"{card(first)} button.claim")
     report["claimed_by"] = await browser.wait_for(
         f"(() => {{ const c = document.querySelector({json.dumps(card(first))});"
@@ -91,10 +93,11 @@ async def queue(browser, base_url, token, viewer_token, screenshot, report):
         " && c.querySelector('.claimed').textContent; })()",
         "the claim shown on the card",
     )
-    await browser.type_into(f"{card(first)} textarea[name=note]", "Income confirmed with the employer.")
-    await browser.click(f"{card(first)} button.approve")
-    await browser.wait_for(f"!document.querySelector({json.dumps(card(first))})", "the approved loan leaving the queue")
-    report["approved"] = first
+    report["claimed"] = first
+    await browser.type_into(f"{card(approved)} textarea[name=note]", "Income confirmed with the employer.")
+    await browser.click(f"{card(approved)} button.approve")
+    await browser.wait_for(f"!document.querySelector({json.dumps(card(approved))})", "the approved loan leaving the queue")
+    report["approved"] = approved
 
     await browser.click(f"{card(second)} button.ask")
     form = f"{card(second)} form.ask-form"
@@ -209,6 +212,7 @@ async def process(browser, base_url, token, screenshot, report):
     report["oldest_age"] = await browser.wait_for(
         "document.querySelector('#process-diagram g.step[data-step=\"underwriter\"] .age').textContent", "the oldest's age"
     )
+    await asyncio.sleep(2)  # the ages move on in the picture
     await browser.screenshot(screenshot)
     say({"listed": listed})
 
