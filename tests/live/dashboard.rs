@@ -35,6 +35,7 @@ async fn the_dashboard_is_served_from_the_binary_with_security_headers() {
         ("/assets/dashboard/app.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard/apply.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard/queue.js", "text/javascript; charset=utf-8"),
+        ("/assets/dashboard/review.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard/process.js", "text/javascript; charset=utf-8"),
         ("/assets/dashboard/style.css", "text/css; charset=utf-8"),
         ("/favicon.svg", "image/svg+xml"),
