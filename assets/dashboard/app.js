@@ -4,6 +4,10 @@
 // initial snapshots (loans, stats) are loaded only once it is open, so no event falls between
 // the snapshot and the stream. On a reconnect it resumes with `?after=<last event id>`.
 //
+// The application form (apply.js), the work queue (queue.js) and the process view (process.js)
+// are their own files; this one calls
+// their `queueOnEvent` / `processOnEvent` for each live event and loads them with the snapshots.
+//
 // Reads need a staff token: from the sign-in link (`/#token=...`, taken out of the address
 // bar at once) or the sign-in box, kept in sessionStorage (this tab only) until sign-out.
 "use strict";
@@ -13,20 +17,20 @@ const ACTORS_POLL_MS = 2000;
 const STATS_DEBOUNCE_MS = 250;
 const RECONNECT_MAX_MS = 10000;
 const SEEN_IDS = 4096;
-const STATUS_RANK = { submitted: 0, evaluating: 1, approved: 2, rejected: 2, cancelled: 2 };
+// How far along a status is: a snapshot never moves a loan back (a loan under review and one
+// awaiting its applicant go back and forth, so they share a rank).
+const STATUS_RANK = {
+  submitted: 0, evaluating: 1, under_review: 2, awaiting_information: 2, approved: 3, rejected: 3, cancelled: 3,
+};
 const COMPENSATIONS = new Set(["CreditCheckReleased", "AppraisalVoided"]);
 const FAILURES = new Set(["CreditCheckFailed", "AppraisalFailed"]);
 const TERMINAL_EVENTS = new Set(["LoanApproved", "LoanRejected", "LoanCancelled", "ApplicantNotified"]);
-const EXAMPLE = {
-  "applicant.name": "Grace Hopper",
-  "applicant.email": "grace@example.com",
-  "applicant.annual_income": "150000",
-  "applicant.monthly_debts": "300",
-  "property.address": "12 Harbour Road, Lisbon",
-  "property.declared_value": "400000",
-  "amount": "200000",
-  "term_months": "300",
-};
+// The human steps' events. The loan is read again after each: the stream's `status` is not
+// always the loan's new one for them (a referral arrives as `evaluating`).
+const HUMAN_EVENTS = new Set([
+  "LoanReferred", "ReviewClaimed", "ReviewEscalated", "InformationRequested", "InformationDeadlineExtended",
+  "InformationProvided", "InformationRequestExpired", "CancellationRequested",
+]);
 
 const state = {
   loans: new Map(), // id -> loan (as GET /api/v1/loans/{id} returns it)
@@ -123,6 +127,27 @@ async function getJson(path) {
   const body = await response.json().catch(() => null);
   return { ok: response.ok, status: response.status, body };
 }
+
+// A staff action: POST a JSON body; the answer's status and body (a problem document on failure).
+async function postJson(path, body) {
+  const headers = { Accept: "application/json", ...authHeaders() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method: "POST", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) showSignIn("signed out: the token was refused");
+  const answer = await response.json().catch(() => null);
+  return { ok: response.ok, status: response.status, body: answer };
+}
+
+// "3m 05s", "2h 10m", "4d 3h": how long something has waited or has left.
+function fmtDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+const fmtPercent = (ratio) => (ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)} %`);
 
 // ---------------------------------------------------------------------------------------------
 // Loans table
@@ -247,6 +272,15 @@ function summarize(event) {
     case "LoanCancelled": return d.reason || "";
     case "ScheduleGenerated": return `${d.lines} monthly lines`;
     case "ApplicantNotified": return `by ${d.channel}: ${d.status}`;
+    case "LoanReferred": return `score ${d.credit_score} below the review band (${d.review_below_score})`;
+    case "ReviewClaimed": return `claimed by ${d.by}`;
+    case "ReviewEscalated": return "under review too long: escalated";
+    case "InformationRequested": return `${d.by} asks for ${(d.fields || []).join(", ")}: ${d.message}`;
+    case "InformationRequestSent":
+    case "InformationReminderSent": return `by ${d.channel}`;
+    case "InformationDeadlineExtended": return `${d.by} moved the deadline to ${fmtDate(d.due_at)} ${fmtTime(d.due_at)}`;
+    case "InformationProvided": return Object.entries(d.answers || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
+    case "InformationRequestExpired": return "the applicant did not answer in time";
     default: return "";
   }
 }
@@ -257,6 +291,7 @@ function eventClass(event) {
   if (event.type === "LoanApproved") return "decision-approved";
   if (event.type === "LoanRejected") return "decision-rejected";
   if (event.type === "LoanCancelled") return "decision-cancelled";
+  if (event.type === "ReviewEscalated" || event.type === "InformationRequestExpired") return "failure";
   return "";
 }
 
@@ -294,7 +329,23 @@ async function loadMe() {
   const { ok, body } = await getJson("/api/v1/me");
   if (!ok || !body) return;
   document.body.dataset.role = body.role;
+  document.body.dataset.name = body.name || "";
   $("#signed-in-as").textContent = `${body.name || body.role} · ${body.role}`;
+  // An underwriter's page opens on the work queue.
+  if (body.role === "underwriter" && document.body.dataset.view === "loans") showView("queue");
+  renderQueue();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views: the loans, the work queue, the process
+
+function showView(name) {
+  document.body.dataset.view = name;
+  for (const button of document.querySelectorAll("nav.views button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.view === name));
+  }
+  for (const view of document.querySelectorAll("main > .view")) view.hidden = view.id !== `view-${name}`;
+  if (name === "process") loadSteps();
 }
 
 function renderTimeline() {
@@ -341,7 +392,8 @@ function applyEvent(event) {
     if (event.type === "LoanSubmitted") refreshLoan(event.loan_id);
   } else {
     if (STATUS_RANK[event.status] >= STATUS_RANK[loan.status]) loan.status = event.status;
-    if (TERMINAL_EVENTS.has(event.type) || event.type === "CreditChecked" || event.type === "PropertyAppraised") {
+    const rereads = TERMINAL_EVENTS.has(event.type) || HUMAN_EVENTS.has(event.type);
+    if (rereads || event.type === "CreditChecked" || event.type === "PropertyAppraised") {
       refreshLoan(event.loan_id);
     } else {
       upsertLoan(loan);
@@ -352,6 +404,8 @@ function applyEvent(event) {
     renderTimeline();
   }
   refreshStatsSoon();
+  queueOnEvent(event);
+  processOnEvent(event);
 }
 
 function setLive(mode, text) {
@@ -368,7 +422,7 @@ function connect() {
   socket.addEventListener("open", async () => {
     reconnectDelay = 500;
     setLive("open", "live · WebSocket");
-    await Promise.all([loadLoans(), loadStats()]);
+    await Promise.all([loadLoans(), loadStats(), loadQueue(), loadSteps()]);
     state.snapshotLoaded = true;
     state.early.splice(0).forEach(applyEvent);
     if (state.selected) selectLoan(state.selected);
@@ -387,93 +441,6 @@ function connect() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The application form
-
-function readForm(form) {
-  const value = (name) => form.elements[name].value.trim();
-  const number = (name) => {
-    const raw = value(name);
-    if (raw === "") return null;
-    const n = Number(raw);
-    return Number.isFinite(n) ? n : raw; // the server names the error
-  };
-  return {
-    applicant: {
-      name: value("applicant.name"),
-      email: value("applicant.email"),
-      annual_income: number("applicant.annual_income"),
-      monthly_debts: number("applicant.monthly_debts"),
-    },
-    property: { address: value("property.address"), declared_value: number("property.declared_value") },
-    amount: number("amount"),
-    term_months: number("term_months"),
-  };
-}
-
-function clearErrors(form) {
-  form.querySelectorAll(".field-error").forEach((node) => node.remove());
-  form.querySelectorAll("input.invalid").forEach((input) => input.classList.remove("invalid"));
-  const general = $("#form-errors");
-  general.hidden = true;
-  general.textContent = "";
-}
-
-function showProblem(form, problem) {
-  const unmatched = [];
-  for (const error of (problem && problem.errors) || []) {
-    const input = form.elements[error.field];
-    if (input instanceof HTMLInputElement) {
-      input.classList.add("invalid");
-      input.after(el("span", { class: "field-error", dataset: { field: error.field } }, error.message));
-    } else {
-      unmatched.push(error.field ? `${error.field}: ${error.message}` : error.message);
-    }
-  }
-  if (unmatched.length || !(problem && problem.errors && problem.errors.length)) {
-    const general = $("#form-errors");
-    general.textContent = unmatched.length ? unmatched.join("; ") : (problem && (problem.detail || problem.title)) || "The request failed.";
-    general.hidden = false;
-  }
-}
-
-async function submitApplication(event) {
-  event.preventDefault();
-  const form = event.target;
-  const button = $("#submit");
-  const result = $("#form-result");
-  clearErrors(form);
-  result.textContent = "";
-  delete result.dataset.loanId;
-  button.disabled = true;
-  try {
-    const response = await fetch("/api/v1/loans", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(readForm(form)),
-    });
-    const body = await response.json().catch(() => null);
-    if (response.ok && body && body.id) {
-      result.dataset.loanId = body.id;
-      result.replaceChildren("Submitted: ", el("code", {}, body.id));
-      upsertLoan(body);
-      selectLoan(body.id);
-    } else {
-      showProblem(form, body);
-    }
-  } catch (error) {
-    showProblem(form, { detail: `The service did not answer (${error.message}).` });
-  } finally {
-    button.disabled = false;
-  }
-}
-
-function fillExample() {
-  const form = $("#apply");
-  for (const [name, value] of Object.entries(EXAMPLE)) form.elements[name].value = value;
-  clearErrors(form);
-}
-
-// ---------------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
   takeTokenFromLink();
@@ -485,7 +452,13 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   document.body.dataset.signedIn = "yes";
   $("#sign-out").hidden = false;
+  document.body.dataset.view = "loans";
+  for (const button of document.querySelectorAll("nav.views button")) {
+    button.addEventListener("click", () => showView(button.dataset.view));
+  }
   loadMe();
+  startQueue();
+  startProcess();
   $("#apply").addEventListener("submit", submitApplication);
   $("#example").addEventListener("click", fillExample);
   $("#loans tbody").addEventListener("click", (event) => {

@@ -6,15 +6,29 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 const INDEX_HTML: &str = include_str!("../../assets/dashboard/index.html");
-const APP_JS: &str = include_str!("../../assets/dashboard/app.js");
 const STYLE_CSS: &str = include_str!("../../assets/dashboard/style.css");
 const FAVICON_SVG: &str = include_str!("../../assets/dashboard/favicon.svg");
 
+/// The page's scripts, each served at `/assets/dashboard/<name>`: the page itself and the live
+/// stream, the application form, the work queue and its cards, the process view.
+const SCRIPTS: [(&str, &str); 5] = [
+    ("app.js", include_str!("../../assets/dashboard/app.js")),
+    ("apply.js", include_str!("../../assets/dashboard/apply.js")),
+    ("queue.js", include_str!("../../assets/dashboard/queue.js")),
+    ("review.js", include_str!("../../assets/dashboard/review.js")),
+    ("process.js", include_str!("../../assets/dashboard/process.js")),
+];
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", get_or_head().to(index))
-        .route("/assets/dashboard/app.js", get_or_head().to(app_js))
         .route("/assets/dashboard/style.css", get_or_head().to(style_css))
         .route("/favicon.svg", get_or_head().to(favicon));
+    for (name, script) in SCRIPTS {
+        let serve = move |req: HttpRequest| async move {
+            asset("text/javascript; charset=utf-8", script, &content_security_policy(&req))
+        };
+        cfg.route(&format!("/assets/dashboard/{name}"), get_or_head().to(serve));
+    }
 }
 
 pub(super) fn get_or_head() -> actix_web::Route {
@@ -23,10 +37,6 @@ pub(super) fn get_or_head() -> actix_web::Route {
 
 async fn index(req: HttpRequest) -> HttpResponse {
     asset("text/html; charset=utf-8", INDEX_HTML, &content_security_policy(&req))
-}
-
-async fn app_js(req: HttpRequest) -> HttpResponse {
-    asset("text/javascript; charset=utf-8", APP_JS, &content_security_policy(&req))
 }
 
 async fn style_css(req: HttpRequest) -> HttpResponse {

@@ -11,7 +11,8 @@ use crate::helpers::{approvable_application, spawn_app_with, Db, TestApp};
 both_backends!(
     loans_waiting_on_a_slow_step_are_counted_and_listed_by_step,
     timers_are_listed_in_pages,
-    a_request_s_timers_are_listed_and_its_loan_waits_on_the_applicant
+    a_request_s_timers_are_listed_and_its_loan_waits_on_the_applicant,
+    a_loan_says_since_when_it_waits_on_its_step
 );
 
 fn step<'a>(steps: &'a Value, name: &str) -> &'a Value {
@@ -151,4 +152,39 @@ async fn a_request_s_timers_are_listed_and_its_loan_waits_on_the_applicant(db: D
     assert_eq!(stuck["loans"], serde_json::json!([]), "waiting on a person is not stuck: {stuck}");
     let (_, unfinished) = app.get_json("/admin/loans?older_than_seconds=0").await;
     assert_eq!(unfinished["loans"].as_array().unwrap().len(), 2, "but unfinished: {unfinished}");
+}
+
+/// A loan shows since when it waits on its step (the work queue sorts by it): the same time the
+/// steps report for the oldest loan there, moved on when the step changes, and null once the
+/// loan waits on nothing.
+async fn a_loan_says_since_when_it_waits_on_its_step(db: Db) {
+    let app = spawn_app_with(db, |s| s.decision.review_below_score = loanflow::settings::ReviewBand::below(851)).await;
+    let id = app.submit(&approvable_application()).await;
+    let start = Instant::now();
+    let referred = loop {
+        let loan = app.loan(&id).await;
+        if loan["status"] == "under_review" {
+            break loan;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "never referred: {loan}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (_, steps) = app.get_json("/api/v1/loans/steps").await;
+    assert_eq!(referred["waiting_on"], "underwriter");
+    assert_eq!(referred["waiting_since"], step(&steps, "underwriter")["oldest_waiting_since"], "{referred}");
+
+    let body = serde_json::json!({"message": "A payslip", "fields": ["payslip"], "due_in_seconds": 600});
+    let url = app.url(&format!("/api/v1/loans/{id}/information-requests"));
+    assert_eq!(app.client.post(url).json(&body).send().await.unwrap().status().as_u16(), 201);
+    let asked = app.loan(&id).await;
+    let (_, steps) = app.get_json("/api/v1/loans/steps").await;
+    assert_eq!(asked["waiting_on"], "applicant");
+    assert_eq!(asked["waiting_since"], step(&steps, "applicant")["oldest_waiting_since"], "{asked}");
+    let since = |loan: &Value| chrono::DateTime::parse_from_rfc3339(loan["waiting_since"].as_str().unwrap()).unwrap();
+    assert!(since(&asked) > since(&referred), "a new step, a new time: {referred} then {asked}");
+
+    let url = app.url(&format!("/admin/loans/{id}/cancel"));
+    assert_eq!(app.client.post(url).send().await.unwrap().status().as_u16(), 202);
+    let finished = app.wait_finished(&id, Duration::from_secs(15)).await;
+    assert!(finished["waiting_on"].is_null() && finished["waiting_since"].is_null(), "{finished}");
 }

@@ -2,14 +2,14 @@
 //! browser on a phone-sized screen receiving an information request live and answering it.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use loanflow::settings::{ReviewBand, Role, StaffToken};
 use serde_json::{json, Value};
 
 use crate::dashboard::artifacts_dir;
 use crate::helpers::{approvable_application, client_with_token, spawn_app, spawn_app_with, Db, TestApp};
-use crate::support::{client_script, ClientProcess};
+use crate::support::{client_script, json_line, post_status, wait_status, ClientProcess};
 
 const UNDERWRITER: &str = "underwriter-ann-token";
 /// How soon an open page shows a request (the bound is a second; the margin covers the
@@ -56,22 +56,6 @@ async fn referring_node() -> TestApp {
     .await
 }
 
-async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let loan = app.loan(id).await;
-        if loan["status"] == status {
-            return loan;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "loan {id} never reached {status}: {loan}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn json_line(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or(Value::Null)
-}
-
 #[actix_web::test]
 async fn a_browser_receives_the_underwriters_request_live_and_answers_it() {
     let app = referring_node().await;
@@ -91,16 +75,10 @@ async fn a_browser_receives_the_underwriters_request_live_and_answers_it() {
     let mut browser = ClientProcess::spawn("the browser driver", command);
     browser.wait_for_line(|l| json_line(l)["ready"] == true, Duration::from_secs(60)).await;
 
-    let underwriter = client_with_token(UNDERWRITER);
     let ask = json!({"message": "Please tell us about your income.", "fields": ["employer", "monthly_salary"],
                      "due_in_seconds": 86400});
-    let response = underwriter
-        .post(app.url(&format!("/api/v1/loans/{id}/information-requests")))
-        .json(&ask)
-        .send()
-        .await
-        .expect("asking for information");
-    assert_eq!(response.status().as_u16(), 201);
+    let url = app.url(&format!("/api/v1/loans/{id}/information-requests"));
+    assert_eq!(post_status(&client_with_token(UNDERWRITER), &url, &ask).await, 201);
     let seen = browser.wait_for_line(|l| !json_line(l)["seen"].is_null(), REQUEST_SHOWN_WITHIN).await;
     assert_eq!(json_line(&seen)["seen"], json!(["employer", "monthly_salary"]), "a field for each name asked for");
 

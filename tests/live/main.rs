@@ -14,3 +14,4 @@ mod origins;
 mod sse;
 mod support;
 mod websocket;
+mod work_queue;

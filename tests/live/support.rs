@@ -110,6 +110,34 @@ impl Drop for ClientProcess {
     }
 }
 
+/// A line a client printed, as JSON (null when it is not JSON).
+pub fn json_line(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or(Value::Null)
+}
+
+/// The client's last JSON line: its report.
+pub fn last_report(output: &[String]) -> Value {
+    output.iter().rev().find_map(|l| serde_json::from_str::<Value>(l).ok()).unwrap_or(Value::Null)
+}
+
+/// POST a JSON body with `client`; the answer's status.
+pub async fn post_status(client: &reqwest::Client, url: &str, body: &Value) -> u16 {
+    client.post(url).json(body).send().await.unwrap_or_else(|e| panic!("POST {url}: {e}")).status().as_u16()
+}
+
+/// Poll the loan until it has `status` (at most 30 s).
+pub async fn wait_status(app: &TestApp, id: &str, status: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let loan = app.loan(id).await;
+        if loan["status"] == status {
+            return loan;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "loan {id} never reached {status}: {loan}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The Python `websockets` client on a URL of the app (`ws://…`); it prints `OPEN` once the
 /// handshake is done, then one line per text frame, then `CLOSED <code> <reason>`.
 pub async fn websocket_client(app: &TestApp, path: &str) -> ClientProcess {

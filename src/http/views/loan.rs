@@ -40,6 +40,9 @@ pub struct LoanView {
     /// The step the loan waits on, while it is not finished (`underwriter`, `applicant`, or an
     /// automatic step such as `credit_check`).
     pub waiting_on: Option<&'static str>,
+    /// Since when the loan waits on that step (RFC 3339; null while it waits on nothing): the
+    /// work queue lists the longest waiting first.
+    pub waiting_since: Option<String>,
     /// The request for information the applicant is to answer, while one is open.
     pub information_request: Option<InformationRequestView>,
     /// Staff only: why the loan went to an underwriter and who holds it (null for applicants
@@ -89,6 +92,7 @@ impl LoanView {
             monthly_payment: saga.monthly_payment(),
             rejection_reasons,
             waiting_on: saga.waiting_on(),
+            waiting_since: record.waiting_since.filter(|_| saga.waiting_on().is_some()).map(rfc3339),
             information_request: saga.open_request().map(InformationRequestView::from),
             review: saga.review.as_ref().map(ReviewView::from),
             submitted_at: rfc3339(record.submitted_at),

@@ -13,30 +13,19 @@ exits non-zero on failure. Needs only `websockets` (pinned in .ci/run).
 
 import asyncio
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 
-from websockets.asyncio.client import connect
-
-from dashboard_browser import Browser, page_socket_url, start_chromium
+from chromium import drive, say
 
 REQUEST_TIMEOUT = 5.0  # the test checks the tighter bound itself, from the request's answer
 
 
-def say(line):
-    print(json.dumps(line), flush=True)
-
-
 async def exercise(browser, page_url, wrong_url, screenshot, report):
-    for domain in ("Page", "Runtime", "Log"):
-        await browser.call(f"{domain}.enable")
     await browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
     await browser.call("Page.navigate", url=page_url)
     await browser.wait_for(
-        "document.readyState === 'complete' && document.body.dataset.live === 'open'"
-        " && document.body.dataset.status === 'under_review'",
+        "!!(document.body && document.readyState === 'complete' && document.body.dataset.live === 'open'"
+        " && document.body.dataset.status === 'under_review')",
         "the live page showing the loan under review",
     )
     report["address_after_open"] = await browser.js("location.href")
@@ -92,33 +81,11 @@ async def exercise(browser, page_url, wrong_url, screenshot, report):
 
 
 async def run(page_url, wrong_url, screenshot):
-    report = {"ok": False}
-    profile = tempfile.mkdtemp(prefix="loanflow-chromium-")
-    process = None
-    try:
-        process, port = start_chromium(profile)
-        async with connect(page_socket_url(port), max_size=None) as socket:
-            browser = Browser(socket)
-            try:
-                await exercise(browser, page_url, wrong_url, screenshot, report)
-                report["ok"] = True
-            except Exception as error:
-                report["error"] = repr(error)
-                await browser.screenshot(screenshot)
-            finally:
-                # The wrong token's 401s are expected; the browser logs every 4xx response.
-                report["console_errors"] = [e for e in browser.errors if "status of 401" not in e]
-    except Exception as error:
-        report["error"] = repr(error)
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(profile, ignore_errors=True)
-    return report
+    async def everything(browser, report):
+        await exercise(browser, page_url, wrong_url, screenshot, report)
+
+    # The wrong token's 401s are expected; the browser logs every 4xx response.
+    return await drive(everything, failure_screenshot=screenshot, expected_errors=("status of 401",))
 
 
 def main():

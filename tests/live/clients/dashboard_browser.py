@@ -12,34 +12,11 @@ object with what it saw; exits non-zero on failure. Needs only `websockets` (pin
 """
 
 import asyncio
-import base64
-import itertools
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
-from websockets.asyncio.client import connect
+from chromium import drive
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--window-size=1440,1000",
-    "--remote-debugging-port=0",
-]
-STEP_TIMEOUT = 30.0
 FIELDS = {
     "applicant.name": "Barbara Liskov",
     "applicant.email": "barbara@example.com",
@@ -52,123 +29,27 @@ FIELDS = {
 }
 
 
-class Browser:
-    """One page target of a running chromium, spoken to over CDP."""
-
-    def __init__(self, socket):
-        self.socket = socket
-        self.ids = itertools.count(1)
-        self.errors = []  # console errors and exceptions (a CSP violation shows up here)
-
-    async def call(self, method, **params):
-        call_id = next(self.ids)
-        await self.socket.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(await self.socket.recv())
-            if message.get("id") == call_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.observe(message)
-
-    def observe(self, message):
-        method = message.get("method")
-        params = message.get("params", {})
-        if method == "Log.entryAdded" and params["entry"]["level"] == "error":
-            entry = params["entry"]
-            # The invalid submission's 422 is expected; the browser logs every 4xx response.
-            if not (entry.get("source") == "network" and "status of 422" in entry.get("text", "")):
-                self.errors.append(entry.get("text", ""))
-        elif method == "Runtime.exceptionThrown":
-            self.errors.append(params["exceptionDetails"].get("text", "exception"))
-        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            self.errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
-
-    async def js(self, expression):
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    async def wait_for(self, expression, what, timeout=STEP_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = await self.js(expression)
-            if value:
-                return value
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"timed out waiting for {what}")
-
-    async def type_into(self, name, text):
-        """Focus the field, clear it, and type the way a keyboard would."""
-        await self.js(f"(() => {{ const i = document.querySelector('#apply [name=\"{name}\"]'); i.focus(); i.select(); }})()")
-        await self.call("Input.insertText", text=text)
-
-    async def click(self, selector):
-        box = await self.js(
-            f"(() => {{ const r = document.querySelector('{selector}').getBoundingClientRect();"
-            f" return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            await self.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
-
-    async def screenshot(self, path):
-        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        with open(path, "wb") as out:
-            out.write(base64.b64decode(shot["data"]))
-
-
-def start_chromium(profile):
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not binary:
-        raise RuntimeError("chromium is not installed (apt-get install chromium)")
-    process = subprocess.Popen(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    port_file = os.path.join(profile, "DevToolsActivePort")
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while time.monotonic() < deadline:
-        if os.path.exists(port_file):
-            with open(port_file) as f:
-                lines = f.read().split()
-            if lines:
-                return process, int(lines[0])
-        if process.poll() is not None:
-            raise RuntimeError(f"chromium exited with {process.returncode}")
-        time.sleep(0.1)
-    raise RuntimeError("chromium did not open its DevTools port")
-
-
-def page_socket_url(port):
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
-            pages = [t for t in json.load(response) if t.get("type") == "page"]
-        if pages:
-            return pages[0]["webSocketDebuggerUrl"]
-        time.sleep(0.1)
-    raise RuntimeError("chromium has no page")
+def field(name):
+    return f'#apply [name="{name}"]'
 
 
 async def exercise(browser, base_url, token, report):
-    for domain in ("Page", "Runtime", "Log"):
-        await browser.call(f"{domain}.enable")
     await browser.call("Page.navigate", url=f"{base_url}/#token={token}")
-    await browser.wait_for("document.readyState === 'complete' && document.body.dataset.live === 'open'", "the live stream")
+    await browser.wait_for(
+        "!!(document.body && document.readyState === 'complete' && document.body.dataset.live === 'open')", "the live stream"
+    )
     report["address_after_sign_in"] = await browser.js("location.href")
     await browser.js("window.__sameDocument = 'yes'")
 
     # An invalid application: the 422 problem's field error shows next to its field.
     for name, value in FIELDS.items():
-        await browser.type_into(name, "not-an-email" if name == "applicant.email" else value)
+        await browser.type_into(field(name), "not-an-email" if name == "applicant.email" else value)
     await browser.click("#submit")
     report["field_error"] = await browser.wait_for(
         "document.querySelector('.field-error[data-field=\"applicant.email\"]')?.textContent", "the field error"
     )
 
-    await browser.type_into("applicant.email", FIELDS["applicant.email"])
+    await browser.type_into(field("applicant.email"), FIELDS["applicant.email"])
     await browser.click("#submit")
     loan_id = await browser.wait_for("document.querySelector('#form-result').dataset.loanId", "the new loan's id")
     report["loan_id"] = loan_id
@@ -219,7 +100,8 @@ async def sign_in_as_viewer(browser, token, report):
     await browser.call("Input.insertText", text=token)
     await browser.js("document.querySelector('#sign-in-form').requestSubmit()")
     await browser.wait_for(
-        "document.readyState === 'complete' && document.body.dataset.live === 'open' && document.body.dataset.role === 'viewer'",
+        "!!(document.body && document.readyState === 'complete' && document.body.dataset.live === 'open'"
+        " && document.body.dataset.role === 'viewer')",
         "the viewer's live dashboard",
     )
     await browser.wait_for("!!document.querySelector('#loans tbody tr[data-id]')", "a loan row")
@@ -232,7 +114,7 @@ async def sign_in_as_viewer(browser, token, report):
 async def sign_out(browser, report):
     await browser.click("#sign-out")
     report["signed_out"] = await browser.wait_for(
-        "document.readyState === 'complete' && document.body.dataset.signedIn === 'no' && ({"
+        "document.body && document.readyState === 'complete' && document.body.dataset.signedIn === 'no' && ({"
         " sign_in_shown: !document.querySelector('#sign-in').hidden,"
         " data_hidden: document.querySelector('main').hidden,"
         " total: document.querySelector('#stat-total').textContent })",
@@ -241,37 +123,18 @@ async def sign_out(browser, report):
 
 
 async def run(base_url, token, viewer_token, screenshot):
-    report = {"ok": False}
-    profile = tempfile.mkdtemp(prefix="loanflow-chromium-")
-    process = None
-    try:
-        process, port = start_chromium(profile)
-        async with connect(page_socket_url(port), max_size=None) as socket:
-            browser = Browser(socket)
-            try:
-                await exercise(browser, base_url, token, report)
-                await asyncio.sleep(0.3)  # let the last row flash settle
-                await browser.screenshot(screenshot)
-                report["screenshot"] = screenshot
-                await sign_out(browser, report)
-                await sign_in_as_viewer(browser, viewer_token, report)
-                report["ok"] = True
-            except Exception as error:
-                report["error"] = repr(error)
-                await browser.screenshot(screenshot)
-            finally:
-                report["console_errors"] = browser.errors
-    except Exception as error:
-        report["error"] = repr(error)
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(profile, ignore_errors=True)
-    return report
+    async def everything(browser, report):
+        try:
+            await exercise(browser, base_url, token, report)
+            await asyncio.sleep(0.3)  # let the last row flash settle
+        finally:
+            await browser.screenshot(screenshot)
+        report["screenshot"] = screenshot
+        await sign_out(browser, report)
+        await sign_in_as_viewer(browser, viewer_token, report)
+
+    # The invalid submission's 422 is expected; the browser logs every 4xx response.
+    return await drive(everything, expected_errors=("status of 422",))
 
 
 def main():
