@@ -8,7 +8,19 @@ use super::records::{DeadLetterRow, DocumentRow, EventRow, LoanRow, OutboxRow};
 use super::schema::{dead_letters, documents, idempotency_keys, loan_events, loans, outbox};
 use super::StoreError;
 use crate::domain::{LoanId, MessageId};
-use crate::saga::PEOPLE_STEPS;
+use crate::saga::{IN_FLIGHT_STEPS, PEOPLE_STEPS};
+
+/// The `loans_waiting` index's predicate, word for word (see its migration): SQLite and
+/// PostgreSQL read a partial index for a query that repeats it.
+const WAITING_LONG: &str = "waiting_on IN ('underwriter', 'applicant', 'schedule', 'notification')";
+
+/// The statuses of a loan waiting on one of [`IN_FLIGHT_STEPS`] (the status index finds them).
+const IN_FLIGHT_STATUSES: [&str; 2] = ["submitted", "evaluating"];
+
+/// [`WAITING_LONG`] as a filter.
+pub(super) fn waiting_long() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(WAITING_LONG)
+}
 
 pub fn loan(conn: &mut AnyConnection, id: LoanId) -> Result<Option<LoanRow>, StoreError> {
     Ok(loans::table.find(id.to_string()).select(LoanRow::as_select()).first(conn).optional()?)
@@ -55,6 +67,11 @@ pub fn list_loans(
         query = query.filter(loans::status.eq(status));
     }
     if let Some(step) = filter.waiting_on {
+        query = if IN_FLIGHT_STEPS.contains(&step.as_str()) {
+            query.filter(loans::status.eq_any(IN_FLIGHT_STATUSES))
+        } else {
+            query.filter(waiting_long())
+        };
         query = query.filter(loans::waiting_on.eq(step));
     }
     if let Some(before) = before {
@@ -69,16 +86,23 @@ pub fn count_by_status(conn: &mut AnyConnection) -> Result<Vec<(String, i64)>, S
 }
 
 /// Per step loans wait on: how many, and since when the oldest waits. One pass over the
-/// `loans_waiting` index (it holds only the loans that wait).
+/// `loans_waiting` index for the steps a loan may wait on for long, and one over the loans in
+/// flight (by status) for the automatic steps.
 pub fn waiting_by_step(
     conn: &mut AnyConnection,
 ) -> Result<Vec<(String, i64, Option<chrono::NaiveDateTime>)>, StoreError> {
     use diesel::dsl::min;
-    let rows: Vec<(Option<String>, i64, Option<chrono::NaiveDateTime>)> = loans::table
-        .filter(loans::waiting_on.is_not_null())
-        .group_by(loans::waiting_on)
-        .select((loans::waiting_on, count_star(), min(loans::waiting_since)))
-        .load(conn)?;
+    let columns = (loans::waiting_on, count_star(), min(loans::waiting_since));
+    let mut rows: Vec<(Option<String>, i64, Option<chrono::NaiveDateTime>)> =
+        loans::table.filter(waiting_long()).group_by(loans::waiting_on).select(columns).load(conn)?;
+    rows.extend(
+        loans::table
+            .filter(loans::status.eq_any(IN_FLIGHT_STATUSES))
+            .filter(loans::waiting_on.is_not_null())
+            .group_by(loans::waiting_on)
+            .select(columns)
+            .load::<(Option<String>, i64, Option<chrono::NaiveDateTime>)>(conn)?,
+    );
     Ok(rows.into_iter().filter_map(|(step, n, oldest)| Some((step?, n, oldest))).collect())
 }
 

@@ -120,7 +120,9 @@ pub fn waiting_unescalated(
         .filter(loan_events::loan_id.eq(loans::id))
         .filter(loan_events::event_type.eq(escalated.to_owned()));
     let pending = outbox::table.filter(outbox::loan_id.eq(loans::id)).filter(outbox::kind.eq(message_kind.to_owned()));
+    // `step` is one a loan may wait on for long: the `loans_waiting` index serves it.
     Ok(loans::table
+        .filter(super::queries::waiting_long())
         .filter(loans::waiting_on.eq(step.to_owned()))
         .filter(loans::waiting_since.lt(since))
         .filter(diesel::dsl::not(diesel::dsl::exists(recorded)))

@@ -22,7 +22,7 @@ pub use human::{
 pub use human::{Timer, TimerKind};
 pub use machine::{SagaCommand, SagaInput, Transition};
 pub use state::{LoanSaga, LoanStatus, NotificationState};
-pub use steps::{is_waiting_step, PEOPLE_STEPS, WAITING_STEPS};
+pub use steps::{is_waiting_step, IN_FLIGHT_STEPS, PEOPLE_STEPS, WAITING_STEPS};
 
 #[cfg(test)]
 mod tests;

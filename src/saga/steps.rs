@@ -18,6 +18,12 @@ pub const WAITING_STEPS: [&str; 9] = [
 /// stuck.
 pub const PEOPLE_STEPS: [&str; 2] = ["underwriter", "applicant"];
 
+/// The steps of the automatic work before a decision and of compensation: a loan waits on one of
+/// these exactly while its status is `submitted` or `evaluating` (the property tests hold the
+/// saga to it), so the status index finds them. The other steps are where a loan may wait long,
+/// and the `loans_waiting` index holds only those.
+pub const IN_FLIGHT_STEPS: [&str; 5] = ["start", "credit_check", "appraisal", "credit_release", "appraisal_void"];
+
 /// Whether `step` is one of [`WAITING_STEPS`].
 pub fn is_waiting_step(step: &str) -> bool {
     WAITING_STEPS.contains(&step)

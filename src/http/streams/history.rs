@@ -82,9 +82,10 @@ fn implied_status(kind: &str, data: &serde_json::Value) -> String {
         // The human steps. A claim may also come while the applicant is asked, and a notice's
         // confirmation after an answer or a closing: the status they nearly always come with.
         "LoanReferred" | "ReviewEscalated" | "InformationProvided" | "ReviewClaimed" => "under_review",
-        "InformationRequested" | "InformationRequestSent" | "InformationReminderSent" | "InformationDeadlineExtended" => {
-            "awaiting_information"
-        }
+        "InformationRequested"
+        | "InformationRequestSent"
+        | "InformationReminderSent"
+        | "InformationDeadlineExtended" => "awaiting_information",
         _ => "evaluating",
     };
     status.to_owned()

@@ -7,7 +7,7 @@ use proptest::sample::Index;
 
 use super::human::{at, underwriter};
 use super::properties::application;
-use super::world::{awaits_answer, Outcomes};
+use super::world::{awaits_answer, check_waiting_step, Outcomes};
 use crate::domain::{appraised_value, credit_score, decide, LoanApplication, RequestId, ReviewBand};
 use crate::saga::state::StepKind;
 use crate::saga::{
@@ -226,6 +226,7 @@ impl<'a> HumanWorld<'a> {
             prop_assert!(t.events.is_empty() && t.commands.is_empty() && t.state == self.state);
             return Ok(());
         }
+        check_waiting_step(&t.state)?;
         self.delivered.push(input);
         self.take(t);
         Ok(())
@@ -259,6 +260,7 @@ impl<'a> HumanWorld<'a> {
         };
         let t = self.state.handle(self.app, &input);
         prop_assert!(t.applied, "the answer {:?} was not applied to {:?}", input, self.state);
+        check_waiting_step(&t.state)?;
         self.delivered.push(input);
         self.take(t);
         Ok(())

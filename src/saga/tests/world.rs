@@ -176,8 +176,19 @@ impl<'a> World<'a> {
 }
 
 /// What the commands and events of one applied transition must respect, given the state it left.
+/// A loan waits on an automatic step exactly while it is `submitted` or `evaluating` (what the
+/// `loans_waiting` index and the status index split between them).
+pub(super) fn check_waiting_step(s: &LoanSaga) -> Result<(), TestCaseError> {
+    if let Some(step) = s.waiting_on() {
+        let in_flight = matches!(s.status, LoanStatus::Submitted | LoanStatus::Evaluating);
+        prop_assert_eq!(crate::saga::IN_FLIGHT_STEPS.contains(&step), in_flight, "waiting on {} in {:?}", step, s);
+    }
+    Ok(())
+}
+
 fn check_commands_and_events(t: &Transition) -> Result<(), TestCaseError> {
     let s = &t.state;
+    check_waiting_step(s)?;
     let running = matches!(s.credit, StepState::Running) || matches!(s.appraisal, StepState::Running);
     for command in &t.commands {
         match command {
