@@ -96,6 +96,10 @@ pub struct Options {
     /// The deadline of the `expire` script's request (by default 1 to 3 s, from the seed).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(human::LONGEST_DEADLINE_SECONDS)))]
     pub expire_in_secs: Option<u32>,
+    /// The played loans whose histories are read and checked: the first this many (by default
+    /// all). Every played loan's steps and final state are checked in any case.
+    #[arg(long, default_value_t = usize::MAX, hide_default_value = true)]
+    pub histories: usize,
 }
 
 impl Options {
@@ -272,14 +276,17 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
     let reads = drive::fetch_all(&client, &base, &ids, &ours, FETCH_CONCURRENCY, deadline).await;
     let played: Vec<(usize, &str)> =
         indices.iter().zip(&ids).filter(|(i, _)| plays[**i].is_some()).map(|(i, id)| (*i, *id)).collect();
-    let played_ids: Vec<&str> = played.iter().map(|(_, id)| *id).collect();
+    let played_ids: Vec<&str> = played.iter().take(options.histories).map(|(_, id)| *id).collect();
     let histories = drive::fetch_histories(&client, &base, &played_ids, FETCH_CONCURRENCY).await;
     let mut by_index: Vec<Option<PlayOutcome>> = (0..options.n).map(|_| None).collect();
     for outcome in outcomes {
         let index = outcome.index;
         by_index[index] = Some(outcome);
     }
-    let mut history = played.iter().map(|(i, _)| *i).zip(&histories).peekable();
+    let mut history_of: Vec<Option<&Result<Vec<human::EventBody>, String>>> = vec![None; options.n];
+    for ((index, _), history) in played.iter().zip(&histories) {
+        history_of[*index] = Some(history);
+    }
     let loans: Vec<verdict::Loan<'_>> = indices
         .iter()
         .zip(&ids)
@@ -288,8 +295,10 @@ pub async fn run(options: &Options) -> anyhow::Result<Report> {
             id,
             expected: &expected[i],
             read,
-            played: history.next_if(|(at, _)| *at == i).and_then(|(_, history)| {
-                Some(verdict::Played { play: plays[i]?, outcome: by_index[i].as_ref(), history })
+            played: plays[i].map(|play| verdict::Played {
+                play,
+                outcome: by_index[i].as_ref(),
+                history: history_of[i],
             }),
         })
         .collect();

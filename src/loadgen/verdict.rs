@@ -20,7 +20,8 @@ pub struct Loan<'a> {
 pub struct Played<'a> {
     pub play: Play,
     pub outcome: Option<&'a PlayOutcome>,
-    pub history: &'a Result<Vec<EventBody>, String>,
+    /// `None` when not read (`--histories`).
+    pub history: Option<&'a Result<Vec<EventBody>, String>>,
 }
 
 pub struct Verdict {
@@ -108,7 +109,8 @@ fn judge_play(
         Some(None) => {}
     }
     match played.history {
-        Ok(events) => {
+        None => *report.outcomes.entry("history_not_read").or_default() += 1,
+        Some(Ok(events)) => {
             let finding = human::check_events(played.play, events, due_at);
             *report.outcomes.entry(finding.outcome).or_default() += 1;
             fields.extend(finding.wrong);
@@ -117,7 +119,7 @@ fn judge_play(
                 due.extend(due_at);
             }
         }
-        Err(_) => fields.push("events.unreadable"),
+        Some(Err(_)) => fields.push("events.unreadable"),
     }
     fields
 }
