@@ -13,36 +13,11 @@
 # bench/lib.sh. Reports land in $BENCH_OUT.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MODE="${1:-}"
-check_mode "$MODE"
-shift
-SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(closed open slow)
-N="${BENCH_N:-20000}"
-C="${BENCH_C:-64}"
-SEED="${BENCH_SEED:-1}"
+read_mode_and_scenarios e2e "closed open slow" "$@"
 OPEN_SECONDS="${BENCH_OPEN_SECONDS:-60}"
-TIMEOUT="${BENCH_TIMEOUT:-1800}"
-STAMP="$(date +%Y%m%dT%H%M%S)"
 
 build_release
 machine_info
-
-# run_loadgen NAME LOADGEN-ARGS... : one fresh node, one loadgen run, its JSON kept.
-run_loadgen() {
-    local name=$1
-    shift
-    local report="$BENCH_OUT/e2e-$MODE-$name-$STAMP.json"
-    echo
-    echo "### $name ($MODE)"
-    echo "+ loanflow loadgen --url $SERVER_URL --seed $SEED --timeout-secs $TIMEOUT --json --pids $SERVER_PID $*"
-    local status=0
-    "$BIN" loadgen --url "$SERVER_URL" --seed "$SEED" --timeout-secs "$TIMEOUT" --json --pids "$SERVER_PID" "$@" \
-        >"$report" || status=$?
-    echo "report: $report (load now: $(cut -d' ' -f1-3 /proc/loadavg))"
-    LAST_REPORT="$report"
-    return $status
-}
 
 json_number() { grep -o "\"$1\": [0-9.e+-]*" "$2" | head -1 | awk '{print $2}'; }
 

@@ -67,6 +67,42 @@ check_mode() {
     esac
 }
 
+# read_mode_and_scenarios KIND "DEFAULT SCENARIOS" MODE [SCENARIO...]: sets KIND (the reports'
+# prefix), MODE, SCENARIOS (the given ones, or the defaults), N, C, SEED, TIMEOUT and STAMP.
+read_mode_and_scenarios() {
+    KIND=$1
+    local defaults=$2
+    shift 2
+    MODE="${1:-}"
+    check_mode "$MODE"
+    shift
+    SCENARIOS=("$@")
+    # shellcheck disable=SC2206  # (the defaults are words)
+    [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=($defaults)
+    N="${BENCH_N:-20000}"
+    C="${BENCH_C:-64}"
+    SEED="${BENCH_SEED:-1}"
+    TIMEOUT="${BENCH_TIMEOUT:-1800}"
+    STAMP="$(date +%Y%m%dT%H%M%S)"
+}
+
+# run_loadgen NAME LOADGEN-ARGS... : one loadgen run against the node started last, its JSON
+# kept in $BENCH_OUT and named in LAST_REPORT.
+run_loadgen() {
+    local name=$1
+    shift
+    local report="$BENCH_OUT/$KIND-$MODE-$name-$STAMP.json"
+    echo
+    echo "### $name ($MODE)"
+    echo "+ loanflow loadgen --url $SERVER_URL --seed $SEED --timeout-secs $TIMEOUT --json --pids $SERVER_PID $*"
+    local status=0
+    "$BIN" loadgen --url "$SERVER_URL" --seed "$SEED" --timeout-secs "$TIMEOUT" --json --pids "$SERVER_PID" "$@" \
+        >"$report" || status=$?
+    echo "report: $report (load now: $(cut -d' ' -f1-3 /proc/loadavg))"
+    LAST_REPORT="$report"
+    return $status
+}
+
 # Print what a figure depends on: date, machine, load, revision.
 machine_info() {
     echo "date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"

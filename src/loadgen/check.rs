@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
-use super::generate::{Expected, UNDER_REVIEW};
+use super::generate::Expected;
 use crate::domain::Money;
 
 /// The fields of a loan the load generator looks at; the rest of the body is skipped.
@@ -27,11 +27,11 @@ impl LoanBody {
         matches!(self.status.as_str(), "approved" | "rejected" | "cancelled") && self.notified_at.is_some()
     }
 
-    /// Done as far as the load generator goes: finished, or waiting for an underwriter as
-    /// expected (a person's step, which this workload does not play).
+    /// Done as far as the load generator goes: finished, or waiting on a person as expected (an
+    /// underwriter nobody plays, or an applicant who is left to wait).
     pub fn is_settled(&self, expected: &Expected) -> bool {
-        if expected.status == UNDER_REVIEW {
-            return self.status == UNDER_REVIEW;
+        if !expected.is_terminal() {
+            return self.status == expected.status;
         }
         self.is_finished()
     }
@@ -75,7 +75,7 @@ pub fn disagreements(loan: &LoanBody, expected: &Expected) -> Vec<&'static str> 
     if reasons != expected.reasons {
         wrong.push("rejection_reasons");
     }
-    if loan.notified_at.is_none() && expected.status != UNDER_REVIEW {
+    if loan.notified_at.is_none() && expected.is_terminal() {
         wrong.push("notified_at");
     }
     wrong
@@ -93,6 +93,7 @@ mod tests {
             rate_bps: Some(450),
             monthly_payment: Some(Money::from_cents(123_456)),
             reasons: Vec::new(),
+            referral: None,
         }
     }
 

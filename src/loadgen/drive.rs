@@ -1,9 +1,11 @@
-//! The HTTP side of the load generator: submitting at a fixed concurrency or rate, waiting on the
+//! The HTTP side of the load generator: submitting at a fixed concurrency or rate (with a
+//! follow-up, such as a human play, started as each submission is answered), waiting on the
 //! stats until every loan is terminal, then reading each loan once.
 //!
 //! Everything runs as futures on the caller's task (no spawned tasks, no extra threads), so on
 //! a current-thread runtime the load generator uses at most one core.
 
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::stream::{self, FuturesUnordered};
@@ -15,6 +17,7 @@ use tokio::time::{sleep, sleep_until, Instant};
 
 use super::check::LoanBody;
 use super::generate::Expected;
+use super::human::EventBody;
 
 /// How submissions are paced.
 #[derive(Debug, Clone, Copy)]
@@ -44,17 +47,35 @@ impl Submissions {
     }
 }
 
+/// The 201 of a submission.
 #[derive(Deserialize)]
-struct Created {
-    id: String,
+pub struct Created {
+    pub id: String,
+    /// The applicant's credential for this loan.
+    #[serde(default)]
+    pub access_token: Option<String>,
 }
 
 /// Submit every body once (no retry: a retried POST without an idempotency key could create a
-/// loan twice).
-pub async fn submit_all(client: &Client, base: &str, bodies: Vec<Vec<u8>>, pace: Pace) -> anyhow::Result<Submissions> {
+/// loan twice). `follow_up` is called with each answered submission; the futures it returns run
+/// beside the submissions (not counted in a closed loop's concurrency) and their outputs are
+/// returned, in the order they finished.
+pub async fn submit_all<F, Fut>(
+    client: &Client,
+    base: &str,
+    bodies: Vec<Vec<u8>>,
+    pace: Pace,
+    mut follow_up: F,
+) -> anyhow::Result<(Submissions, Vec<Fut::Output>)>
+where
+    F: FnMut(usize, &Created) -> Option<Fut>,
+    Fut: Future,
+{
     let endpoint = Url::parse(&format!("{base}/api/v1/loans"))?;
     let n = bodies.len();
     let mut result = Submissions { ids: vec![None; n], latencies_ms: Vec::with_capacity(n), first_error: None };
+    let mut following = FuturesUnordered::new();
+    let mut followed = Vec::new();
     let start = Instant::now();
     let due_at = |k: usize, rate: f64| start + Duration::from_secs_f64(k as f64 / rate);
     let mut pending = bodies.into_iter().enumerate().peekable();
@@ -73,21 +94,25 @@ pub async fn submit_all(client: &Client, base: &str, bodies: Vec<Vec<u8>>, pace:
             (Pace::Open(rate), Some(&(k, _))) => Some(due_at(k, rate)),
             _ => None,
         };
-        if in_flight.is_empty() && wake.is_none() {
+        if in_flight.is_empty() && wake.is_none() && following.is_empty() {
             break;
         }
         tokio::select! {
             Some((index, latency, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
                 result.latencies_ms.push(latency);
                 match outcome {
-                    Ok(id) => result.ids[index] = Some(id),
+                    Ok(created) => {
+                        following.extend(follow_up(index, &created));
+                        result.ids[index] = Some(created.id);
+                    }
                     Err(err) => { result.first_error.get_or_insert(err); }
                 }
             }
+            Some(output) = following.next(), if !following.is_empty() => followed.push(output),
             _ = sleep_until(wake.unwrap_or(start)), if wake.is_some() => {}
         }
     }
-    Ok(result)
+    Ok((result, followed))
 }
 
 async fn submit_one(
@@ -96,7 +121,7 @@ async fn submit_one(
     index: usize,
     body: Vec<u8>,
     scheduled: Instant,
-) -> (usize, f64, Result<String, String>) {
+) -> (usize, f64, Result<Created, String>) {
     let outcome = async {
         let response = client
             .post(endpoint)
@@ -111,7 +136,7 @@ async fn submit_one(
             let text = String::from_utf8_lossy(&bytes);
             return Err(format!("POST answered {status}: {}", text.chars().take(300).collect::<String>()));
         }
-        serde_json::from_slice::<Created>(&bytes).map(|c| c.id).map_err(|e| format!("POST answer without an id: {e}"))
+        serde_json::from_slice::<Created>(&bytes).map_err(|e| format!("POST answer without an id: {e}"))
     }
     .await;
     (index, scheduled.elapsed().as_secs_f64() * 1e3, outcome)
@@ -148,7 +173,7 @@ pub async fn wait_terminal(client: &Client, base: &str, target: i64, deadline: I
 pub async fn fetch_all(
     client: &Client,
     base: &str,
-    ids: &[String],
+    ids: &[&str],
     expected: &[&Expected],
     concurrency: usize,
     deadline: Instant,
@@ -178,8 +203,26 @@ async fn fetch_settled(
     }
 }
 
+/// Read each loan's history, `concurrency` at a time, in order.
+pub async fn fetch_histories(
+    client: &Client,
+    base: &str,
+    ids: &[&str],
+    concurrency: usize,
+) -> Vec<Result<Vec<EventBody>, String>> {
+    stream::iter(ids)
+        .map(|id| fetch_json(client, format!("{base}/api/v1/loans/{id}/events")))
+        .buffered(concurrency)
+        .collect()
+        .await
+}
+
 async fn fetch_loan(client: &Client, url: &str) -> Result<LoanBody, String> {
-    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    fetch_json(client, url.to_owned()).await
+}
+
+async fn fetch_json<T: serde::de::DeserializeOwned>(client: &Client, url: String) -> Result<T, String> {
+    let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("GET {url} answered {status}"));

@@ -1,6 +1,9 @@
 //! A seeded mix of applications, each aimed at an outcome (approval, each rejection reason alone,
-//! all of them at once, a failed appraisal), with what CONTRACT.md says becomes of it computed by
-//! `loanflow::domain`'s rules. Bodies are serialised here, once, before any request is sent.
+//! all of them at once, a failed appraisal, a referral to an underwriter), with what CONTRACT.md
+//! says becomes of it computed by `loanflow::domain`'s rules. Bodies are serialised here, once,
+//! before any request is sent.
+
+use std::ops::Range;
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -21,6 +24,24 @@ pub struct Expected {
     pub monthly_payment: Option<Money>,
     /// Sorted names; empty unless rejected.
     pub reasons: Vec<&'static str>,
+    /// For a referred loan: the rules' figures, which an underwriter's decision reports.
+    pub referral: Option<Figures>,
+}
+
+/// The rate and payment the rules computed for a loan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    pub rate_bps: u32,
+    pub monthly_payment: Money,
+}
+
+/// Which shares of the applications are aimed at what.
+#[derive(Debug, Clone, Copy)]
+pub struct Shares {
+    /// Of all applications: referred (they pass every rule with a score in the band).
+    pub referred: f64,
+    /// Of the rest: a failed appraisal.
+    pub fail: f64,
 }
 
 /// The status of a referred loan: it waits for an underwriter, which the load generator is not.
@@ -38,6 +59,8 @@ pub struct Mix {
     pub approved: usize,
     pub rejected: usize,
     pub cancelled: usize,
+    /// Left by the rules to an underwriter.
+    pub referred: usize,
     pub rejected_for_credit_score: usize,
     pub rejected_for_loan_to_value: usize,
     pub rejected_for_debt_to_income: usize,
@@ -51,6 +74,7 @@ impl Mix {
             match e.status {
                 "approved" => mix.approved += 1,
                 "rejected" => mix.rejected += 1,
+                UNDER_REVIEW => mix.referred += 1,
                 _ => mix.cancelled += 1,
             }
             for reason in &e.reasons {
@@ -68,6 +92,7 @@ impl Mix {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Aim {
     Approved,
+    Referred,
     LowScore,
     HighLoanToValue,
     HighDebtToIncome,
@@ -75,10 +100,14 @@ enum Aim {
     FailedAppraisal,
 }
 
-/// The aim of the `i`-th application: `fail_share` of failed appraisals, then of the rest half
-/// approvals and half rejections spread over the reasons.
-fn aim(rng: &mut StdRng, fail_share: f64) -> Aim {
-    if rng.random_bool(fail_share.clamp(0.0, 1.0)) {
+/// The aim of the `i`-th application: the referred share, then of the rest the failed appraisals'
+/// share, then half approvals and half rejections spread over the reasons. Without referrals no
+/// draw is made for them, so the default workload's applications stay what they were.
+fn aim(rng: &mut StdRng, shares: Shares) -> Aim {
+    if shares.referred > 0.0 && rng.random_bool(shares.referred.clamp(0.0, 1.0)) {
+        return Aim::Referred;
+    }
+    if rng.random_bool(shares.fail.clamp(0.0, 1.0)) {
         return Aim::FailedAppraisal;
     }
     match rng.random_range(0..20) {
@@ -95,22 +124,29 @@ const LAST_NAMES: [&str; 8] = ["Lovelace", "Hopper", "Dijkstra", "Liskov", "Knut
 const STREETS: [&str; 6] = ["Harbour Road", "Rua Augusta", "Kings Lane", "Canal Street", "Avenida Central", "Elm Row"];
 const CITIES: [&str; 5] = ["Lisbon", "Porto", "Dublin", "Ghent", "Tallinn"];
 
-/// `n` applications from `seed`; the same arguments always give the same bodies.
-pub fn applications(seed: u64, n: usize, fail_share: f64, band: ReviewBand) -> Vec<Generated> {
+/// `n` applications from `seed`; the same arguments always give the same bodies. With a
+/// referred share, approvals score at or above the band and referrals inside it, so exactly the
+/// referred aims are referred.
+pub fn applications(seed: u64, n: usize, shares: Shares, band: ReviewBand) -> Vec<Generated> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let lowest_approval = if shares.referred > 0.0 { band.get().max(domain::MIN_CREDIT_SCORE) } else { 0 };
     (0..n)
         .map(|i| {
-            let aim = aim(&mut rng, fail_share);
-            one(&mut rng, seed, i, aim, band)
+            let aim = aim(&mut rng, shares);
+            let scores = match aim {
+                Aim::LowScore | Aim::EveryReason => 0..domain::MIN_CREDIT_SCORE,
+                Aim::Referred => domain::MIN_CREDIT_SCORE..band.get(),
+                _ => lowest_approval.max(domain::MIN_CREDIT_SCORE)..u16::MAX,
+            };
+            one(&mut rng, seed, i, aim, scores, band)
         })
         .collect()
 }
 
-fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim, band: ReviewBand) -> Generated {
+fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim, scores: Range<u16>, band: ReviewBand) -> Generated {
     let first = *FIRST_NAMES.choose(rng).expect("names");
     let last = *LAST_NAMES.choose(rng).expect("names");
-    let wants_low_score = matches!(aim, Aim::LowScore | Aim::EveryReason);
-    let email = email_with_score(seed, serial, first, last, wants_low_score);
+    let email = email_with_score(seed, serial, first, last, &scores);
 
     let marker =
         if aim == Aim::FailedAppraisal { format!(" {}", Address::FAIL_APPRAISAL_MARKER) } else { String::new() };
@@ -162,12 +198,12 @@ fn one(rng: &mut StdRng, seed: u64, serial: usize, aim: Aim, band: ReviewBand) -
     Generated { body: serde_json::to_vec(&body).expect("JSON serialises"), expected: expect(&app, band) }
 }
 
-/// An e-mail whose credit score is below 620 (`low`) or at least 620.
-fn email_with_score(seed: u64, serial: usize, first: &str, last: &str, low: bool) -> String {
+/// An e-mail whose credit score is in `scores` (not empty: the caller checks the band).
+fn email_with_score(seed: u64, serial: usize, first: &str, last: &str, scores: &Range<u16>) -> String {
     for attempt in 0.. {
         let email = format!("{first}.{last}.{seed:x}.{serial}.{attempt}@example.com").to_lowercase();
         let score = domain::credit_score(&Email::parse(&email).expect("a generated e-mail is valid"));
-        if (score.get() < domain::MIN_CREDIT_SCORE) == low {
+        if scores.contains(&score.get()) {
             return email;
         }
     }
@@ -179,14 +215,7 @@ fn email_with_score(seed: u64, serial: usize, first: &str, last: &str, low: bool
 pub fn expect(app: &LoanApplication, band: ReviewBand) -> Expected {
     let score = domain::credit_score(&app.applicant.email);
     if app.property.address.fails_appraisal() {
-        return Expected {
-            status: "cancelled",
-            credit_score: score.get(),
-            appraised_value: None,
-            rate_bps: None,
-            monthly_payment: None,
-            reasons: Vec::new(),
-        };
+        return Expected::cancelled(score.get());
     }
     let appraised = domain::appraised_value(&app.property.address, app.property.declared_value);
     let decision = domain::decide(app, score, appraised);
@@ -199,6 +228,7 @@ pub fn expect(app: &LoanApplication, band: ReviewBand) -> Expected {
                 rate_bps: None,
                 monthly_payment: None,
                 reasons: Vec::new(),
+                referral: Some(Figures { rate_bps: decision.rate_bps, monthly_payment: decision.monthly_payment }),
             }
         }
         Verdict::Approved => ("approved", Vec::new()),
@@ -212,6 +242,27 @@ pub fn expect(app: &LoanApplication, band: ReviewBand) -> Expected {
         rate_bps: Some(decision.rate_bps),
         monthly_payment: Some(decision.monthly_payment),
         reasons,
+        referral: None,
+    }
+}
+
+impl Expected {
+    /// A cancelled loan: no figures; its credit score, if set, is this one.
+    pub fn cancelled(credit_score: u16) -> Self {
+        Expected {
+            status: "cancelled",
+            credit_score,
+            appraised_value: None,
+            rate_bps: None,
+            monthly_payment: None,
+            reasons: Vec::new(),
+            referral: None,
+        }
+    }
+
+    /// Terminal, by the contract's definition (and so notified in the end).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status, "approved" | "rejected" | "cancelled")
     }
 }
 
@@ -219,16 +270,18 @@ pub fn expect(app: &LoanApplication, band: ReviewBand) -> Expected {
 mod tests {
     use super::*;
 
+    const PLAIN: Shares = Shares { referred: 0.0, fail: 0.1 };
+
     #[test]
     fn the_same_seed_gives_the_same_bodies() {
-        let a = applications(7, 50, 0.1, ReviewBand::NEVER);
-        let b = applications(7, 50, 0.1, ReviewBand::NEVER);
+        let a = applications(7, 50, PLAIN, ReviewBand::NEVER);
+        let b = applications(7, 50, PLAIN, ReviewBand::NEVER);
         assert!(a.iter().zip(&b).all(|(x, y)| x.body == y.body && x.expected == y.expected));
     }
 
     #[test]
     fn the_mix_covers_every_outcome_and_reason() {
-        let mix = Mix::of(&applications(42, 2_000, 0.1, ReviewBand::NEVER));
+        let mix = Mix::of(&applications(42, 2_000, PLAIN, ReviewBand::NEVER));
         assert!(mix.approved > 700 && mix.cancelled > 100, "{mix:?}");
         assert!(mix.rejected_for_credit_score > 100, "{mix:?}");
         assert!(mix.rejected_for_loan_to_value > 100, "{mix:?}");
@@ -237,8 +290,8 @@ mod tests {
 
     #[test]
     fn a_band_turns_the_approvals_below_it_into_referrals_and_nothing_else() {
-        let plain = applications(42, 500, 0.1, ReviewBand::NEVER);
-        let banded = applications(42, 500, 0.1, ReviewBand::DEFAULT);
+        let plain = applications(42, 500, PLAIN, ReviewBand::NEVER);
+        let banded = applications(42, 500, PLAIN, ReviewBand::DEFAULT);
         let referred = banded.iter().filter(|g| g.expected.status == UNDER_REVIEW).count();
         assert!(referred > 10, "{referred} referred");
         for (p, b) in plain.iter().zip(&banded) {
@@ -249,5 +302,17 @@ mod tests {
                 assert_eq!(p.expected, b.expected);
             }
         }
+    }
+
+    #[test]
+    fn a_referred_share_refers_that_share_and_no_other_approval() {
+        let band = ReviewBand::DEFAULT;
+        let apps = applications(3, 2_000, Shares { referred: 0.1, fail: 0.1 }, band);
+        let referred: Vec<&Expected> = apps.iter().map(|g| &g.expected).filter(|e| e.status == UNDER_REVIEW).collect();
+        assert!((150..=250).contains(&referred.len()), "{} of 2,000 referred", referred.len());
+        assert!(referred.iter().all(|e| (620..660).contains(&e.credit_score) && e.referral.is_some()));
+        let approved = apps.iter().filter(|g| g.expected.status == "approved");
+        assert!(approved.clone().count() > 600);
+        assert!(approved.into_iter().all(|g| g.expected.credit_score >= 660));
     }
 }

@@ -1,5 +1,7 @@
 //! The load generator's findings: a JSON document and a one-line summary.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::generate::Mix;
@@ -15,6 +17,10 @@ pub struct RunConfig {
     pub rate: Option<f64>,
     pub seed: u64,
     pub fail_share: f64,
+    /// Of all applications; 0 = the rules decide every loan.
+    pub referred_share: f64,
+    /// The band the server refers below, as told.
+    pub review_below_score: u16,
 }
 
 /// Percentiles in milliseconds (nearest rank).
@@ -68,6 +74,22 @@ pub struct Disagreement {
     pub fields: Vec<&'static str>,
 }
 
+/// The human workload: what the plays did and what the histories say.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HumanReport {
+    /// Referred loans played.
+    pub played: usize,
+    /// Loans by outcome (`approved_by_underwriter`, `expired`, `withdrawn_before_referral`, ...).
+    pub outcomes: BTreeMap<&'static str, usize>,
+    /// Steps that answered otherwise than the contract says.
+    pub play_errors: usize,
+    pub first_play_error: Option<String>,
+    /// Expired requests: `InformationRequestExpired.at` - the request's `due_at`.
+    pub deadline_lateness_ms: Option<Latency>,
+    /// Expired requests per second of their `due_at`s' span.
+    pub deadlines_due_per_second: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub config: RunConfig,
@@ -76,6 +98,8 @@ pub struct Report {
     pub submit_errors: usize,
     /// Terminal and notified, checked one by one.
     pub finished: usize,
+    /// Waiting on a person as expected (an underwriter nobody plays, an applicant left to wait).
+    pub waiting: usize,
     pub unfinished: usize,
     /// Finished loans over (last `notified_at` - first `submitted_at`), both from the server.
     pub loans_per_second: f64,
@@ -92,12 +116,17 @@ pub struct Report {
     pub disagreements: usize,
     /// The first few, for a look at what went wrong.
     pub disagreement_examples: Vec<Disagreement>,
+    /// With `--referred-share`.
+    pub human: Option<HumanReport>,
 }
 
 impl Report {
-    /// Every loan submitted, finished and as the contract says.
+    /// Every loan submitted, finished (or waiting as expected) and as the contract says.
     pub fn passed(&self) -> bool {
-        self.submit_errors == 0 && self.unfinished == 0 && self.disagreements == 0 && self.finished == self.config.n
+        self.submit_errors == 0
+            && self.unfinished == 0
+            && self.disagreements == 0
+            && self.finished + self.waiting == self.config.n
     }
 
     pub fn summary(&self) -> String {
@@ -105,13 +134,25 @@ impl Report {
         let e2e = self.e2e_latency_ms;
         let submit = self.submit_latency_ms;
         let rss = self.server_peak_rss_mib.map_or("-".into(), |m| format!("{m:.0} MiB"));
+        let human = self.human.as_ref().map_or(String::new(), |h| {
+            let late = h.deadline_lateness_ms;
+            format!(
+                "; {} played ({} play errors), deadline lateness ms p50 {} p99 {} max {}",
+                h.played,
+                h.play_errors,
+                ms(late, |l| l.p50),
+                ms(late, |l| l.p99),
+                ms(late, |l| l.max)
+            )
+        });
         format!(
-            "loadgen {}: {} loans ({} finished, {} unfinished, {} submit errors) in {:.2} s = {:.0} loans/s; \
+            "loadgen {}: {} loans ({} finished, {} waiting, {} unfinished, {} submit errors) in {:.2} s = {:.0} loans/s; \
              e2e ms p50 {} p90 {} p99 {} max {}; submit ms p50 {} p99 {}; \
-             CPU ms/loan stack {:.3} (server {:.3}) loadgen {:.3}; server peak RSS {}; {} disagreements",
+             CPU ms/loan stack {:.3} (server {:.3}) loadgen {:.3}; server peak RSS {}; {} disagreements{}",
             if self.passed() { "OK" } else { "FAILED" },
             self.config.n,
             self.finished,
+            self.waiting,
             self.unfinished,
             self.submit_errors,
             self.e2e_seconds,
@@ -127,6 +168,7 @@ impl Report {
             self.cpu.loadgen.ms_per_loan,
             rss,
             self.disagreements,
+            human,
         )
     }
 }
