@@ -1,5 +1,6 @@
-//! One batch of units of work in one transaction: first with statements shared by its units,
-//! then, if a unit must be skipped or its rows are refused, with a savepoint per unit. Event ids
+//! One batch of units of work in one transaction: first with statements shared by its units;
+//! a unit found to write nothing (a loan that moved on) is left out and the batch runs again;
+//! if a unit's rows are refused (or many are left out), with a savepoint per unit. Event ids
 //! are handed out under a lock held to the commit, so they follow commit order.
 
 use diesel::connection::SimpleConnection;
@@ -34,6 +35,10 @@ pub(super) enum Isolation {
 pub(super) enum BatchError {
     #[error("a unit of the batch needs its own savepoint")]
     NeedsIsolation,
+    /// These units (their indexes in the batch run) write nothing, found before any shared
+    /// statement depended on them: the batch runs again without them.
+    #[error("{} units of the batch are skipped", .0.len())]
+    Skipped(Vec<(usize, CommitOutcome)>),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -48,14 +53,13 @@ impl BatchError {
             BatchError::NeedsIsolation
         }
     }
-
-    fn from_unit(err: ApplyError) -> Self {
-        match err {
-            ApplyError::Skip(_) => BatchError::NeedsIsolation,
-            ApplyError::Db(err) => Self::classify(err),
-        }
-    }
 }
+
+/// Runs of a batch that leave out the units found skipped in the run before, before it falls
+/// back to a savepoint per unit (each run is the whole batch again; a savepoint per unit costs
+/// more, and more with a large page cache). A run finds every skipped unit at once, so one more
+/// run nearly always commits.
+const MAX_SKIPPING_RUNS: usize = 3;
 
 /// How often a batch that lost a lock conflict (PostgreSQL broke a deadlock by aborting it, or a
 /// serialization failure) is run again at once: the other transaction has ended by then.
@@ -71,9 +75,25 @@ pub(super) fn run_batch(
     postgres: bool,
 ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
     let (mut isolation, mut conflicts) = (Isolation::Shared, 0);
+    // The units found skipped (a loan that moved on, a timer fired already), with their outcomes.
+    let mut skipped: Vec<(usize, CommitOutcome)> = Vec::new();
+    let mut skipping_runs = 0;
     loop {
-        match apply_batch(conn, units, postgres, isolation) {
-            Err(BatchError::NeedsIsolation) if matches!(isolation, Isolation::Shared) => isolation = Isolation::PerUnit,
+        let run: Vec<usize> = (0..units.len()).filter(|i| !skipped.iter().any(|(s, _)| s == i)).collect();
+        if run.is_empty() {
+            let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok((with_skipped(vec![], &run, skipped), in_order));
+        }
+        let run_units: Vec<&UnitOfWork> = run.iter().map(|i| units[*i]).collect();
+        match apply_batch(conn, &run_units, postgres, isolation) {
+            Ok((outcomes, in_order)) => return Ok((with_skipped(outcomes, &run, skipped), in_order)),
+            Err(BatchError::Skipped(found)) if skipping_runs < MAX_SKIPPING_RUNS => {
+                skipping_runs += 1;
+                skipped.extend(found.into_iter().map(|(unit, outcome)| (run[unit], outcome)));
+            }
+            Err(BatchError::NeedsIsolation | BatchError::Skipped(_)) if matches!(isolation, Isolation::Shared) => {
+                isolation = Isolation::PerUnit
+            }
             Err(BatchError::Db(err)) if is_transaction_conflict(&err) && conflicts < CONFLICT_RETRIES => {
                 conflicts += 1;
                 tracing::debug!(error = %err, conflicts, "batch lost a lock conflict; running it again");
@@ -81,6 +101,23 @@ pub(super) fn run_batch(
             outcome => return outcome,
         }
     }
+}
+
+/// The outcomes of the units run (`run`: their indexes) and of the ones skipped, in batch order.
+fn with_skipped(
+    outcomes: Vec<Result<CommitOutcome, StoreError>>,
+    run: &[usize],
+    skipped: Vec<(usize, CommitOutcome)>,
+) -> Vec<Result<CommitOutcome, StoreError>> {
+    let mut all: Vec<Option<Result<CommitOutcome, StoreError>>> = Vec::new();
+    all.resize_with(run.len() + skipped.len(), || None);
+    for (index, outcome) in run.iter().zip(outcomes) {
+        all[*index] = Some(outcome);
+    }
+    for (index, outcome) in skipped {
+        all[index] = Some(Ok(outcome));
+    }
+    all.into_iter().map(|outcome| outcome.expect("every unit has an outcome")).collect()
 }
 
 /// Whether PostgreSQL aborted the transaction to resolve a conflict with another one.
@@ -121,8 +158,18 @@ fn apply_shared(
     if !consume_all(conn, units).map_err(BatchError::classify)? {
         return Err(BatchError::NeedsIsolation);
     }
-    for unit in units {
-        apply_state(conn, unit, postgres).map_err(BatchError::from_unit)?;
+    // Every unit's state, noting the ones that write nothing: the run is rolled back if there
+    // are any (what such a unit did before it knew, an idempotency key taken, goes with it).
+    let mut skipped = Vec::new();
+    for (index, unit) in units.iter().enumerate() {
+        match apply_state(conn, unit, postgres) {
+            Ok(()) => {}
+            Err(ApplyError::Skip(outcome)) => skipped.push((index, outcome)),
+            Err(ApplyError::Db(err)) => return Err(BatchError::classify(err)),
+        }
+    }
+    if !skipped.is_empty() {
+        return Err(BatchError::Skipped(skipped));
     }
     // PostgreSQL pays a round trip per statement: loan updates go in one too.
     if postgres && !update_loans(conn, units).map_err(BatchError::classify)? {
