@@ -164,7 +164,13 @@ fn apply_shared(
     for (index, unit) in units.iter().enumerate() {
         match apply_state(conn, unit, postgres) {
             Ok(()) => {}
-            Err(ApplyError::Skip(outcome)) => skipped.push((index, outcome)),
+            // A refused version or a message gone: safe to answer whatever else the batch does
+            // (the caller reloads, or has nothing left to do).
+            Err(ApplyError::Skip(outcome @ (CommitOutcome::Conflict | CommitOutcome::Duplicate))) => {
+                skipped.push((index, outcome))
+            }
+            // A key another unit of this very run may hold: only a savepoint per unit says.
+            Err(ApplyError::Skip(_)) => return Err(BatchError::NeedsIsolation),
             Err(ApplyError::Db(err)) => return Err(BatchError::classify(err)),
         }
     }
