@@ -57,7 +57,7 @@ async fn referring_node() -> TestApp {
 }
 
 #[actix_web::test]
-async fn a_browser_receives_the_underwriters_request_live_and_answers_it() {
+async fn a_browser_receives_the_underwriters_request_live_answers_it_and_withdraws() {
     let app = referring_node().await;
     let mut borderline = approvable_application();
     borderline["applicant"]["email"] = json!("ref0@example.com"); // score 645: referred
@@ -95,11 +95,15 @@ async fn a_browser_receives_the_underwriters_request_live_and_answers_it() {
     assert_ne!(report["countdown"], report["countdown_later"], "the deadline counts down: {report}");
     assert_eq!(report["reloaded"], false, "the page was never reloaded");
 
-    let loan = wait_status(&app, &id, "under_review").await;
+    assert!(report["withdraw_asked"].as_str().is_some_and(|q| q.contains("Withdraw")), "asked first: {report}");
+    assert_eq!(report["after_withdraw"], "cancelled", "{report}");
+    let loan = wait_status(&app, &id, "cancelled").await;
     assert!(loan["information_request"].is_null(), "the request is answered: {loan}");
     let events = app.events(&id).await;
     let provided = events.iter().find(|e| e["type"] == "InformationProvided").expect("InformationProvided");
     assert_eq!(provided["data"]["answers"]["employer"], "my employer, typed in the browser", "{provided}");
+    let cancelled = events.iter().find(|e| e["type"] == "LoanCancelled").expect("LoanCancelled");
+    assert!(cancelled["data"]["reason"].as_str().unwrap().starts_with("withdrawn"), "{cancelled}");
     assert!(report["wrong_token"].as_str().is_some_and(|m| m.contains("not valid")), "a clear refusal: {report}");
 
     let bytes = std::fs::read(&screenshot).expect("the screenshot exists");

@@ -7,6 +7,7 @@ Opens PAGE_URL (`/applications/{id}#token=...`), waits until the page shows the 
 on its live stream and prints `{"ready": true}`; the test then asks for information as an
 underwriter. Waits for the request's form, prints `{"seen": [fields]}`, takes the screenshot,
 fills every field and sends the answers, waits for the page to show the loan under review again;
+withdraws the application with the page's button and waits for it to show the loan cancelled;
 then opens WRONG_TOKEN_URL and reads the message the page shows. Prints one JSON report last;
 exits non-zero on failure. Needs only `websockets` (pinned in .ci/run).
 """
@@ -68,6 +69,18 @@ async def exercise(browser, page_url, wrong_url, screenshot, report):
         "the page back under review after the answers",
     )
     report["reloaded"] = await browser.js("window.__sameDocument !== 'yes'")
+
+    # The withdraw button: its confirmation answered yes (and its question kept), then the page
+    # follows the loan to its end on the stream: cancelled, the button gone.
+    await browser.js("window.confirm = (question) => { window.__asked = question; return true; }")
+    await browser.click("#withdraw")
+    report["withdraw_asked"] = await browser.wait_for("window.__asked || false", "the withdrawal's confirmation")
+    report["after_withdraw"] = await browser.wait_for(
+        "document.body.dataset.status === 'cancelled' && document.querySelector('#withdraw-panel').hidden"
+        " && document.body.dataset.status",
+        "the page showing the loan cancelled after the withdrawal",
+        timeout=10.0,
+    )
 
     # A fresh document: a link differing only in its fragment would not load the page again.
     await browser.call("Page.navigate", url="about:blank")
