@@ -25,8 +25,9 @@ const STATUS_RANK = {
 const COMPENSATIONS = new Set(["CreditCheckReleased", "AppraisalVoided"]);
 const FAILURES = new Set(["CreditCheckFailed", "AppraisalFailed"]);
 const TERMINAL_EVENTS = new Set(["LoanApproved", "LoanRejected", "LoanCancelled", "ApplicantNotified"]);
-// The human steps' events. The loan is read again after each: the stream's `status` is not
-// always the loan's new one for them (a referral arrives as `evaluating`).
+// The human steps' events. The loan is read again after each: its card shows what the event
+// does not carry (the claim, the open request, the figures), and for a claim the stream's
+// `status` is the one a claim nearly always comes with, not read from the loan.
 const HUMAN_EVENTS = new Set([
   "LoanReferred", "ReviewClaimed", "ReviewEscalated", "InformationRequested", "InformationDeadlineExtended",
   "InformationProvided", "InformationRequestExpired", "CancellationRequested",

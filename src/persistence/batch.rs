@@ -75,21 +75,24 @@ pub(super) fn run_batch(
     postgres: bool,
 ) -> Result<(Vec<Result<CommitOutcome, StoreError>>, EventOrderGuard), BatchError> {
     let (mut isolation, mut conflicts) = (Isolation::Shared, 0);
-    // The units found skipped (a loan that moved on, a timer fired already), with their outcomes.
-    let mut skipped: Vec<(usize, CommitOutcome)> = Vec::new();
+    // Per unit, its outcome if a run found it skipped (a loan that moved on, a timer fired
+    // already): the next runs leave it out.
+    let mut skipped: Vec<Option<CommitOutcome>> = vec![None; units.len()];
     let mut skipping_runs = 0;
     loop {
-        let run: Vec<usize> = (0..units.len()).filter(|i| !skipped.iter().any(|(s, _)| s == i)).collect();
+        let run: Vec<usize> = (0..units.len()).filter(|i| skipped[*i].is_none()).collect();
         if run.is_empty() {
             let in_order = EVENT_ORDER.lock().unwrap_or_else(|e| e.into_inner());
-            return Ok((with_skipped(vec![], &run, skipped), in_order));
+            return Ok((with_skipped(vec![], skipped), in_order));
         }
         let run_units: Vec<&UnitOfWork> = run.iter().map(|i| units[*i]).collect();
         match apply_batch(conn, &run_units, postgres, isolation) {
-            Ok((outcomes, in_order)) => return Ok((with_skipped(outcomes, &run, skipped), in_order)),
+            Ok((outcomes, in_order)) => return Ok((with_skipped(outcomes, skipped), in_order)),
             Err(BatchError::Skipped(found)) if skipping_runs < MAX_SKIPPING_RUNS => {
                 skipping_runs += 1;
-                skipped.extend(found.into_iter().map(|(unit, outcome)| (run[unit], outcome)));
+                for (unit, outcome) in found {
+                    skipped[run[unit]] = Some(outcome);
+                }
             }
             Err(BatchError::NeedsIsolation | BatchError::Skipped(_)) if matches!(isolation, Isolation::Shared) => {
                 isolation = Isolation::PerUnit
@@ -103,21 +106,20 @@ pub(super) fn run_batch(
     }
 }
 
-/// The outcomes of the units run (`run`: their indexes) and of the ones skipped, in batch order.
+/// Every unit's outcome in batch order: a skipped one's, else the next of the run's `outcomes`
+/// (the units run are the ones not skipped, in batch order).
 fn with_skipped(
     outcomes: Vec<Result<CommitOutcome, StoreError>>,
-    run: &[usize],
-    skipped: Vec<(usize, CommitOutcome)>,
+    skipped: Vec<Option<CommitOutcome>>,
 ) -> Vec<Result<CommitOutcome, StoreError>> {
-    let mut all: Vec<Option<Result<CommitOutcome, StoreError>>> = Vec::new();
-    all.resize_with(run.len() + skipped.len(), || None);
-    for (index, outcome) in run.iter().zip(outcomes) {
-        all[*index] = Some(outcome);
-    }
-    for (index, outcome) in skipped {
-        all[index] = Some(Ok(outcome));
-    }
-    all.into_iter().map(|outcome| outcome.expect("every unit has an outcome")).collect()
+    let mut outcomes = outcomes.into_iter();
+    skipped
+        .into_iter()
+        .map(|skip| match skip {
+            Some(outcome) => Ok(outcome),
+            None => outcomes.next().expect("an outcome for every unit run"),
+        })
+        .collect()
 }
 
 /// Whether PostgreSQL aborted the transaction to resolve a conflict with another one.
